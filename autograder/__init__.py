@@ -1,0 +1,1 @@
+"""The Beras autograder engine: isolated execution, a pytest plugin, Gradescope results."""
