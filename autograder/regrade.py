@@ -355,6 +355,7 @@ def write_json_atomic(path: Path, data) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide outputs from the TAs sharing them
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -366,6 +367,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
