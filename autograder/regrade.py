@@ -232,18 +232,12 @@ class Export:
                 self.warnings.append(f"skipped symbolic link {info.filename!r}")
                 continue
             safe.append((info, parts))
+        # The metadata file marks the export's root (Gradescope may wrap it in one folder).
+        # Without it, the zip's top level is the list of submissions.
         prefix: tuple[str, ...] = ()
         meta_hits = [parts for info, parts in safe if parts[-1] == METADATA_NAME and not info.is_dir()]
         if meta_hits:
             prefix = min(meta_hits, key=len)[:-1]
-        else:
-            tops = {parts[0] for _, parts in safe}
-            # A single wrapping folder whose children are all folders: descend into it.
-            if len(tops) == 1:
-                top = next(iter(tops))
-                files_at_top = [p for i, p in safe if len(p) == 2 and not i.is_dir()]
-                if not files_at_top and any(len(p) >= 3 for _, p in safe):
-                    prefix = (top,)
         metadata = {}
         for info, parts in safe:
             if parts == prefix + (METADATA_NAME,):

@@ -1,0 +1,175 @@
+"""Reading Gradescope "Export Submissions" downloads: metadata, layouts, hostile zips, shards.
+
+These run without grading anything: they check how `regrade` finds submissions and students.
+"""
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.regrade import (METADATA_NAME, Export, ExportError, natural_key, parse_metadata, parse_shard,
+                                shard_slice)
+
+# Exactly the shape of Gradescope's file: Ruby symbol keys, a group, a timestamp with
+# nanoseconds and an offset, and the BigDecimal tag some older exports carry.
+METADATA = """\
+submission_101:
+  :submitters:
+  - :name: Ada Lovelace
+    :sid: '100'
+    :email: ada@example.edu
+  :created_at: 2026-10-01 12:00:00.000000000 -04:00
+  :score: 87.0
+submission_20:
+  :submitters:
+  - :name: Grace Hopper
+    :sid: '200'
+    :email: grace@example.edu
+  - :name: Alan Turing
+    :sid: '201'
+    :email: alan@example.edu
+  :created_at: 2026-10-02 09:30:00.000000000 -04:00
+  :score: !ruby/object:BigDecimal 18:0.935e2
+submission_3:
+  :submitters:
+  - :name: Emmy Noether
+    :sid: 300
+    :email: emmy@example.edu
+  :created_at: 2026-10-03 23:59:59.999999999 -04:00
+  :score:
+"""
+
+
+def make_export_folder(root: Path, ids=("submission_101", "submission_20", "submission_3"), metadata=METADATA):
+    for sub in ids:
+        (root / sub / "beras").mkdir(parents=True)
+        (root / sub / "beras" / "core.py").write_text(f"WHO = {sub!r}\n")
+    if metadata is not None:
+        (root / METADATA_NAME).write_text(metadata)
+    return root
+
+
+def zip_folder(folder: Path, target: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, prefix + path.relative_to(folder).as_posix())
+    return target
+
+
+def test_metadata_symbol_keys_groups_and_ruby_tags():
+    found = parse_metadata(METADATA)
+    assert set(found) == {"submission_101", "submission_20", "submission_3"}
+    ada = found["submission_101"]
+    assert ada.submitters == [{"name": "Ada Lovelace", "sid": "100", "email": "ada@example.edu"}]
+    assert ada.score == 87.0
+    assert ada.created_at.startswith("2026-10-01")
+    group = found["submission_20"]
+    assert [s["email"] for s in group.submitters] == ["grace@example.edu", "alan@example.edu"]
+    assert group.people("name") == "Grace Hopper; Alan Turing"
+    assert group.score == pytest.approx(93.5)
+    assert found["submission_3"].submitters[0]["sid"] == "300"  # numbers become text, as sids are
+    assert found["submission_3"].score is None
+
+
+def test_metadata_that_is_not_yaml_is_an_export_error():
+    with pytest.raises(ExportError, match="not valid YAML"):
+        parse_metadata("submission_1: [unclosed\n")
+
+
+@pytest.mark.parametrize("layout", ["folder", "zip", "zip-with-wrapping-folder", "unzipped-with-wrapping-folder"])
+def test_every_layout_lists_the_same_submissions_in_natural_order(tmp_path, layout):
+    folder = make_export_folder(tmp_path / "export")
+    if layout == "folder":
+        path = folder
+    elif layout == "zip":
+        path = zip_folder(folder, tmp_path / "export.zip")
+    elif layout == "zip-with-wrapping-folder":
+        path = zip_folder(folder, tmp_path / "export.zip", prefix="assignment_7_export/")
+    else:
+        wrapper = tmp_path / "unzipped"
+        wrapper.mkdir()
+        folder.rename(wrapper / "assignment_7_export")
+        path = wrapper
+    with Export(path) as export:
+        assert [s.id for s in export.submissions] == ["submission_3", "submission_20", "submission_101"]
+        assert all(s.present for s in export.submissions)
+        assert export.submissions[1].people("email") == "grace@example.edu; alan@example.edu"
+        files = export.materialise("submission_20")
+        assert (files / "beras" / "core.py").read_text() == "WHO = 'submission_20'\n"
+
+
+def test_bare_folder_of_submissions_without_metadata(tmp_path):
+    folder = make_export_folder(tmp_path / "export", ids=("alice", "bob"), metadata=None)
+    (folder / "__MACOSX").mkdir()
+    (folder / ".hidden").mkdir()
+    with Export(folder) as export:
+        assert [s.id for s in export.submissions] == ["alice", "bob"]
+        assert export.submissions[0].submitters == []
+
+
+def test_metadata_without_a_folder_is_listed_as_missing(tmp_path):
+    folder = make_export_folder(tmp_path / "export", ids=("submission_101", "submission_20"))
+    with Export(folder) as export:
+        present = {s.id: s.present for s in export.submissions}
+    assert present == {"submission_3": False, "submission_20": True, "submission_101": True}
+
+
+@pytest.mark.parametrize("evil", ["../escape.py", "submission_1/../../escape.py", "/etc/escape.py",
+                                  "submission_1\\..\\..\\escape.py", "C:/escape.py"])
+def test_zip_slip_members_refuse_the_whole_export(tmp_path, evil):
+    target = tmp_path / "export.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("submission_1/beras/core.py", "X = 1\n")
+        archive.writestr(zipfile.ZipInfo(evil), "import os\n")
+    with pytest.raises(ExportError, match="unsafe member"):
+        Export(target)
+    assert not (tmp_path / "escape.py").exists()
+
+
+def test_symbolic_links_in_a_zip_are_skipped_not_followed(tmp_path):
+    target = tmp_path / "export.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("submission_1/beras/core.py", "X = 1\n")
+        link = zipfile.ZipInfo("submission_1/secret.txt")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/shadow")
+    with Export(target) as export:
+        files = export.materialise("submission_1")
+        assert (files / "beras" / "core.py").exists()
+        assert not (files / "secret.txt").exists() and not (files / "secret.txt").is_symlink()
+        assert any("symbolic link" in w for w in export.warnings)
+
+
+def test_extracted_files_are_readable_by_an_unprivileged_worker_but_not_writable(tmp_path):
+    folder = make_export_folder(tmp_path / "export")
+    with Export(zip_folder(folder, tmp_path / "export.zip")) as export:
+        files = export.materialise("submission_3")
+        mode = (files / "beras" / "core.py").stat().st_mode
+        assert mode & 0o004 and not mode & 0o022
+        export.release("submission_3")
+        assert not files.exists()
+
+
+def test_shards_partition_the_export_deterministically():
+    ids = [f"submission_{n}" for n in (5, 40, 3, 100, 7, 21, 9)]
+    ordered = sorted(ids, key=natural_key)
+    assert ordered[:3] == ["submission_3", "submission_5", "submission_7"]
+    slices = [shard_slice(ordered, k, 3) for k in (1, 2, 3)]
+    assert sorted(sum(slices, []), key=natural_key) == ordered
+    assert all(not set(a) & set(b) for i, a in enumerate(slices) for b in slices[i + 1:])
+    assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    assert shard_slice(ordered, 2, 3) == shard_slice(list(ordered), 2, 3)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "2"])
+def test_bad_shard_specs_are_rejected(text):
+    with pytest.raises(ValueError):
+        parse_shard(text)
+
+
+def test_shard_spec_is_one_based():
+    assert parse_shard("1/4") == (1, 4)
+    assert parse_shard(" 4 / 4 ") == (4, 4)
