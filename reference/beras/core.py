@@ -22,8 +22,20 @@ class Tensor(np.ndarray):
         self.trainable = getattr(obj, "trainable", True)
 
 
+def _as_tensor(value, cls=None):
+    """np.asarray(value) viewed as a Tensor (or as cls), which is what Tensor(value) gives.
+
+    The given framework uses this rather than Tensor's constructor, so that it works before
+    that constructor is written.
+    """
+    return np.asarray(value).view(cls or Tensor)
+
+
 class Variable(Tensor):
     """A Tensor that is a parameter: it is updated in place."""
+
+    def __new__(cls, value):
+        return _as_tensor(value, cls)
 
     def assign(self, value):
         self[...] = value
@@ -33,7 +45,7 @@ class Callable(ABC):
     """Anything that maps inputs to an output Tensor through `forward`."""
 
     def __call__(self, *args, **kwargs):
-        return Tensor(self.forward(*args, **kwargs))
+        return _as_tensor(self.forward(*args, **kwargs))
 
     @abstractmethod
     def forward(self, *args, **kwargs):
@@ -102,7 +114,7 @@ class Diffable(Callable, Weighted):
 
         result = self.forward(*args, **kwargs)
         several = isinstance(result, (list, tuple))
-        self.outputs = [Tensor(out) for out in (result if several else [result])]
+        self.outputs = [_as_tensor(out) for out in (result if several else [result])]
 
         if Diffable.gradient_tape is not None:
             for out in self.outputs:
@@ -129,7 +141,7 @@ class Diffable(Callable, Weighted):
                 rows = np.matmul(g, upstream[:, :, None])[:, :, 0]
             else:  # one Jacobian shared by the batch: g @ J_b for every row b
                 rows = upstream @ g.T
-            composed.append(Tensor(np.reshape(rows, np.shape(inp))))
+            composed.append(_as_tensor(np.reshape(rows, np.shape(inp))))
         return composed
 
     def compose_weight_gradients(self, J=None):
@@ -144,5 +156,5 @@ class Diffable(Callable, Weighted):
                 total = _sum_of_products(g, upstream)
             else:  # shared by the batch, so the sum over b factors out
                 total = g * upstream.sum(axis=0)
-            composed.append(Tensor(np.reshape(total, np.shape(w))))
+            composed.append(_as_tensor(np.reshape(total, np.shape(w))))
         return composed
