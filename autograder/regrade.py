@@ -385,6 +385,21 @@ def looks_like_results(data) -> bool:
     return bool(tests) and all(isinstance(t, dict) and _is_number(t.get("score")) for t in tests)
 
 
+# The engine's grade() always returns a valid document; these openings of its top-level
+# output (written only by the trusted side) say that the run did not complete.
+_INCOMPLETE_MARKERS = ("**Grader error.**", "**Grading did not finish")
+
+
+def grading_problem(results: dict) -> str | None:
+    """Why a results document is not a finished grading, or None when it is one."""
+    output = str(results.get("output") or "")
+    for marker in _INCOMPLETE_MARKERS:
+        if output.startswith(marker):
+            reason = " ".join(output.split())
+            return reason[:500]
+    return None
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -524,8 +539,12 @@ def grade_submission(sub: ExportedSubmission, export: Export, out_dir: Path, gra
         results = grade_fn(path, None, **kwargs)
         if not looks_like_results(results):
             raise RuntimeError(f"the grader returned no usable results ({type(results).__name__})")
-        write_json_atomic(results_path, results)
-        record.update(status=GRADED, error=None)
+        write_json_atomic(results_path, results)  # kept even when incomplete: staff may look
+        problem = grading_problem(results)
+        if problem:
+            record.update(status=NOT_GRADED, error=problem)
+        else:
+            record.update(status=GRADED, error=None)
     except Exception as error:  # the row must exist whatever went wrong
         record.update(status=MISSING if not sub.present else NOT_GRADED,
                       error=f"{type(error).__name__}: {error}".strip())

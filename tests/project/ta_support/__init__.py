@@ -1,0 +1,159 @@
+"""Helpers for the TA-tool tests: a synthetic Gradescope export, and running the real CLI.
+
+The export is built from the repository's own reference/ and student_template/, plus
+mutants (small text edits of the reference) and hybrids (the reference with one file taken
+from the handout), so its scores spread over the whole range without any hand-written
+results.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+REFERENCE = REPO / "reference"
+TEMPLATE = REPO / "student_template"
+METADATA_NAME = "submission_metadata.yml"
+
+# (name, file, old text, new text): each is a bug a student could plausibly write.
+MUTANTS = [
+    ("dense_without_bias", "beras/layers.py", "return x @ self.w + self.b", "return x @ self.w"),
+    ("sigmoid_gradient_is_output", "beras/activations.py", "return [y * (1.0 - y)]", "return [y]"),
+    ("mse_gradient_missing_2", "beras/losses.py",
+     "grad = 2.0 * (y_pred - y_true) / y_pred.size", "grad = (y_pred - y_true) / y_pred.size"),
+    ("leaky_relu_ignores_alpha", "beras/activations.py",
+     "np.where(x > 0, x, self.alpha * x)", "np.where(x > 0, x, 0.0 * x)"),
+    ("sgd_ascends", "beras/optimizers.py",
+     "p -= self.learning_rate * np.asarray(g)", "p += self.learning_rate * np.asarray(g)"),
+    ("adam_without_bias_correction", "beras/optimizers.py",
+     "m_hat = self.m[i] / (1 - self.beta_1**self.t)", "m_hat = self.m[i]"),
+]
+
+PEOPLE = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Emmy Noether", "Katherine Johnson", "John von Neumann",
+          "Sophie Germain", "Carl Gauss", "Hedy Lamarr", "Claude Shannon", "Mary Somerville", "Kurt Goedel"]
+
+
+@dataclass
+class Planned:
+    id: str
+    kind: str  # "reference", "template", "mutant", "hybrid"
+    detail: str
+    submitters: list
+
+
+def python_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def copy_submission(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def apply_mutant(folder: Path, file: str, old: str, new: str) -> None:
+    path = folder / file
+    text = path.read_text()
+    # A mutant that no longer applies would silently be the reference: say so loudly instead.
+    assert text.count(old) == 1, f"mutant text {old!r} is not exactly once in reference/{file}; update MUTANTS"
+    path.write_text(text.replace(old, new))
+
+
+def hybrid_files() -> list[str]:
+    """Reference files whose handout version differs (the ones students write)."""
+    return [f for f in python_files(REFERENCE)
+            if (TEMPLATE / f).exists() and (TEMPLATE / f).read_text() != (REFERENCE / f).read_text()]
+
+
+def plan(count: int = 30) -> list[Planned]:
+    kinds: list[tuple[str, str]] = [("reference", "plain"), ("reference", "clutter"), ("reference", "nested"),
+                                    ("reference", "group"), ("template", "plain"), ("template", "clutter")]
+    kinds += [("mutant", name) for name, *_ in MUTANTS]
+    hybrids = hybrid_files()
+    kinds += [("hybrid", f) for f in hybrids]
+    index = 0
+    while len(kinds) < count:  # pairs of handout files, then more plain references
+        pair = hybrids[index % len(hybrids)], hybrids[(index + 3) % len(hybrids)]
+        kinds.append(("hybrid", "+".join(sorted(set(pair)))))
+        index += 1
+    kinds = kinds[:count]
+    planned = []
+    for number, (kind, detail) in enumerate(kinds):
+        sub_id = f"submission_{100000 + 7 * number}"
+        people = [PEOPLE[number % len(PEOPLE)]]
+        if detail == "group":
+            people.append(PEOPLE[(number + 5) % len(PEOPLE)])
+        submitters = [{"name": f"{p} {number}", "sid": str(1000 + number * 10 + i),
+                       "email": f"{p.split()[0].lower()}.{number}@example.edu"} for i, p in enumerate(people)]
+        planned.append(Planned(sub_id, kind, detail, submitters))
+    return planned
+
+
+def metadata_yaml(planned: list[Planned]) -> str:
+    """submission_metadata.yml exactly as Gradescope writes it (Ruby symbol keys)."""
+    lines = []
+    for number, sub in enumerate(planned):
+        lines.append(f"{sub.id}:")
+        lines.append("  :submitters:")
+        for person in sub.submitters:
+            lines += [f"  - :name: {person['name']}", f"    :sid: '{person['sid']}'", f"    :email: {person['email']}"]
+        lines.append(f"  :created_at: 2026-10-{1 + number % 28:02d} 12:{number % 60:02d}:00.000000000 -04:00")
+        lines.append(f"  :score: {float(number % 10) * 10}")
+    return "\n".join(lines) + "\n"
+
+
+def build_submission(sub: Planned, target: Path) -> None:
+    if sub.kind == "template":
+        copy_submission(TEMPLATE, target)
+    else:
+        copy_submission(REFERENCE, target)
+    if sub.kind == "mutant":
+        _, file, old, new = next(m for m in MUTANTS if m[0] == sub.detail)
+        apply_mutant(target, file, old, new)
+    elif sub.kind == "hybrid":
+        for file in sub.detail.split("+"):
+            shutil.copy2(TEMPLATE / file, target / file)
+    if sub.detail == "clutter":  # what real uploads carry along
+        (target / "__pycache__").mkdir()
+        (target / "__pycache__" / "assignment.cpython-310.pyc").write_bytes(b"\x00not really bytecode")
+        (target / "notebook.ipynb").write_text('{"cells": []}\n')
+        (target / "README.md").write_text("my homework\n")
+    elif sub.detail == "nested":  # zipped with its folder
+        inner = target / "hw2-beras"
+        inner.mkdir()
+        for item in list(target.iterdir()):
+            if item != inner:
+                item.rename(inner / item.name)
+
+
+def build_export(root: Path, count: int = 30, as_zip: bool = True) -> tuple[Path, list[Planned]]:
+    """A Gradescope export of `count` submissions under root; returns (zip or folder, plan)."""
+    planned = plan(count)
+    folder = root / "assignment_4242_export"
+    folder.mkdir(parents=True)
+    for sub in planned:
+        build_submission(sub, folder / sub.id)
+    (folder / METADATA_NAME).write_text(metadata_yaml(planned))
+    if not as_zip:
+        return folder, planned
+    archive = root / "submissions.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for path in sorted(folder.rglob("*")):
+            handle.write(path, path.relative_to(root).as_posix())  # Gradescope wraps in one folder
+    shutil.rmtree(folder)
+    return archive, planned
+
+
+def cli(*args, check: bool = False, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m autograder ARGS` in a child process, from the repository root."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"autograder {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+    return proc
