@@ -34,7 +34,8 @@ def failure_message(test: dict) -> str:
     """The headline of a failed test's output: its first line with words, Markdown marks
     removed, numbers kept (they often say which case failed), whitespace collapsed."""
     for line in str(test.get("output") or "").splitlines():
-        text = re.sub(r"[*_`#>]+", " ", line)
+        text = re.sub(r"^\s*(?:[#>]+\s*)+", "", line)  # heading and quote marks
+        text = re.sub(r"\*\*|`+", "", text)  # bold and code marks; names keep their underscores
         text = re.sub(r"\s+", " ", text).strip(" -:")
         if re.search(r"[A-Za-z]", text):
             return text[:MAX_MESSAGE] + ("…" if len(text) > MAX_MESSAGE else "")

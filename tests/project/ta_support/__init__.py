@@ -157,3 +157,39 @@ def cli(*args, check: bool = False, timeout: float = 1200, env: dict | None = No
         raise AssertionError(f"autograder {' '.join(map(str, args))} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
     return proc
+
+
+# --------------------------------------------------------------------------- headless Chromium
+
+
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise AssertionError("Chromium is needed to render the report (Debian: apt-get install chromium; "
+                         ".ci/run installs it)")
+
+
+def screenshot(page: Path, png: Path, width: int = 1100, height: int = 3000) -> Path:
+    """Render a local HTML file in a real headless Chromium and save what it shows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        proc = subprocess.run(
+            [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={png}", page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=180)
+    assert png.exists() and png.stat().st_size > 0, f"Chromium wrote no screenshot:\n{proc.stderr[-3000:]}"
+    return png
+
+
+def colour_mask(png: Path, hex_colour: str, tolerance: float = 0.06):
+    """Boolean (height, width) array: pixels within `tolerance` of the colour on every channel."""
+    import matplotlib.image
+    import numpy as np
+
+    pixels = matplotlib.image.imread(str(png))[..., :3]
+    target = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return np.all(np.abs(pixels - target) <= tolerance, axis=-1)
