@@ -1,0 +1,17 @@
+"""Isolated execution of untrusted (student) code. See docs/architecture.md, "The sandbox API".
+
+    box = Sandbox(submission_root, SandboxConfig.from_file("autograder.cfg"))
+    with box.worker() as w:
+        layers = w.import_module("beras.layers")
+        y = fetch(layers.Dense(3, 4)(np.ones((2, 3))))
+"""
+from .client import Remote, Sandbox, Worker, fetch, safe_text
+from .config import SandboxConfig
+from .errors import BadValue, SandboxError, StudentError, StudentFrame, WorkerCrashed, WorkerTimeout
+from .users import ensure_sandbox_user
+
+__all__ = [
+    "Sandbox", "SandboxConfig", "Worker", "Remote", "fetch", "safe_text",
+    "StudentError", "StudentFrame", "WorkerCrashed", "WorkerTimeout", "BadValue", "SandboxError",
+    "ensure_sandbox_user",
+]

@@ -1,0 +1,85 @@
+"""What student code did wrong, as the trusted side reports it (Markdown for feedback)."""
+import re
+from typing import List, NamedTuple
+
+from .users import SandboxError  # noqa: F401  (re-exported: a grader problem, not the student's)
+
+
+class StudentFrame(NamedTuple):
+    file: str       # relative to the submission root, e.g. "beras/layers.py"
+    line: int
+    function: str
+    source: str     # the source line, stripped ("" if unknown)
+
+
+class StudentError(Exception):
+    """Student code raised (or misbehaved). Only student frames are kept."""
+
+    def __init__(self, type_name: str, message: str, frames=(), output: str = ""):
+        self.type_name = type_name
+        self.message = message
+        self.frames: List[StudentFrame] = [StudentFrame(*f) for f in frames]
+        self.output = output
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = f" (at {self.frames[-1].file}:{self.frames[-1].line})" if self.frames else ""
+        return f"{self.type_name}: {self.message}{where}"
+
+    @property
+    def location(self):
+        """The innermost student frame, or None."""
+        return self.frames[-1] if self.frames else None
+
+    def traceback_text(self):
+        lines = []
+        if self.frames:
+            lines.append("Traceback (your code only, most recent call last):")
+            for f in self.frames:
+                lines.append(f'  File "{f.file}", line {f.line}, in {f.function}')
+                if f.source:
+                    lines.append(f"    {f.source.strip()}")
+        lines.append(f"{self.type_name}: {self.message}")
+        return "\n".join(lines)
+
+    def markdown(self):
+        """A few lines of Markdown: what happened and where, in a safely fenced block."""
+        loc = self.location
+        where = f" at {code_span(loc.file)} line {loc.line}" if loc else ""
+        return f"{self.headline()}{where}:\n\n{fenced(self.traceback_text())}\n"
+
+    def headline(self):
+        return f"Your code raised {code_span(self.type_name)}"
+
+
+class WorkerCrashed(StudentError):
+    """The worker died: exit(), os._exit, a signal, the memory limit, or a broken protocol."""
+
+    def headline(self):
+        return "The process running your code stopped"
+
+
+class WorkerTimeout(StudentError):
+    """A call ran past the wall-clock limit, or the worker ran out of CPU time."""
+
+    def headline(self):
+        return "Your code ran out of time"
+
+
+class BadValue(StudentError):
+    """A value came back that the grader cannot accept (type, dtype or size)."""
+
+    def headline(self):
+        return "Your code returned a value the grader cannot check"
+
+
+def fenced(text, lang="text"):
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def code_span(text):
+    text = text.replace("\n", " ")
+    ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"

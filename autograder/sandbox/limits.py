@@ -1,0 +1,170 @@
+"""Resource limits and killing process trees (stdlib only: also runs inside the sandbox).
+
+Processes are found through /proc, so this is Linux-only, like Gradescope.
+"""
+import ctypes
+import os
+import resource
+import signal
+import time
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option, value):
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def become_subreaper():
+    """Orphaned descendants (e.g. setsid daemons) are re-parented to us, not to init,
+    so that we can still find and kill them."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent():
+    return _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def no_new_privileges():
+    return _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+
+
+def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=None):
+    """Hard and soft limits alike, so the process cannot raise them again. None = leave as is.
+    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL."""
+    mb = 1024 * 1024
+    _set(resource.RLIMIT_CORE, 0)
+    if cpu_s is not None:
+        _set(resource.RLIMIT_CPU, int(cpu_s), int(cpu_s) + 1)
+    if memory_mb is not None:
+        _set(resource.RLIMIT_AS, int(memory_mb) * mb)
+    if file_size_mb is not None:
+        _set(resource.RLIMIT_FSIZE, int(file_size_mb) * mb)
+    if max_processes is not None:
+        _set(resource.RLIMIT_NPROC, int(max_processes))
+
+
+def _set(which, soft, hard=None):
+    hard = soft if hard is None else hard
+    _, old_hard = resource.getrlimit(which)
+    if old_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, old_hard), min(hard, old_hard)
+    resource.setrlimit(which, (soft, hard))
+
+
+# ---------------------------------------------------------------- /proc
+
+class Proc:
+    __slots__ = ("pid", "ppid", "pgid", "sid", "uid", "state")
+
+    def __init__(self, pid, ppid, pgid, sid, uid, state):
+        self.pid, self.ppid, self.pgid, self.sid, self.uid, self.state = pid, ppid, pgid, sid, uid, state
+
+
+def read_proc(pid):
+    """One process from /proc, or None if it is gone. The uid is the real uid from status
+    (the owner of /proc/PID is root for non-dumpable processes, so it would lie)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+        with open(f"/proc/{pid}/status", "rb") as f:
+            status = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    uid = -1
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            uid = int(line.split()[1])
+            break
+    return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), uid, fields[0])
+
+
+def processes():
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            p = read_proc(int(name))
+            if p is not None:
+                out[p.pid] = p
+    return out
+
+
+def descendants(root, procs):
+    """Pids below `root` in the parent tree (not root itself)."""
+    children = {}
+    for p in procs.values():
+        children.setdefault(p.ppid, []).append(p.pid)
+    found, stack = [], list(children.get(root, ()))
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def kill_until_gone(select, rounds=200):
+    """Repeatedly SIGKILL the live (non-zombie) pids that select(procs) returns, until none
+    is left: a fork bomb keeps forking while we kill, but the process limit bounds it.
+    Returns how many kills were sent."""
+    sent = 0
+    for i in range(rounds):
+        procs = processes()
+        victims = [pid for pid in select(procs) if procs[pid].state != "Z" and pid != os.getpid()]
+        if not victims:
+            return sent
+        for pid in victims:
+            sent += _kill(pid)
+        time.sleep(0.001 if i < 10 else 0.01)
+    return sent
+
+
+def kill_tree(root, spare=()):
+    """Kill everything below `root`, except the subtrees of the pids in `spare`."""
+    def select(procs):
+        spared = set(spare)
+        for s in spare:
+            spared.update(descendants(s, procs))
+        return [pid for pid in descendants(root, procs) if pid not in spared]
+    return kill_until_gone(select)
+
+
+def kill_user(uid, spare_roots=()):
+    """Kill every process of `uid`, except those below one of `spare_roots` (other live
+    sandboxes sharing the user), so that concurrent graders don't kill each other's workers."""
+    def select(procs):
+        spared = set()
+        for s in spare_roots:
+            spared.update(descendants(s, procs))
+        return [p.pid for p in procs.values() if p.uid == uid and p.pid not in spared]
+    return kill_until_gone(select)
+
+
+def pids_with_env(token):
+    """Pids (readable by us) whose initial environment holds `token` (e.g. "VAR=value")."""
+    needle = token.encode()
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    out.append(int(name))
+        except OSError:
+            pass
+    return out

@@ -1,0 +1,406 @@
+"""The untrusted side: the zygote and the worker processes it forks.
+
+This package is copied into the sandbox directory as `_agsandbox` and runs from there:
+standard library and numpy only, relative imports only, never `autograder`.
+
+    zygote   started once per Sandbox by the trusted process (`python -I`). Imports numpy
+             once, becomes the subreaper of everything it forks, then serves a control
+             socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds);
+             "finish" kills a worker with everything it started and reports how it ended.
+             When the grader is root the zygote stays root (so student code cannot signal
+             it), and each forked worker drops to the sandbox user before anything else.
+    worker   new session, rlimits, unprivileged user, stdout/stderr to a pipe the trusted
+             side drains, then answers requests (Dispatcher) until its socket closes.
+"""
+import importlib
+import io
+import itertools
+import json
+import operator
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+
+import numpy as np
+
+from . import limits, protocol, stubs
+
+MAX_ITEMS = 100_000      # cap on `list(remote)`
+MAX_STR = 1_000_000      # longer strings stay in the worker as handles
+MAX_MESSAGE = 2_000      # exception messages are cut to this length
+MAX_FRAMES = 30
+
+OPERATORS = {
+    name: getattr(operator, name)
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+                 "neg", "pos", "abs", "invert", "and_", "or_", "xor",
+                 "eq", "ne", "lt", "le", "gt", "ge", "truth", "contains", "is_", "is_not")
+}
+OPERATORS.update(len=len, repr=repr, str=str, type_name=lambda x: type(x).__qualname__,
+                 isinstance_name=lambda x, name: any(c.__name__ == name for c in type(x).__mro__))
+
+
+class BadValueError(Exception):
+    """A value asked for by `fetch` that may not cross the boundary."""
+
+
+class Dispatcher:
+    """Runs requests on the student's objects, kept alive in a table of handles.
+
+    The same object always gets the same handle while the trusted side holds it, so
+    identity survives the round trip (a GradientTape keys tensors by id()).
+    """
+
+    def __init__(self, root, max_payload, finder=None):
+        self.root = os.path.realpath(root) + os.sep
+        self.max_payload = max_payload
+        self.finder = finder
+        self.objects = {}
+        self.handle_of = {}
+        self.counter = itertools.count(1)
+        self.pid = os.getpid()
+        self.fatal = False
+
+    # -------------------------------------------------------------- handles
+    def handle_for(self, obj):
+        h = self.handle_of.get(id(obj))
+        if h is not None and self.objects.get(h) is obj:
+            return h
+        h = next(self.counter)
+        self.objects[h] = obj
+        self.handle_of[id(obj)] = h
+        return h
+
+    def release(self, handles):
+        for h in handles:
+            obj = self.objects.pop(h, None)
+            if obj is not None and self.handle_of.get(id(obj)) == h:
+                del self.handle_of[id(obj)]
+
+    def resolve(self, payload):
+        def resolve(tag, body):
+            if tag == "h":
+                if type(body) is not int or body not in self.objects:
+                    raise protocol.ProtocolError("unknown remote object (released or from another worker)")
+                return self.objects[body]
+            if tag == "n":
+                return protocol.array_from_wire(body, payload)[()]
+            if tag == "y":
+                return protocol.check_dtype(body)
+            if tag == "s":
+                if not (type(body) is list and len(body) == 3):
+                    raise protocol.ProtocolError("malformed slice")
+                return slice(*(protocol.decode_value(b, payload, resolve) for b in body))
+            if tag == "e":
+                return Ellipsis
+            raise protocol.ProtocolError("unexpected value tag")
+        return resolve
+
+    # -------------------------------------------------------------- results
+    def result(self, obj):
+        """Plain scalars travel as themselves; anything else stays here as a handle."""
+        t = type(obj)
+        if t in protocol.PLAIN_SCALARS and not (t is str and len(obj) > MAX_STR):
+            return obj
+        try:
+            name = str(t.__qualname__)[:200]
+        except Exception:
+            name = "object"
+        return {"r": [self.handle_for(obj), name]}
+
+    def fetch_leaf(self, obj, enc, path):
+        if isinstance(obj, np.ndarray):
+            arr = np.asarray(obj)  # a subclass (e.g. a Tensor) leaves as a plain ndarray
+            if type(arr) is not np.ndarray:
+                arr = np.array(obj, subok=False)
+            if arr.dtype.kind not in protocol.ALLOWED_KINDS:
+                raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only bool, int and float arrays can be checked")
+            if arr.nbytes > self.max_payload:
+                raise BadValueError(f"{path} is an array of {arr.nbytes} bytes, over the size cap of {self.max_payload}")
+            try:
+                return enc.array(arr)
+            except protocol.ProtocolError as exc:
+                raise BadValueError(f"{path}: {exc}") from None
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating) and obj.dtype.itemsize <= 8:
+            return float(obj)
+        try:
+            name = type(obj).__qualname__
+        except Exception:
+            name = "object"
+        raise BadValueError(f"{path} is a {name} object; only numbers, strings, None, lists, tuples, "
+                            f"dicts and numeric arrays can be checked")
+
+    # -------------------------------------------------------------- requests
+    def handle(self, header, payload):
+        """One request -> (reply header, reply payload). Never raises."""
+        try:
+            self.release(header.get("rel", ()))
+            decode = lambda v: protocol.decode_value(v, payload, self.resolve(payload))
+            op = header.get("op")
+            if op == "fetch":
+                value = decode(header["value"])
+                enc = protocol.Encoder(self.fetch_leaf, self.max_payload)
+                try:
+                    encoded = self.student(lambda: enc.encode(value))
+                except BadValueError as exc:
+                    return {"bad": str(exc)}, b""
+                return {"ok": encoded}, enc.payload()
+            args = [decode(a) for a in header.get("args", ())]
+            kwargs = decode(header.get("kwargs", {"d": []}))
+            if op == "iter":
+                items = self.student(lambda: list(itertools.islice(iter(args[0]), MAX_ITEMS + 1)))
+                if len(items) > MAX_ITEMS:
+                    raise BadValueError(f"more than {MAX_ITEMS} items to iterate over")
+                return {"ok": [self.result(x) for x in items]}, b""
+            if op == "substitutions":
+                return {"ok": {"l": list(self.finder.used) if self.finder else []}}, b""
+            return {"ok": self.result(self.student(lambda: self.run(op, args, kwargs)))}, b""
+        except StudentRaised as raised:
+            return {"err": raised.info}, b""
+        except (protocol.ProtocolError, BadValueError) as exc:
+            return {"bad": str(exc)}, b""
+        except Exception as exc:  # our own bug, or student code corrupting the worker
+            return {"proto": f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE]}, b""
+
+    def run(self, op, args, kwargs):
+        if op == "import":
+            return importlib.import_module(*args)
+        if op == "getattr":
+            return getattr(*args)
+        if op == "setattr":
+            return setattr(*args)
+        if op == "call":
+            return args[0](*args[1:], **kwargs)
+        if op == "getitem":
+            return args[0][args[1]]
+        if op == "setitem":
+            args[0][args[1]] = args[2]
+            return None
+        if op == "enter":
+            return type(args[0]).__enter__(args[0])
+        if op == "exit":
+            exc = None if args[1] is None else Exception(args[1])
+            type(args[0]).__exit__(args[0], None if exc is None else Exception, exc, None)
+            return None  # never lets student code swallow a trusted-side exception
+        if op == "op":
+            return OPERATORS[args[0]](*args[1:])
+        if op == "ping":
+            return None
+        raise protocol.ProtocolError(f"unknown request {op!r}")
+
+    def student(self, fn):
+        """Run fn, which may run student code; turn whatever it raises into StudentRaised."""
+        try:
+            return fn()
+        except (protocol.ProtocolError, BadValueError):
+            raise
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too
+            self.fatal = isinstance(exc, (SystemExit, KeyboardInterrupt, MemoryError))
+            raise StudentRaised(self.describe(exc)) from None
+        finally:
+            self.after_student_code()
+
+    def after_student_code(self):
+        if os.getpid() != self.pid:
+            os._exit(0)  # a child the student forked must not answer in our name
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+
+    def describe(self, exc):
+        t = type(exc)
+        ours = t.__module__.startswith((__package__ or "_agsandbox") + ".")
+        plain = ours or t.__module__ in ("builtins", "__main__")
+        name = t.__qualname__ if plain else f"{t.__module__}.{t.__qualname__}"
+        try:
+            message = str(exc)
+        except Exception:
+            message = "(the exception's message could not be shown)"
+        if isinstance(exc, SystemExit):
+            message = f"exit code {exc.code!r}"
+        frames = []
+        for fs in traceback.extract_tb(exc.__traceback__)[-200:]:
+            rel = self.relative(fs.filename)
+            if rel is not None:
+                frames.append([rel, fs.lineno or 0, fs.name, (fs.line or "")[:300]])
+        if isinstance(exc, SyntaxError) and exc.filename:
+            rel = self.relative(exc.filename)
+            if rel is not None:
+                frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
+        return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
+                "fatal": self.fatal, "stand_in": isinstance(exc, stubs.ForbiddenLibraryError)}
+
+    def relative(self, filename):
+        if not filename:
+            return None
+        path = os.path.realpath(filename)
+        if path.startswith(self.root):
+            return path[len(self.root):]
+        return None
+
+
+class StudentRaised(Exception):
+    def __init__(self, info):
+        self.info = info
+
+
+# ------------------------------------------------------------------ worker process
+
+def serve(sock, dispatcher, max_payload):
+    while True:
+        try:
+            header, payload = protocol.recv_frame(sock, max_payload)
+        except (EOFError, OSError, protocol.ProtocolError):
+            os._exit(0)
+        reply, blob = dispatcher.handle(header, payload)
+        try:
+            protocol.send_frame(sock, reply, blob)
+        except protocol.ProtocolError as exc:
+            protocol.send_frame(sock, {"bad": str(exc)})
+        except OSError:
+            os._exit(0)
+        if dispatcher.fatal:
+            os._exit(3)
+
+
+def become_worker(cfg, sock_fd, out_fd, finder):
+    """In the forked child: isolate, drop privileges, serve. Never returns."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.dup2(sock_fd, 3)
+    os.closerange(4, 1 << 16)  # the zygote's control socket must not reach student code
+    os.umask(0o077)
+    lim = cfg["limits"]
+    limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
+    if cfg.get("uid") is not None:
+        os.setgroups([])
+        os.setgid(cfg["gid"])
+        os.setuid(cfg["uid"])
+    limits.no_new_privileges()
+    limits.die_with_parent()
+    os.chdir(cfg["root"])
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    sys.argv = [""]
+    sys.path.insert(0, cfg["root"])
+    sock = socket.socket(fileno=3)
+    sock.setblocking(True)
+    serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder), cfg["max_payload"])
+
+
+# ------------------------------------------------------------------ zygote process
+
+def zygote_main(cfg_json, ctl_fd):
+    cfg = json.loads(cfg_json)
+    ctl = socket.socket(fileno=int(ctl_fd))
+    limits.become_subreaper()
+    # Warm what every worker needs, once: numpy and the submodules it loads lazily.
+    import numpy.linalg, numpy.random, numpy.fft  # noqa: F401
+    finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
+    statuses, live = {}, set()
+
+    def reap():
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in live:
+                live.discard(pid)
+                statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
+
+    def reply(msg):
+        ctl.send(json.dumps(msg).encode())
+
+    reply({"ready": os.getpid()})
+    while True:
+        ready, _, _ = select.select([ctl], [], [], 0.5)
+        reap()
+        if not ready:
+            continue
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 65536, 4)
+        except OSError:
+            msg, fds = b"", []
+        if not msg:
+            break
+        req = json.loads(msg)
+        op = req.get("op")
+        if op == "spawn":
+            sys.stdout.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    ctl.close()
+                    become_worker(cfg, fds[0], fds[1], finder)
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            live.add(pid)
+            reply({"pid": pid})
+        elif op == "finish":
+            reply(finish(req["pid"], req.get("grace", 0.0), live, statuses, reap))
+        elif op == "ping":
+            reply({"ok": True})
+    for pid in list(live):
+        _killpg(pid)
+    limits.kill_tree(os.getpid())
+    reap()
+
+
+def finish(pid, grace, live, statuses, reap):
+    """Wait up to `grace` s for the worker to end by itself, then kill it and everything it
+    started (its orphans are our children: we are their subreaper). Report how it ended."""
+    import time
+    deadline = time.monotonic() + grace
+    reap()
+    while pid in live and time.monotonic() < deadline:
+        time.sleep(0.002)
+        reap()
+    killed = pid in live
+    if killed:
+        _killpg(pid)
+    others = [p for p in live if p != pid]
+    swept = limits.kill_tree(os.getpid(), spare=others)
+    while pid in live:
+        try:
+            _, status, usage = os.wait4(pid, 0)
+            live.discard(pid)
+            statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
+        except ChildProcessError:
+            live.discard(pid)
+    reap()
+    status, cpu = statuses.pop(pid, [None, 0.0])
+    out = {"killed": killed, "cpu": cpu, "swept": swept}
+    if status is not None:
+        if os.WIFSIGNALED(status):
+            out["signal"] = os.WTERMSIG(status)
+        else:
+            out["exit"] = os.WEXITSTATUS(status)
+    return out
+
+
+def _killpg(pid):
+    for fn in (os.killpg, os.kill):
+        try:
+            fn(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
