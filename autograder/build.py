@@ -1,0 +1,174 @@
+"""Build the two deliverables: autograder.zip for Gradescope and the student kit.
+
+autograder.zip (setup.sh and run_autograder at the root, as Gradescope requires):
+    setup.sh, run_autograder, dev.py, pyproject.toml, autograder.cfg, autograder/ (engine),
+    the whole suite (hidden tests included), the reference, the template.
+student-kit.zip (unpacks into the student's working folder):
+    the template's files at the root, autograder/ (engine), the suite's shared helper files
+    and its public folder only, and the config's kit_files. Never the reference, never a
+    hidden test: both are checked after writing, and a leak fails the build.
+
+Zips are deterministic (sorted entries, fixed timestamps) so a rebuild of the same tree
+gives the same bytes.
+"""
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+from autograder.grading import ENGINE_ROOT, Course, load_course
+from autograder.submission import is_clutter
+
+FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+EXECUTABLE = {"setup.sh", "run_autograder", "dev.py"}
+
+
+def tree(root: Path, arc_prefix: str = "") -> list[tuple[str, Path]]:
+    """Regular files below root (clutter excluded), as (archive name, path)."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(is_clutter(part) for part in rel.parts) or path.is_symlink() or not path.is_file():
+            continue
+        out.append((f"{arc_prefix}{rel.as_posix()}", path))
+    return out
+
+
+def _relative(course: Course, path: Path) -> str:
+    try:
+        return path.relative_to(course.root).as_posix()
+    except ValueError:
+        raise BuildError(f"{path} is outside the course folder {course.root}") from None
+
+
+def _package_glue(course: Course, suite: Path) -> list[tuple[str, Path]]:
+    """__init__.py and conftest.py of the folders between the course root and the suite, so
+    the suite imports the same way inside the zip as in the repository."""
+    out = []
+    for folder in reversed(list(suite.parents)):
+        if folder == course.root or course.root not in folder.parents:
+            continue
+        for name in ("__init__.py", "conftest.py"):
+            if (folder / name).is_file():
+                out.append((f"{_relative(course, folder)}/{name}", folder / name))
+    return out
+
+
+def _is_test_file(name: str) -> bool:
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+def engine_files() -> list[tuple[str, Path]]:
+    return tree(ENGINE_ROOT / "autograder", "autograder/")
+
+
+def autograder_zip_files(course: Course) -> list[tuple[str, Path]]:
+    for required in (course.suite, course.reference, course.template):
+        if not required.is_dir():
+            raise BuildError(f"missing {required} (named in {course.config_path})")
+    files = [(name, ENGINE_ROOT / name) for name in ("setup.sh", "run_autograder", "dev.py")]
+    files.append(("pyproject.toml", _first_existing("pyproject.toml", course)))
+    files.append(("autograder.cfg", course.config_path))
+    files += engine_files()
+    files += _package_glue(course, course.suite)
+    for folder in (course.suite, course.reference, course.template):
+        files += tree(folder, _relative(course, folder) + "/")
+    return _unique(files)
+
+
+def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
+    for required in (course.public_suite, course.template):
+        if not required.is_dir():
+            raise BuildError(f"missing {required} (named in {course.config_path})")
+    files = tree(course.template)
+    files += engine_files()
+    files += _package_glue(course, course.suite)
+    suite_prefix = _relative(course, course.suite) + "/"
+    # The suite's own top-level helpers (conftest.py, feedback helpers), but no test file
+    # and no folder: only the public folder is shipped.
+    files += [(suite_prefix + p.name, p) for p in sorted(course.suite.iterdir())
+              if p.is_file() and not is_clutter(p.name) and not _is_test_file(p.name)]
+    files += tree(course.public_suite, _relative(course, course.public_suite) + "/")
+    for name in course.kit_files:
+        path = course.root / name
+        if name == "autograder.cfg":
+            path = course.config_path
+        if not path.is_file():
+            raise BuildError(f"kit file {name} is missing")
+        files.append((name, path))
+    return _unique(files)
+
+
+def _first_existing(name: str, course: Course) -> Path:
+    for folder in (course.root, ENGINE_ROOT):
+        if (folder / name).is_file():
+            return folder / name
+    raise BuildError(f"no {name} in {course.root} or {ENGINE_ROOT}")
+
+
+def _unique(files: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    seen: dict[str, Path] = {}
+    for arc, path in files:
+        seen.setdefault(arc, path)
+    return sorted(seen.items())
+
+
+def write_zip(target: Path, files: list[tuple[str, Path]]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for arc, path in files:
+            info = zipfile.ZipInfo(arc, FIXED_TIME)
+            mode = 0o755 if Path(arc).name in EXECUTABLE else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    tmp.replace(target)
+
+
+def kit_leaks(course: Course, names: list[str]) -> list[str]:
+    """Archive names in the kit that must never be there: reference or non-public suite files."""
+    reference = _relative(course, course.reference) + "/"
+    suite = _relative(course, course.suite) + "/"
+    public = _relative(course, course.public_suite) + "/"
+    leaks = []
+    for name in names:
+        if name.startswith(reference):
+            leaks.append(name)
+        elif name.startswith(suite) and not name.startswith(public) and "/" in name[len(suite):]:
+            leaks.append(name)
+        elif name.startswith(suite) and _is_test_file(Path(name).name) and not name.startswith(public):
+            leaks.append(name)
+    return leaks
+
+
+class BuildError(Exception):
+    pass
+
+
+def build(out_dir: Path, config: Path | None = None) -> tuple[Path, Path]:
+    course = load_course(config)
+    grader = out_dir / "autograder.zip"
+    kit = out_dir / "student-kit.zip"
+    write_zip(grader, autograder_zip_files(course))
+    kit_files = kit_zip_files(course)
+    leaks = kit_leaks(course, [arc for arc, _ in kit_files])
+    if leaks:
+        raise BuildError("the student kit would contain " + ", ".join(leaks[:5]))
+    write_zip(kit, kit_files)
+    return grader, kit
+
+
+def run_build(out_dir: Path, config: Path | None) -> int:
+    try:
+        grader, kit = build(out_dir, config)
+    except (BuildError, FileNotFoundError) as err:
+        print(f"build: {err}", file=sys.stderr)
+        return 2
+    for path in (grader, kit):
+        with zipfile.ZipFile(path) as zf:
+            count = len(zf.namelist())
+        print(f"{path}: {count} files, {path.stat().st_size // 1024} KiB")
+    print("Upload autograder.zip to Gradescope; give students student-kit.zip.")
+    return 0
