@@ -8,7 +8,8 @@ A directory holding only the test files (t10k-*) is split deterministically: the
 8,000 images train, the last 2,000 test. With no MNIST anywhere, the real handwritten digits
 that scikit-learn ships (8x8) are resized to 28x28 instead; every message names the dataset.
 
-Get the real files with:   python preprocess.py --download data/mnist
+Get the real files with:   python preprocess.py --download data/mnist [--base-url URL]
+(add --test-set-only for just the two t10k files).
 
 Everything here but load_and_preprocess_data() is given, and uses only the standard library
 and NumPy: graders load these functions straight from this file, without importing beras.
@@ -20,6 +21,7 @@ import io
 import os
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
@@ -93,33 +95,38 @@ def read_idx(path):
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except (OSError, EOFError) as error:
             raise ValueError(f"{path}: damaged gzip data ({error})") from None
+    return _parse_idx(raw, path)
+
+
+def _parse_idx(raw, name):
+    """The array in the bytes of an IDX file; name says where they came from, for errors."""
     if len(raw) < 8:
-        raise ValueError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+        raise ValueError(f"{name}: too short to be an IDX file ({len(raw)} bytes)")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (IMAGES_MAGIC, LABELS_MAGIC):
         raise ValueError(
-            f"{path}: magic number {magic}, expected {IMAGES_MAGIC} (images) or {LABELS_MAGIC} (labels)"
+            f"{name}: magic number {magic}, expected {IMAGES_MAGIC} (images) or {LABELS_MAGIC} (labels)"
         )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: header cut short")
+        raise ValueError(f"{name}: header cut short")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     if magic == IMAGES_MAGIC and dims[1:] != (28, 28):
-        raise ValueError(f"{path}: images are {dims[1]}x{dims[2]}, expected 28x28")
+        raise ValueError(f"{name}: images are {dims[1]}x{dims[2]}, expected 28x28")
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
         raise ValueError(
-            f"{path}: {len(raw)} bytes, but its header {dims} needs {expected}"
+            f"{name}: {len(raw)} bytes, but its header {dims} needs {expected}"
             + (" (truncated)" if len(raw) < expected else " (trailing data)")
         )
     # frombuffer shares the bytes instead of copying them (the array is read-only).
     array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
     if magic == LABELS_MAGIC and array.size and array.max() >= NUM_CLASSES:
         bad = int(np.argmax(array >= NUM_CLASSES))
-        raise ValueError(f"{path}: label {array[bad]} at index {bad} is not a digit 0-9")
+        raise ValueError(f"{name}: label {array[bad]} at index {bad} is not a digit 0-9")
     return array
 
 
@@ -206,7 +213,7 @@ def load_mnist_arrays(directory=None):
 
 
 def download_mnist(dest, base_url=DEFAULT_BASE_URL, expected=None):
-    """Download the MNIST files (gzipped) into dest, checking each before it is kept.
+    """Download MNIST files (gzipped) into dest, checking each before it is kept.
 
     expected maps file names to (sha256 of the decompressed bytes or None, size in bytes);
     it defaults to EXPECTED_FILES, the four standard files. Returns the paths written.
@@ -217,26 +224,27 @@ def download_mnist(dest, base_url=DEFAULT_BASE_URL, expected=None):
     written = []
     for name, (sha256, size) in expected.items():
         url = base_url.rstrip("/") + "/" + name + ".gz"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            payload = response.read()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                payload = response.read()
+        except (urllib.error.URLError, OSError) as error:
+            raise ConnectionError(f"{url}: download failed ({error})") from None
         try:
             content = gzip.decompress(payload)
         except (OSError, EOFError) as error:
             raise ValueError(f"{url}: not gzip data ({error})") from None
         if len(content) != size:
             raise ValueError(f"{url}: {len(content)} bytes once decompressed, expected {size}")
-        if sha256 is not None and hashlib.sha256(content).hexdigest() != sha256:
-            raise ValueError(f"{url}: sha256 {hashlib.sha256(content).hexdigest()}, expected {sha256}")
-        # Written under a temporary name and renamed, so a file in dest is always a checked one.
+        digest = hashlib.sha256(content).hexdigest()
+        if sha256 is not None and digest != sha256:
+            raise ValueError(f"{url}: sha256 of the decompressed file is {digest}, expected {sha256}")
+        _parse_idx(content, url)  # the IDX header and labels, as the loader will see them
+        # Written under a temporary name and renamed: a file in dest is always a checked one.
         with tempfile.NamedTemporaryFile(dir=dest, prefix=f".{name}.", delete=False) as tmp:
             tmp.write(payload)
+        os.chmod(tmp.name, 0o644)  # mkstemp's 0600 would hide the data from other users
         target = dest / (name + ".gz")
         os.replace(tmp.name, target)
-        try:
-            read_idx(target)  # the IDX header, size and labels, as the loader will see them
-        except ValueError:
-            target.unlink()
-            raise
         written.append(target)
     return written
 
@@ -265,12 +273,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Get or inspect the MNIST files Beras trains on.")
     parser.add_argument("--download", metavar="DIR", help="download the four MNIST files into DIR")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="where to download them from")
+    parser.add_argument("--test-set-only", action="store_true", help="download only the two t10k files")
     args = parser.parse_args(argv)
-    if args.download:
-        for path in download_mnist(args.download, args.base_url):
-            print(f"downloaded and checked {path}")
-        return 0
-    data = load_mnist_arrays()
+    try:
+        if args.download:
+            wanted = {name: EXPECTED_FILES[name] for name in TEST_FILES} if args.test_set_only else None
+            for path in download_mnist(args.download, args.base_url, wanted):
+                print(f"downloaded and checked {path}")
+            return 0
+        data = load_mnist_arrays()
+    except (OSError, ValueError) as error:
+        print(f"preprocess.py: {error}", file=sys.stderr)
+        return 1
     print(f"{data.source}: train {data.train_images.shape}, test {data.test_images.shape}")
     return 0
 
