@@ -507,30 +507,35 @@ class Worker:
 
     # -------------------------------------------------------------- the API
     def import_module(self, name):
-        return self._request("import", [name], what=f"importing {name}")
+        return self._request("import", [name], what=f"importing {name}", label=name)
 
     def getattr(self, obj, name):
-        return self._request("getattr", [obj, name], what=f"reading .{name} of {_kind(obj)}")
+        return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
+                             label=f"{_label(obj)}.{name}")
 
     def setattr(self, obj, name, value):
-        self._request("setattr", [obj, name, value], what=f"setting .{name} of {_kind(obj)}")
+        self._request("setattr", [obj, name, value], what=f"setting {_label(obj)}.{name}")
 
     def call(self, fn, *args, **kwargs):
-        return self._request("call", [fn, *args], kwargs, what=f"calling {_kind(fn)}")
+        return self._request("call", [fn, *args], kwargs, what=f"calling {_label(fn)}(...)",
+                             label=f"{_label(fn)}(...)")
 
     def getitem(self, obj, key):
-        return self._request("getitem", [obj, key], what=f"indexing {_kind(obj)}")
+        return self._request("getitem", [obj, key], what=f"indexing {_label(obj)}[...]",
+                             label=f"{_label(obj)}[...]")
 
     def setitem(self, obj, key, value):
-        self._request("setitem", [obj, key, value], what=f"assigning into {_kind(obj)}")
+        self._request("setitem", [obj, key, value], what=f"assigning into {_label(obj)}[...]")
 
     def op(self, name, *args):
         """An operator (operator module name: add, matmul, eq, lt, len, truth, ...) in the worker."""
-        return self._request("op", [name, *args], what=f"applying {name} to {_kind(args[0]) if args else ''}")
+        label = f"{name}({', '.join(_label(a) for a in args)})"
+        return self._request("op", [name, *args], what=f"computing {label}", label=label)
 
     def list(self, obj):
         """list(obj), evaluated in the worker: a list of Remotes / plain scalars."""
-        return self._request("iter", [obj], what=f"iterating over {_kind(obj)}")
+        return self._request("iter", [obj], what=f"iterating over {_label(obj)}",
+                             label=f"an item of {_label(obj)}")
 
     def type_name(self, obj):
         return obj._t if isinstance(obj, Remote) else type(obj).__qualname__
@@ -565,7 +570,7 @@ class Worker:
         self.close()
 
     # -------------------------------------------------------------- plumbing
-    def _request(self, op, args, kwargs=None, what="", value=None, fetching=False):
+    def _request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
         if self._dead is not None:
             raise type(self._dead)(self._dead.type_name,
                                    f"this worker already stopped earlier ({self._dead.message})",
@@ -590,17 +595,17 @@ class Worker:
             raise self._die(died.cause, what) from None
         if "ok" in reply:
             try:
-                return protocol.decode_value(reply["ok"], payload, self._resolve)
+                return protocol.decode_value(reply["ok"], payload, lambda t, b: self._resolve(t, b, label))
             except protocol.ProtocolError as exc:
-                raise BadValue("BadValue", f"{what}: {exc}") from None
+                raise BadValue("BadValue", f"while {what}: {exc}") from None
         if "err" in reply and isinstance(reply["err"], dict):
             info = reply["err"]
             err = _student_error(info)
             if info.get("fatal"):
-                raise self._die("fatal", what, err) from None
+                raise self._die("fatal", what, err, memory=info.get("memory") is True) from None
             raise err
         if "bad" in reply:
-            raise BadValue("BadValue", f"{what}: {str(reply['bad'])[:2000]}")
+            raise BadValue("BadValue", f"while {what}: {str(reply['bad'])[:2000]}")
         raise self._die(str(reply.get("proto", "malformed reply"))[:2000], what) from None
 
     def _leaf(self, obj, enc, path):
@@ -621,28 +626,28 @@ class Worker:
             return {"e": 0}
         raise protocol.ProtocolError(f"{path} is a {type(obj).__qualname__}, which cannot cross to the worker")
 
-    def _resolve(self, tag, body):
+    def _resolve(self, tag, body, label):
         if tag != "r" or not (type(body) is list and len(body) == 2 and type(body[0]) is int
                               and type(body[1]) is str):
             raise protocol.ProtocolError(f"unexpected value tag {tag!r}")
         h, type_name = body
         remote = self._remotes.get(h)
         if remote is None:
-            remote = Remote(self, h, type_name[:200])
+            remote = Remote(self, h, type_name[:200], label[:120])
             self._remotes[h] = remote
             with contextlib.suppress(ValueError):
                 self._release.remove(h)
             weakref.finalize(remote, self._release.append, h)
         return remote
 
-    def _die(self, cause, what, err=None):
+    def _die(self, cause, what, err=None, memory=False):
         """The worker is unusable: kill it (and all it started) and explain why."""
         c = self._config
         grace = {"eof": 0.5, "fatal": 0.5}.get(cause, 0.0)
         status = self._channel.finish(grace)
         self._channel.sweep()  # every process of the sandbox user outside live sandboxes
         sig, code, cpu = status.get("signal"), status.get("exit"), status.get("cpu", 0.0)
-        if err is not None and err.type_name == "MemoryError":
+        if err is not None and memory:
             exc = WorkerCrashed("MemoryError", f"ran out of memory while {what} "
                                 f"(the limit is {c.memory_mb} MB)", err.frames)
         elif err is not None:
@@ -676,10 +681,11 @@ def _student_error(info):
     return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
 
 
-def _kind(obj):
+def _label(obj):
     if isinstance(obj, Remote):
-        return f"a {obj._t}"
-    return f"a {type(obj).__qualname__}"
+        return obj._n
+    return repr(obj) if type(obj) in (int, float, bool, str, type(None)) and len(repr(obj)) < 40 \
+        else type(obj).__qualname__
 
 
 # ====================================================================== Remote
@@ -688,12 +694,13 @@ class Remote:
     """A handle on an object living in the worker. Attribute reads, calls, indexing,
     arithmetic and `with` go to the worker; `fetch()` brings a value back."""
 
-    __slots__ = ("_w", "_h", "_t", "__weakref__")
+    __slots__ = ("_w", "_h", "_t", "_n", "__weakref__")
 
-    def __init__(self, worker, handle, type_name):
+    def __init__(self, worker, handle, type_name, label):
         object.__setattr__(self, "_w", worker)
         object.__setattr__(self, "_h", handle)
-        object.__setattr__(self, "_t", type_name)
+        object.__setattr__(self, "_t", type_name)  # the object's class name
+        object.__setattr__(self, "_n", label)      # how the test reached it, for messages
 
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
@@ -705,7 +712,7 @@ class Remote:
         self._w.setattr(self, name, value)
 
     def __call__(self, *args, **kwargs):
-        return self._w._request("call", [self, *args], kwargs, what=f"calling {_kind(self)}")
+        return self._w.call(self, *args, **kwargs)
 
     def __getitem__(self, key):
         return self._w.getitem(self, key)
@@ -716,7 +723,7 @@ class Remote:
     def __len__(self):
         n = self._w.op("len", self)
         if type(n) is not int:
-            raise BadValue("BadValue", f"len() of {_kind(self)} returned a {type(n).__name__}")
+            raise BadValue("BadValue", f"len({self._n}) returned a {type(n).__name__}")
         return n
 
     def __bool__(self):
@@ -730,15 +737,16 @@ class Remote:
         return self._w.op("contains", self, item) is True
 
     def __enter__(self):
-        return self._w._request("enter", [self], what=f"entering `with` on {_kind(self)}")
+        return self._w._request("enter", [self], what=f"entering `with {self._n}`",
+                                label=f"{self._n}.__enter__()")
 
     def __exit__(self, exc_type, exc, tb):
         message = None if exc_type is None else f"{exc_type.__name__} in the grader"
-        self._w._request("exit", [self, message], what=f"leaving `with` on {_kind(self)}")
+        self._w._request("exit", [self, message], what=f"leaving `with {self._n}`")
         return False
 
     def __repr__(self):
-        return f"<Remote {self._t} #{self._h}>"
+        return f"<Remote {self._t} {self._n}>"
 
     def __hash__(self):
         return object.__hash__(self)
@@ -791,7 +799,7 @@ def fetch(value, worker=None):
     if not workers:
         return _plain_copy(value)
     (w,) = workers
-    return w._request("fetch", [], value=value, fetching=True, what=f"returning {_describe(value)}")
+    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}")
 
 
 def _find_workers(value, found, depth):
@@ -827,7 +835,7 @@ def _no_tags(tag, body):
 
 def _describe(value):
     if isinstance(value, Remote):
-        return f"a {value._t}"
+        return value._n
     if type(value) in (list, tuple, dict):
         return f"a {type(value).__name__} of values"
     return "a value"

@@ -117,7 +117,7 @@ class Dispatcher:
             if type(arr) is not np.ndarray:
                 arr = np.array(obj, subok=False)
             if arr.dtype.kind not in protocol.ALLOWED_KINDS:
-                raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only bool, int and float arrays can be checked")
+                raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
             if arr.nbytes > self.max_payload:
                 raise BadValueError(f"{path} is an array of {arr.nbytes} bytes, over the size cap of {self.max_payload}")
             try:
@@ -134,8 +134,8 @@ class Dispatcher:
             name = type(obj).__qualname__
         except Exception:
             name = "object"
-        raise BadValueError(f"{path} is a {name} object; only numbers, strings, None, lists, tuples, "
-                            f"dicts and numeric arrays can be checked")
+        raise BadValueError(f"{path} is an object of type {name}; only numbers, strings, None, lists, "
+                            f"tuples, dicts and numeric arrays can be checked")
 
     # -------------------------------------------------------------- requests
     def handle(self, header, payload):
@@ -158,7 +158,7 @@ class Dispatcher:
                 items = self.student(lambda: list(itertools.islice(iter(args[0]), MAX_ITEMS + 1)))
                 if len(items) > MAX_ITEMS:
                     raise BadValueError(f"more than {MAX_ITEMS} items to iterate over")
-                return {"ok": [self.result(x) for x in items]}, b""
+                return {"ok": {"l": [self.result(x) for x in items]}}, b""
             if op == "substitutions":
                 return {"ok": {"l": list(self.finder.used) if self.finder else []}}, b""
             return {"ok": self.result(self.student(lambda: self.run(op, args, kwargs)))}, b""
@@ -237,7 +237,8 @@ class Dispatcher:
             if rel is not None:
                 frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
         return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
-                "fatal": self.fatal, "stand_in": isinstance(exc, stubs.ForbiddenLibraryError)}
+                "fatal": self.fatal, "memory": isinstance(exc, MemoryError),
+                "stand_in": isinstance(exc, stubs.ForbiddenLibraryError)}
 
     def relative(self, filename):
         if not filename:

@@ -1,0 +1,1 @@
+from shapes.core import *  # noqa: F401,F403
