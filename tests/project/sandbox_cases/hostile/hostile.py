@@ -93,8 +93,8 @@ def object_array():
 def monkeypatch():
     np.array_equal = lambda *a, **k: True
     np.allclose = lambda *a, **k: True
-    builtins.len = lambda x: 0
     builtins.abs = lambda x: 0
+    builtins.round = lambda x, n=None: 0
     return "patched"
 
 
@@ -111,3 +111,8 @@ def write_file(path, text):
 
 def whoami():
     return os.getuid(), os.getgid(), os.getcwd(), dict(os.environ)
+
+
+def break_len():
+    builtins.len = lambda x: 0  # the worker's own framing uses len()
+    return "broken"
