@@ -1,0 +1,99 @@
+"""The graded suite's fixture layer: the student's Beras, our worker-side helpers, Hypothesis.
+
+Student code is reached only through the engine's `student` fixture (a fresh Worker per
+test, see docs/architecture.md). Tests ask for:
+  beras        the student's modules, by short name: beras.layers.Dense, beras.core.Variable
+  student_file the student's top-level modules: student_file("committee").Committee
+  worker_side  our own helper code run inside the worker: worker_side("probes").Linear
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+SUITE = Path(__file__).resolve().parent
+if str(SUITE) not in sys.path:
+    # The helper modules (feedback, numerics, strategies, data) import as top-level modules.
+    sys.path.insert(0, str(SUITE))
+
+# Grades must be reproducible (principle 3): the same examples on every run, no example
+# database, no wall-clock deadline (worker calls vary in speed). max_examples keeps the
+# grading of one submission well under a minute; print_blob is for developers, not students.
+# A fresh worker per test (not per example) is intended, hence the fixture health check.
+settings.register_profile(
+    "grading",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=25,
+    print_blob=False,
+    report_multiple_bugs=False,
+    # No "explain" phase: it re-runs a failing test many times to point at lines of OUR test
+    # code, which costs seconds per failing test and tells a student nothing.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.load_profile("grading")
+
+WORKER_SIDE = SUITE / "worker_side"
+
+
+BERAS_MODULES = ("core", "layers", "activations", "losses", "metrics", "onehot", "optimizers",
+                 "gradient_tape", "model")
+
+
+class StudentBeras:
+    """The student's `beras` package, one module per attribute (imported in the worker)."""
+
+    def __init__(self, worker):
+        self._worker = worker
+        self._modules = {}
+
+    def __getattr__(self, name: str):
+        if name not in BERAS_MODULES:  # e.g. Hypothesis probing fixtures for attributes
+            raise AttributeError(name)
+        if name not in self._modules:
+            self._modules[name] = self._worker.import_module(f"beras.{name}")
+        return self._modules[name]
+
+
+class WorkerNamespace:
+    """The names one of our worker_side/*.py files defines, run inside the student's worker."""
+
+    def __init__(self, worker, name: str):
+        source = (WORKER_SIDE / f"{name}.py").read_text()
+        builtins = worker.import_module("builtins")
+        self._namespace = builtins.dict(__name__=f"grader_{name}")
+        code = builtins.compile(source, f"<grader: {name}.py>", "exec")
+        builtins.exec(code, self._namespace)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._namespace[name]
+
+
+@pytest.fixture
+def beras(student):
+    return StudentBeras(student)
+
+
+@pytest.fixture
+def student_file(student):
+    return student.import_module
+
+
+@pytest.fixture
+def worker_side(student):
+    loaded = {}
+
+    def load(name: str) -> WorkerNamespace:
+        if name not in loaded:
+            loaded[name] = WorkerNamespace(student, name)
+        return loaded[name]
+
+    return load

@@ -1,0 +1,113 @@
+"""The mathematics the suite judges with: closed forms and float64 finite differences.
+
+Everything here runs in the trusted process with plain numpy, on the MATHEMATICAL function
+(never on a student's forward), so a broken forward pass cannot cost gradient points.
+
+Tolerances (why these numbers):
+- Students may compute in float32. Its relative precision is 6e-8; a few operations give
+  errors around 1e-6 relative, so value checks use rtol=1e-5 with a small absolute floor.
+- Central differences in float64 with step h=1e-6 on functions whose third derivative is
+  O(1) are exact to about h^2 + eps/h ~ 1e-10; gradient checks use the same rtol=1e-5.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+# Value checks: float32 inside a student's code is allowed (see module docstring).
+VALUE = dict(rtol=1e-5, atol=1e-7)
+# Gradient checks against finite differences: FD error ~1e-9, float32 students ~1e-6.
+GRADIENT = dict(rtol=1e-5, atol=1e-6)
+FD_STEP = 1e-6
+
+
+def tolerance_for(returned, strict: dict, float32: dict = VALUE) -> dict:
+    """`strict` when the student computed in float64, `float32` otherwise.
+
+    The Q1 identities hold to 1e-10 in float64; a student who works in float32 cannot reach
+    that, and the API allows float32 inside, so such a student is held to float32 precision.
+    """
+    dtype = getattr(returned, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        return float32
+    return strict
+
+
+# ---------------------------------------------------------------------------- finite differences
+
+def gradient_fd(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = FD_STEP) -> np.ndarray:
+    """d f / d x by central differences, f scalar-valued, x any shape (float64)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        orig = x[idx]
+        x[idx] = orig + h
+        up = f(x)
+        x[idx] = orig - h
+        down = f(x)
+        x[idx] = orig
+        grad[idx] = (up - down) / (2 * h)
+    return grad
+
+
+def vjp_fd(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, upstream: np.ndarray,
+           h: float = FD_STEP) -> np.ndarray:
+    """The composed gradient d <f(x), upstream> / d x by central differences."""
+    return gradient_fd(lambda z: float(np.sum(f(z) * upstream)), x, h)
+
+
+def jacobian_fd_rows(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                     h: float = FD_STEP) -> np.ndarray:
+    """Per-row Jacobians (N, n, k) of a row-wise function f: (N, n) -> (N, k):
+    J[b, i, j] = d f(x)[b, j] / d x[b, i]  (inputs on axis 1, outputs on axis 2, as the API)."""
+    x = np.array(x, dtype=np.float64)
+    n_rows, n = x.shape
+    k = f(x).shape[1]
+    jac = np.zeros((n_rows, n, k))
+    for i in range(n):
+        step = np.zeros_like(x)
+        step[:, i] = h
+        jac[:, i, :] = (f(x + step) - f(x - step)) / (2 * h)
+    return jac
+
+
+# ---------------------------------------------------------------------------- closed forms
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_jacobian(z: np.ndarray) -> np.ndarray:
+    p = softmax(z)
+    return np.einsum("bi,ij->bij", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x, dtype=np.float64)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, x, alpha * x)
+
+
+def mse(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    return float(np.mean((y_pred - y_true) ** 2))
+
+
+def cce(p: np.ndarray, y: np.ndarray, eps: float = 0.0) -> float:
+    """Batch mean of -sum_c y log p (p clipped to [eps, 1-eps] when eps > 0)."""
+    if eps:
+        p = np.clip(p, eps, 1 - eps)
+    return float(-np.sum(y * np.log(p)) / p.shape[0])
+
+
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[np.asarray(labels, dtype=int)]

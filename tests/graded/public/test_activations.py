@@ -1,0 +1,166 @@
+"""Family 3: activations (beras/activations.py): LeakyReLU, ReLU, Sigmoid, Softmax.
+
+Gradients are checked against finite differences of the mathematical function, computed
+here in float64. Inputs to (Leaky)ReLU stay at least 0.05 away from its kink at 0, far
+beyond the finite-difference step (1e-6).
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import fetch
+from feedback import expect, expect_close, gradient_list
+
+ALPHAS = st.one_of(st.just(None), st.floats(0.01, 0.9, allow_subnormal=False))
+
+
+def make_leaky(beras, alpha):
+    """(layer, alpha): the default LeakyReLU(), ReLU() (alpha 0) or LeakyReLU(alpha)."""
+    acts = beras.activations
+    if alpha is None:
+        return acts.LeakyReLU(), 0.3
+    if alpha == 0:
+        return acts.ReLU(), 0.0
+    return acts.LeakyReLU(alpha), alpha
+
+
+def leaky_name(alpha):
+    return "ReLU()" if alpha == 0 else f"LeakyReLU({alpha:g})"
+
+
+@weight(2)
+@number("3.1")
+@visibility("visible")
+@tags("activations", "leaky-relu")
+@given(shape=S.batch_shape(), alpha=st.one_of(ALPHAS, st.just(0.0)), data=st.data())
+def test_leaky_relu_forward(beras, shape, alpha, data):
+    x = data.draw(S.array(shape), label="x")
+    layer, alpha = make_leaky(beras, alpha)
+    expect_close(f"`{leaky_name(alpha)}` returns x where x > 0, else alpha * x.",
+                 expected=M.leaky_relu(x, alpha), returned=fetch(layer(x)), what=f"{leaky_name(alpha)}(x)",
+                 inputs={"x": x, "alpha": alpha}, **M.VALUE,
+                 mistakes={"negative inputs must be multiplied by alpha, not set to 0.": np.maximum(x, 0),
+                           "alpha multiplies the negative inputs, not the positive ones.": np.where(x > 0, alpha * x, x)})
+
+
+@weight(2)
+@number("3.2")
+@visibility("visible")
+@tags("activations", "leaky-relu", "gradients")
+@given(shape=S.batch_shape(), alpha=st.one_of(ALPHAS, st.just(0.0)), data=st.data())
+def test_leaky_relu_gradients(beras, shape, alpha, data):
+    x = data.draw(S.away_from_zero(shape), label="x")
+    J = data.draw(S.array(shape), label="J")
+    layer, alpha = make_leaky(beras, alpha)
+    layer(x)
+    name = leaky_name(alpha)
+    inputs = {"x": x, "alpha": alpha}
+    prop = f"`{name}.get_input_gradients()` is `[1 where x > 0 else alpha]`, shaped like x."
+    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    expect_close(prop, expected=np.where(x > 0, 1.0, alpha), returned=slope, what="get_input_gradients()[0]",
+                 inputs=inputs, **M.VALUE)
+    inputs["J (upstream)"] = J
+    prop = f"`{name}.compose_input_gradients([J])[0]` equals the finite differences of d<f(x), J>/dx."
+    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_close(prop, expected=M.vjp_fd(lambda z: M.leaky_relu(z, alpha), x, J), returned=composed,
+                 what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
+
+
+@weight(2)
+@number("3.3")
+@visibility("visible")
+@tags("activations", "sigmoid")
+@given(shape=S.batch_shape(), data=st.data())
+def test_sigmoid_forward(beras, shape, data):
+    x = data.draw(S.array(shape, -30, 30), label="x")
+    expect_close("`Sigmoid()(x)` is 1 / (1 + exp(-x)), element-wise.", expected=M.sigmoid(x),
+                 returned=fetch(beras.activations.Sigmoid()(x)), what="Sigmoid()(x)", inputs={"x": x},
+                 **M.VALUE, mistakes={"you computed exp(-x) / (1 + exp(-x)), which is 1 - sigmoid(x).": M.sigmoid(-x)})
+
+
+@weight(2)
+@number("3.4")
+@visibility("visible")
+@tags("activations", "sigmoid", "gradients")
+@given(shape=S.batch_shape(), data=st.data())
+def test_sigmoid_gradients(beras, shape, data):
+    x = data.draw(S.array(shape, -8, 8), label="x")
+    J = data.draw(S.array(shape), label="J")
+    layer = beras.activations.Sigmoid()
+    layer(x)
+    inputs = {"x": x}
+    y = M.sigmoid(x)
+    prop = "`Sigmoid.get_input_gradients()` is `[y * (1 - y)]`, y the output, shaped like x."
+    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    expect_close(prop, expected=y * (1 - y), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
+                 **M.VALUE, mistakes={"use the output y = sigmoid(x), not the input x: y * (1 - y).": x * (1 - x)})
+    inputs["J (upstream)"] = J
+    prop = "`Sigmoid.compose_input_gradients([J])[0]` equals the finite differences of d<sigmoid(x), J>/dx."
+    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_close(prop, expected=M.vjp_fd(M.sigmoid, x, J), returned=composed,
+                 what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
+
+
+@weight(2)
+@number("3.5")
+@visibility("visible")
+@tags("activations", "softmax")
+@given(shape=S.batch_shape(min_dim=2), shift=S.values(-50, 50), data=st.data())
+def test_softmax_forward_and_identities(beras, shape, shift, data):
+    x = data.draw(S.array(shape, -10, 10), label="x")
+    layer = beras.activations.Softmax()
+    inputs = {"x": x}
+    p = fetch(layer(x))
+    expect_close("`Softmax()(x)` is the softmax of each row: exp(x) / exp(x).sum(axis=-1, keepdims=True).",
+                 expected=M.softmax(x), returned=p, what="Softmax()(x)", inputs=inputs, **M.VALUE,
+                 mistakes={"you normalised over the batch axis (0); softmax normalises each row (axis -1).":
+                           np.exp(x) / np.exp(x).sum(axis=0, keepdims=True),
+                           "you normalised by the sum of the whole array, not of each row (use keepdims=True).":
+                           np.exp(x) / np.exp(x).sum()})
+    expect_close("Each row of `Softmax()(x)` sums to 1.", expected=np.ones(shape[0]),
+                 returned=np.asarray(p, dtype=float).sum(axis=-1), what="Softmax()(x).sum(axis=-1)",
+                 inputs=inputs, **M.VALUE)
+    shifted = x + np.linspace(shift, -shift, shape[0])[:, None]
+    expect_close("Adding a constant to every logit of a row does not change its softmax.",
+                 expected=M.softmax(x), returned=fetch(layer(shifted)), what="Softmax()(x + c)",
+                 inputs={"x": x, "x + c (c constant per row)": shifted}, **M.VALUE,
+                 hint="subtract the row maximum before exp(); mathematically the result is the same.")
+
+
+@weight(2)
+@number("3.6")
+@visibility("visible")
+@tags("activations", "softmax", "gradients")
+@given(shape=S.batch_shape(min_dim=2), data=st.data())
+def test_softmax_jacobian(beras, shape, data):
+    x = data.draw(S.array(shape, -5, 5), label="x")
+    J = data.draw(S.array(shape), label="J")
+    n, k = shape
+    layer = beras.activations.Softmax()
+    layer(x)
+    inputs = {"x": x}
+    prop = ("`Softmax.get_input_gradients()` is `[Jac]`, Jac of shape (N, n, n) with "
+            "Jac[b] = diag(y_b) - outer(y_b, y_b): symmetric, each row summing to 0.")
+    jac = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    jac = np.asarray(jac, dtype=float)
+    expect(jac.shape == (n, k, k), prop, inputs=inputs,
+           detail=f"get_input_gradients()[0] has shape {jac.shape}; expected {(n, k, k)}.",
+           hint="one n-by-n Jacobian per sample; broadcasting y[:, :, None] * np.eye(n) gives the diagonals.")
+    expect_close("Each softmax Jacobian is symmetric.", expected=np.swapaxes(jac, 1, 2), returned=jac,
+                 what="get_input_gradients()[0]", inputs=inputs, **M.VALUE)
+    expect_close("Each row of each softmax Jacobian sums to 0 (softmax outputs always sum to 1).",
+                 expected=np.zeros((n, k)), returned=jac.sum(axis=2), what="Jac.sum(axis=2)",
+                 inputs=inputs, **M.VALUE)
+    y = M.softmax(x)
+    expect_close(prop, expected=M.jacobian_fd_rows(M.softmax, x), returned=jac, what="get_input_gradients()[0]",
+                 inputs=inputs, **M.GRADIENT,
+                 mistakes={"the diagonal is y_b (diag(y_b)), minus the outer product: you left out diag(y_b).":
+                           -y[:, :, None] * y[:, None, :]})
+    inputs["J (upstream)"] = J
+    prop = "`Softmax.compose_input_gradients([J])[0]` equals the finite differences of d<softmax(x), J>/dx."
+    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_close(prop, expected=M.vjp_fd(M.softmax, x, J), returned=composed,
+                 what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)

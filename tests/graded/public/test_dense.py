@@ -1,0 +1,204 @@
+"""Family 2: the Dense layer (beras/layers.py) [bonus questions 2-4].
+
+Layers are built with the weights the test chose (`probes.layer_with`), so that the
+student's initializer, a separate part with its own tests, is not needed here.
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import StudentError, fetch
+from feedback import expect, expect_close, fail, gradient_list, show
+
+
+def build(beras, worker_side, case):
+    dense = worker_side("probes").layer_with(beras.layers.Dense, w=case["w"], b=case["b"])
+    return dense
+
+
+def shapes_text(case):
+    n, m = case["x"].shape
+    return f"N={n}, m={m}, r={case['w'].shape[1]}"
+
+
+@weight(3)
+@number("2.1")
+@visibility("visible")
+@tags("dense", "forward")
+@given(case=S.dense_case())
+def test_dense_forward(beras, worker_side, case):
+    dense = build(beras, worker_side, case)
+    x, w, b = case["x"], case["w"], case["b"]
+    expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
+                 expected=x @ w + b, returned=fetch(dense(x)), what="Dense(x)",
+                 inputs={"x": x, "w": w, "b": b}, **M.VALUE,
+                 mistakes={"you left out the bias `b`.": x @ w,
+                           "you added the bias twice.": x @ w + 2 * b})
+
+
+def weight_gradient_shapes_ok(dW, db, n, m, r):
+    dW_ok = dW.ndim == 3 and dW.shape[0] == n and dW.shape[1] == m and dW.shape[2] in (1, r)
+    db_ok = db.shape in ((1, r), (r,))
+    return dW_ok, db_ok
+
+
+@weight(2)
+@number("2.2")
+@visibility("visible")
+@tags("dense", "gradients", "bonus-2", "bonus-3")
+@given(case=S.dense_case())
+def test_dense_gradient_shapes(beras, worker_side, case):
+    x, w, b, J = case["x"], case["w"], case["b"], case["J"]
+    n, m = x.shape
+    r = w.shape[1]
+    dense = build(beras, worker_side, case)
+    dense(x)
+    inputs = {"x": x, "w": w, "b": b}
+
+    prop = "`get_input_gradients()` is `[w]`: one (m, r) Jacobian shared by the batch."
+    grads = gradient_list(fetch(dense.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)
+    expect_close(prop, expected=w, returned=grads[0], what="get_input_gradients()[0]", inputs=inputs,
+                 **M.VALUE, hint="dy/dx of x @ w + b is w itself, the same for every sample.")
+
+    prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
+            "x[b, i] at [b, i, j], and db ones of shape (1, r) or (r,).")
+    dW, db = (np.asarray(g, dtype=float) for g in
+              gradient_list(fetch(dense.get_weight_gradients()), 2, "get_weight_gradients()", prop, inputs)[:2])
+    dW_ok, db_ok = weight_gradient_shapes_ok(dW, db, n, m, r)
+    expect(dW_ok, prop, inputs=inputs,
+           detail=f"dW has shape {dW.shape}; expected ({n}, {m}, {r}) or ({n}, {m}, 1) ({shapes_text(case)}).",
+           hint="dW is per sample: dy[b, j] / dw[i, j] = x[b, i]. Try `x[:, :, np.newaxis]`.")
+    expect_close(prop, expected=np.broadcast_to(x[:, :, None], (n, m, dW.shape[2])), returned=dW,
+                 what="dW", inputs=inputs, **M.VALUE)
+    expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
+           hint="db is ones shaped like b.")
+    expect_close(prop, expected=np.ones(db.shape), returned=db, what="db", inputs=inputs, **M.VALUE)
+
+    prop = "`compose_input_gradients([J])` is shaped like x, (N, m); `compose_weight_gradients([J])` like w and b."
+    inputs = {**inputs, "J": J}
+    composed = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)
+    expect(np.shape(composed[0]) == (n, m), prop, inputs=inputs,
+           detail=f"compose_input_gradients([J])[0] has shape {np.shape(composed[0])}; expected {(n, m)}.")
+    composed = gradient_list(fetch(dense.compose_weight_gradients([J])), 2, "compose_weight_gradients([J])", prop, inputs)
+    expect(np.shape(composed[0]) == (m, r) and np.size(composed[1]) == r, prop, inputs=inputs,
+           detail=f"compose_weight_gradients([J]) has shapes {[np.shape(c) for c in composed]}; "
+                  f"expected [{(m, r)}, {b.shape}].")
+
+
+@weight(2)
+@number("2.3")
+@visibility("visible")
+@tags("dense", "gradients", "bonus-4")
+@given(case=S.dense_case())
+def test_dense_composed_input_gradient(beras, worker_side, case):
+    x, w, b, J = case["x"], case["w"], case["b"], case["J"]
+    dense = build(beras, worker_side, case)
+    dense(x)
+    inputs = {"x": x, "w": w, "b": b, "J (upstream)": J}
+    prop = ("`compose_input_gradients([J])[0]` is d<x @ w + b, J>/dx: it equals `J @ w.T` "
+            "and the finite differences of the layer's formula.")
+    expected = M.vjp_fd(lambda z: z @ w + b, x, J)
+    got = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_close(prop, expected=expected, returned=got, what="compose_input_gradients([J])[0]",
+                 inputs=inputs, batch=x.shape[0], **M.GRADIENT)
+
+
+@weight(2)
+@number("2.4")
+@visibility("visible")
+@tags("dense", "gradients", "bonus-4")
+@given(case=S.dense_case())
+def test_dense_composed_weight_gradients(beras, worker_side, case):
+    x, w, b, J = case["x"], case["w"], case["b"], case["J"]
+    dense = build(beras, worker_side, case)
+    dense(x)
+    inputs = {"x": x, "w": w, "b": b, "J (upstream)": J}
+    got = gradient_list(fetch(dense.compose_weight_gradients([J])), 2, "compose_weight_gradients([J])",
+                        "compose_weight_gradients returns [dL/dw, dL/db].", inputs)
+    expect_close("`compose_weight_gradients([J])[0]` is d<x @ w + b, J>/dw: it equals `x.T @ J` "
+                 "and the finite differences of the layer's formula.",
+                 expected=M.vjp_fd(lambda v: x @ v + b, w, J), returned=got[0],
+                 what="compose_weight_gradients([J])[0]", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
+                 hint="dW of sample b is x[b] (as a column) broadcast against J[b]; the compose sums over the batch.")
+    db_expected = M.vjp_fd(lambda v: x @ w + v, b, J)
+    if np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
+        db_expected = db_expected.reshape(np.shape(got[1]))
+    expect_close("`compose_weight_gradients([J])[1]` is d<x @ w + b, J>/db: it equals `J.sum(0)`, shaped like b.",
+                 expected=db_expected, returned=got[1], what="compose_weight_gradients([J])[1]",
+                 inputs=inputs, batch=x.shape[0], **M.GRADIENT,
+                 hint="db is ones: each output j moves by exactly b[j].")
+
+
+# Statistical checks of the initializers. Each (initializer, shape) draws n = 120,000 weights.
+# Each check allows 6 standard errors: for a correct initializer a check fails with
+# probability about 2e-9 (normal approximation; n is large), so the 18 checks below fail a
+# correct solution with probability under 1e-7 in total.
+INIT_SHAPES = ((600, 200), (200, 600))
+Z = 6.0
+ONE_SIGMA_MASS = 0.6826894921370859  # P(|X| < sigma) for a normal X
+
+
+def init_std(name, m, r):
+    return {"normal": 1.0, "xavier": np.sqrt(2.0 / (m + r)), "kaiming": np.sqrt(2.0 / m)}[name]
+
+
+@weight(3)
+@number("2.5")
+@visibility("visible")
+@tags("dense", "initializers")
+def test_dense_initializer_statistics(beras):
+    Dense = beras.layers.Dense
+    for name in ("normal", "xavier", "kaiming"):
+        for m, r in INIT_SHAPES:
+            w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight(name, m, r)))
+            inputs = {"initializer": name, "input_size m": m, "output_size r": r}
+            expect(w.shape == (m, r), f"`_initialize_weight` returns w of shape (m, r).", inputs=inputs,
+                   detail=f"w has shape {w.shape}; expected {(m, r)}.")
+            expect(b.shape in ((1, r), (r,)) and not np.any(b), "The bias starts at zero, shape (1, r).",
+                   inputs=inputs, detail=f"b has shape {b.shape} and max |b| = {np.max(np.abs(b)) if b.size else 0:g}.")
+            sigma = init_std(name, m, r)
+            n = w.size
+            mean, std = float(w.mean()), float(w.std())
+            stds = {"sqrt(2/(m+r))": np.sqrt(2 / (m + r)), "sqrt(2/m)": np.sqrt(2 / m), "sqrt(2/r)": np.sqrt(2 / r),
+                    "sqrt(1/m)": np.sqrt(1 / m), "sqrt(1/(m+r))": np.sqrt(1 / (m + r)), "1": 1.0}
+            looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
+            hint = (f"your standard deviation looks like {looks_like[0]}; \"{name}\" needs "
+                    f"{ {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name] }."
+                    if looks_like else None)
+            expect(abs(mean) < Z * sigma / np.sqrt(n),
+                   f"\"{name}\" weights have mean 0 (checked within 6 standard errors).",
+                   inputs=inputs, detail=f"The sample mean of {n:,} weights is {mean:.5g}; "
+                                         f"allowed |mean| < {Z * sigma / np.sqrt(n):.3g}.")
+            expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
+                   f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
+                   inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)
+            inside = float(np.mean(np.abs(w) < sigma))
+            se = np.sqrt(ONE_SIGMA_MASS * (1 - ONE_SIGMA_MASS) / n)
+            expect(abs(inside - ONE_SIGMA_MASS) < Z * se,
+                   f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation.",
+                   inputs=inputs, detail=f"{inside:.2%} lie within one standard deviation.",
+                   hint="draw with np.random.normal (not uniform).")
+
+
+@weight(1)
+@number("2.6")
+@visibility("visible")
+@tags("dense", "initializers")
+@given(m=S.dim(), r=S.dim(), name=st.sampled_from(["he", "glorot", "", "uniform", "gaussian"]))
+def test_dense_zero_initializer_and_unknown_names(beras, m, r, name):
+    Dense = beras.layers.Dense
+    w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight("zero", m, r)))
+    inputs = {"input_size m": m, "output_size r": r}
+    expect(w.shape == (m, r) and not np.any(w) and b.shape in ((1, r), (r,)) and not np.any(b),
+           "\"zero\" gives w = zeros (m, r) and b = zeros (1, r).", inputs=inputs,
+           detail=f"Returned w =\n{show(w)}\nb =\n{show(b)}")
+    try:
+        returned = fetch(Dense._initialize_weight(name, m, r))
+    except StudentError:
+        return
+    fail("An unknown initializer name is an error.", inputs={**inputs, "initializer": name},
+         detail=f"`_initialize_weight({name!r}, {m}, {r})` returned `{show(returned)}` instead of raising.",
+         hint="end the chain of `if`/`elif` with an `else: raise ValueError(...)` naming the valid choices.")

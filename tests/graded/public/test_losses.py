@@ -1,0 +1,172 @@
+"""Family 4: losses (beras/losses.py), and seed question 1 (softmax + cross-entropy).
+
+Probabilities fed to cross-entropy are at least 0.01/6, far from its clip (1e-12 to 1e-7),
+so any valid clip constant gives the same values and gradients.
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import fetch
+from feedback import expect_close, gradient_list
+
+# Seed question 1 states exact identities; in float64 they hold to rounding (~1e-15).
+Q1_FLOAT64 = dict(rtol=0.0, atol=1e-10)
+# A student computing in float32 gets ~1e-7 relative; see numerics.tolerance_for.
+Q1_FLOAT32 = dict(rtol=1e-5, atol=1e-6)
+
+
+@st.composite
+def regression_case(draw):
+    shape = draw(S.batch_shape())
+    return {"y_pred": draw(S.array(shape)), "y_true": draw(S.array(shape))}
+
+
+@st.composite
+def classification_case(draw, min_classes=2):
+    shape = draw(S.batch_shape(min_dim=min_classes))
+    return {"y_pred": draw(S.probabilities(shape)), "y_true": draw(S.one_hot(*shape))}
+
+
+def scalar(value):
+    return float(np.asarray(value, dtype=float).reshape(-1)[0]) if np.size(value) == 1 else np.asarray(value, dtype=float)
+
+
+@weight(2)
+@number("4.1")
+@visibility("visible")
+@tags("losses", "mse")
+@given(case=regression_case())
+def test_mse_value(beras, case):
+    yp, yt = case["y_pred"], case["y_true"]
+    n, c = yp.shape
+    sq = (yp - yt) ** 2
+    expect_close("`MeanSquaredError()(y_pred, y_true)` is the mean of (y_pred - y_true)^2 over all N*C entries.",
+                 expected=M.mse(yp, yt), returned=scalar(fetch(beras.losses.MeanSquaredError()(yp, yt))),
+                 what="MeanSquaredError()(y_pred, y_true)", inputs=case, **M.VALUE,
+                 mistakes={"you summed the squared errors; take their mean over all N*C entries.": sq.sum(),
+                           "you divided by N only; the mean is over all N*C entries.": sq.sum() / n,
+                           "you returned one value per row; the loss is a single number.": sq.mean(axis=1),
+                           "you forgot to square the differences.": (yp - yt).mean()})
+
+
+@weight(2)
+@number("4.2")
+@visibility("visible")
+@tags("losses", "mse", "gradients")
+@given(case=regression_case())
+def test_mse_gradient(beras, case):
+    yp, yt = case["y_pred"], case["y_true"]
+    n, c = yp.shape
+    loss = beras.losses.MeanSquaredError()
+    loss(yp, yt)
+    prop = ("`MeanSquaredError.get_input_gradients()[0]` is d loss / d y_pred = 2 (y_pred - y_true) / (N C), "
+            "as finite differences of the loss confirm.")
+    grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
+    d = yp - yt
+    expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(z, yt), yp), returned=grads[0],
+                 what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
+                 mistakes={"you divided by N only; the loss averages over all N*C entries.": 2 * d / n,
+                           "you left out the 1/(N C) of the mean.": 2 * d,
+                           "the factor 2 from the square is missing.": d / d.size})
+
+
+@weight(2)
+@number("4.3")
+@visibility("visible")
+@tags("losses", "cross-entropy")
+@given(case=classification_case())
+def test_cross_entropy_value(beras, case):
+    p, y = case["y_pred"], case["y_true"]
+    n = p.shape[0]
+    per_row = -(y * np.log(p)).sum(axis=1)
+    expect_close("`CategoricalCrossEntropy()(y_pred, y_true)` is the batch mean of -sum_c y_true * log(y_pred).",
+                 expected=M.cce(p, y), returned=scalar(fetch(beras.losses.CategoricalCrossEntropy()(p, y))),
+                 what="CategoricalCrossEntropy()(y_pred, y_true)", inputs=case, **M.VALUE, batch=n,
+                 mistakes={"you summed over the batch; the loss is the batch MEAN.": per_row.sum(),
+                           "you averaged over all N*C entries; average over the N rows only.": per_row.sum() / p.size,
+                           "you returned one value per row; the loss is a single number.": per_row,
+                           "the minus sign is missing.": -per_row.mean()})
+
+
+@weight(2)
+@number("4.4")
+@visibility("visible")
+@tags("losses", "cross-entropy", "gradients")
+@given(case=classification_case())
+def test_cross_entropy_gradient(beras, case):
+    p, y = case["y_pred"], case["y_true"]
+    n = p.shape[0]
+    loss = beras.losses.CategoricalCrossEntropy()
+    loss(p, y)
+    prop = ("`CategoricalCrossEntropy.get_input_gradients()[0]` is d loss / d y_pred = -y_true / y_pred / N, "
+            "as finite differences of the loss confirm.")
+    grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
+    expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(z, y), p), returned=grads[0],
+                 what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT)
+
+
+@st.composite
+def logits_case(draw):
+    n, c = draw(S.batch_shape(min_dim=2))
+    return {"logits": draw(S.array((n, c))), "y_true": draw(S.one_hot(n, c))}
+
+
+def softmax_then_cce(beras, logits, y):
+    """Forward through the student's Softmax and CCE, and back to d loss / d logits."""
+    softmax, loss = beras.activations.Softmax(), beras.losses.CategoricalCrossEntropy()
+    probs = softmax(logits)
+    loss(probs, y)
+    upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1, "CategoricalCrossEntropy.get_input_gradients()",
+                             "the loss returns one gradient per input", {"logits": logits, "y_true": y})[0]
+    return softmax, upstream
+
+
+@weight(2)
+@number("4.5")
+@visibility("visible")
+@tags("losses", "cross-entropy", "softmax", "q1")
+@given(case=logits_case())
+def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
+    logits, y = case["logits"], case["y_true"]
+    n = logits.shape[0]
+    softmax, upstream = softmax_then_cce(beras, logits, y)
+    prop = ("[Q1] Through Softmax then CategoricalCrossEntropy, the gradient of the loss with respect to the "
+            "logits is (P - Y) / N (P the softmax, Y one-hot), to 1e-10.")
+    got = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
+                        "Softmax.compose_input_gradients([dL/dP])", prop, case)[0]
+    P = M.softmax(logits)
+    expect_close(prop, expected=(P - y) / n, returned=got, what="d loss / d logits", inputs=case, batch=n,
+                 **M.tolerance_for(got, Q1_FLOAT64, Q1_FLOAT32),
+                 mistakes={"the sign is flipped: it is P - Y, not Y - P.": (y - P) / n})
+
+
+@weight(2)
+@number("4.6")
+@visibility("visible")
+@tags("losses", "cross-entropy", "dense", "q1")
+@given(case=logits_case(), m=S.dim(), data=st.data())
+def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
+    n, c = case["y_true"].shape
+    y = case["y_true"]
+    x = data.draw(S.array((n, m), 0, 1), label="x")
+    w = data.draw(S.array((m, c), -2, 2), label="w")
+    b = np.zeros((1, c))
+    inputs = {"x": x, "w": w, "y_true": y}
+    prop = ("[Q1] For a single Dense layer, Softmax and cross-entropy, dL/dw[i, j] = mean over the batch of "
+            "(P_j - Y_j) x_i, i.e. x.T @ (P - Y) / N, to 1e-10.")
+    dense = worker_side("probes").layer_with(beras.layers.Dense, w=w, b=b)
+    softmax, loss = beras.activations.Softmax(), beras.losses.CategoricalCrossEntropy()
+    loss(softmax(dense(x)), y)
+    upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1,
+                             "CategoricalCrossEntropy.get_input_gradients()", prop, inputs)[0]
+    d_logits = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
+                             "Softmax.compose_input_gradients([dL/dP])", prop, inputs)[0]
+    dW = gradient_list(fetch(dense.compose_weight_gradients([d_logits])), 2,
+                       "Dense.compose_weight_gradients([dL/dlogits])", prop, inputs)[0]
+    P = M.softmax(x @ w)
+    expect_close(prop, expected=x.T @ (P - y) / n, returned=dW, what="dL/dw", inputs=inputs, batch=n,
+                 **M.tolerance_for(dW, Q1_FLOAT64, Q1_FLOAT32))
