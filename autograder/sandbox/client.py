@@ -46,6 +46,11 @@ class Sandbox:
         if not self.submission_root.is_dir():
             raise SandboxError(f"submission directory {self.submission_root} does not exist")
         self.config = config or SandboxConfig()
+        from .stubs import STAND_INS
+        unknown = [n for n in self.config.stand_ins if n not in STAND_INS]
+        if unknown:
+            raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
+                               f"(known: {', '.join(STAND_INS)})")
         self.user = None
         self._zygote = None
         self._dir = None

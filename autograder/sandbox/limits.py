@@ -61,29 +61,38 @@ def _set(which, soft, hard=None):
 # ---------------------------------------------------------------- /proc
 
 class Proc:
-    __slots__ = ("pid", "ppid", "pgid", "sid", "uid", "state")
+    """A process as /proc/PID/stat shows it. The uid is read from status on first use (the
+    owner of /proc/PID is root for non-dumpable processes, so it would lie)."""
+    __slots__ = ("pid", "ppid", "pgid", "sid", "state", "_uid")
 
-    def __init__(self, pid, ppid, pgid, sid, uid, state):
-        self.pid, self.ppid, self.pgid, self.sid, self.uid, self.state = pid, ppid, pgid, sid, uid, state
+    def __init__(self, pid, ppid, pgid, sid, state):
+        self.pid, self.ppid, self.pgid, self.sid, self.state = pid, ppid, pgid, sid, state
+        self._uid = None
+
+    @property
+    def uid(self):
+        if self._uid is None:
+            self._uid = -1
+            try:
+                with open(f"/proc/{self.pid}/status", "rb") as f:
+                    for line in f:
+                        if line.startswith(b"Uid:"):
+                            self._uid = int(line.split()[1])
+                            break
+            except OSError:
+                pass
+        return self._uid
 
 
 def read_proc(pid):
-    """One process from /proc, or None if it is gone. The uid is the real uid from status
-    (the owner of /proc/PID is root for non-dumpable processes, so it would lie)."""
+    """One process from /proc, or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read().decode("ascii", "replace")
-        with open(f"/proc/{pid}/status", "rb") as f:
-            status = f.read().decode("ascii", "replace")
     except OSError:
         return None
     fields = stat[stat.rfind(")") + 2:].split()
-    uid = -1
-    for line in status.splitlines():
-        if line.startswith("Uid:"):
-            uid = int(line.split()[1])
-            break
-    return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), uid, fields[0])
+    return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
 
 
 def processes():
@@ -94,6 +103,20 @@ def processes():
             if p is not None:
                 out[p.pid] = p
     return out
+
+
+def children_of(pid):
+    """Direct children of `pid` (cheap: one file per thread), or None if the kernel lacks
+    /proc/PID/task/TID/children."""
+    found = set()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        for tid in tids:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.update(int(x) for x in f.read().split())
+    except OSError:
+        return None
+    return found
 
 
 def descendants(root, procs):

@@ -379,8 +379,6 @@ def finish(pid, grace, live, statuses, reap):
     killed = pid in live
     if killed:
         _killpg(pid)
-    others = [p for p in live if p != pid]
-    swept = limits.kill_tree(os.getpid(), spare=others)
     while pid in live:
         try:
             _, status, usage = os.wait4(pid, 0)
@@ -388,6 +386,12 @@ def finish(pid, grace, live, statuses, reap):
             statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
         except ChildProcessError:
             live.discard(pid)
+    # Whatever the worker started and left alive is now our child (we are the subreaper),
+    # so the full /proc scan is needed only when we have children besides live workers.
+    swept = 0
+    strays = limits.children_of(os.getpid())
+    if strays is None or strays - live:
+        swept = limits.kill_tree(os.getpid(), spare=list(live)) or len(strays or ())
     reap()
     status, cpu = statuses.pop(pid, [None, 0.0])
     out = {"killed": killed, "cpu": cpu, "swept": swept}
