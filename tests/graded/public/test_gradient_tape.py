@@ -1,0 +1,138 @@
+"""Family 7: GradientTape.gradient (beras/gradient_tape.py), and seed question 5.
+
+The layers here are test-provided Diffables with known gradients (worker_side/probes.py),
+built on the student's own Diffable: only the tape is being graded. Expected gradients are
+finite differences of the whole loss, computed here in float64.
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import StudentError, fetch
+from feedback import expect, expect_close, fail, show
+
+
+def squared_error(pred, target):
+    return float(np.sum((pred - target) ** 2) / pred.shape[0])
+
+
+@st.composite
+def linear_case(draw):
+    n, m, r = draw(S.dim(1, 5)), draw(S.dim(1, 4)), draw(S.dim(1, 4))
+    order = draw(st.sampled_from([["w", "b"], ["b", "w"], ["w"], ["b"]]))
+    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "b": draw(S.array((1, r))),
+            "target": draw(S.array((n, r))), "sources": order}
+
+
+@weight(3)
+@number("7.1")
+@visibility("visible")
+@tags("gradient-tape")
+@given(case=linear_case())
+def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case):
+    x, w, b, t = case["x"], case["w"], case["b"], case["target"]
+    probes = worker_side("probes")
+    layer, loss_fn = probes.Linear(w, b), probes.SquaredError()
+    with beras.gradient_tape.GradientTape() as tape:
+        loss = loss_fn(layer(x), t)
+    sources = [layer.w if name == "w" else layer.b for name in case["sources"]]
+    grads = fetch(tape.gradient(loss, sources))
+    inputs = {"x": x, "w": w, "b": b, "target": t, "sources, in this order": case["sources"],
+              "model": "loss = sum((x @ w + b - target)^2) / N"}
+    prop = ("`tape.gradient(loss, sources)` returns a list with one gradient per source, in the order of "
+            "`sources`, each shaped like its source.")
+    expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
+           detail=f"Returned `{show(grads)}` for {len(sources)} source(s).")
+    values = {"w": (w, M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)),
+              "b": (b, M.gradient_fd(lambda v: squared_error(x @ w + v, t), b))}
+    for position, name in enumerate(case["sources"]):
+        source, expected = values[name]
+        got = np.asarray(grads[position], dtype=float) if grads[position] is not None else None
+        expect(got is not None and got.shape == source.shape, prop, inputs=inputs,
+               detail=f"Entry {position} (for `{name}`, shape {source.shape}) is "
+                      f"{'None' if got is None else f'of shape {got.shape}'}.",
+               hint="look each source up by `id(source)` in what the walk collected; sum the batch.")
+        expect_close(prop + " The values are d loss / d source.", expected=expected, returned=got,
+                     what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT)
+
+
+@st.composite
+def deep_case(draw):
+    n, m, h, r = draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(1, 3))
+    return {"x": draw(S.array((n, m), -2, 2)), "w1": draw(S.array((m, h), -1, 1)),
+            "b1": draw(S.array((1, h), -1, 1)), "s": draw(S.array((1, h), -2, 2)),
+            "w2": draw(S.array((h, r), -1, 1)), "b2": draw(S.array((1, r), -1, 1)),
+            "target": draw(S.array((n, r), -2, 2))}
+
+
+DEEP_WEIGHTS = ("w1", "b1", "s", "w2", "b2")
+
+
+def deep_loss(case, **override):
+    v = {**case, **override}
+    hidden = np.tanh(v["x"] @ v["w1"] + v["b1"]) * v["s"]
+    return squared_error(hidden @ v["w2"] + v["b2"], v["target"])
+
+
+@weight(4)
+@number("7.2")
+@visibility("visible")
+@tags("gradient-tape", "q5")
+@given(case=deep_case())
+def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
+    probes = worker_side("probes")
+    first, tanh, scale = probes.Linear(case["w1"], case["b1"]), probes.Tanh(), probes.Scale(case["s"])
+    second, loss_fn = probes.Linear(case["w2"], case["b2"]), probes.SquaredError()
+    with beras.gradient_tape.GradientTape() as tape:
+        loss = loss_fn(second(scale(tanh(first(case["x"])))), case["target"])
+    sources = [first.w, first.b, scale.s, second.w, second.b]
+    grads = fetch(tape.gradient(loss, sources))
+    inputs = {**case, "model": "Linear(w1, b1) -> tanh -> * s -> Linear(w2, b2) -> sum((. - target)^2) / N",
+              "sources": list(DEEP_WEIGHTS)}
+    prop = ("[Q5] Every trainable weight of the model gets its gradient from the tape, and each equals the "
+            "finite differences of the whole loss.")
+    expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
+           detail=f"Returned `{show(grads)}` for {len(sources)} sources.")
+    for position, name in enumerate(DEEP_WEIGHTS):
+        got = grads[position]
+        expect(got is not None, prop, inputs=inputs, detail=f"The gradient of `{name}` is None.",
+               hint="after the input gradients of a layer, also compose its weight gradients, for every layer "
+                    "the walk reaches.")
+        expected = M.gradient_fd(lambda v: deep_loss(case, **{name: v}), case[name])
+        expect_close(prop, expected=expected, returned=got, what=f"the gradient of {name}", inputs=inputs,
+                     **M.GRADIENT,
+                     hint="each layer must receive the upstream gradient of ITS OWN output (the composed "
+                          "input gradient of the layer after it), keyed by id(tensor).")
+
+
+@weight(1)
+@number("7.3")
+@visibility("visible")
+@tags("gradient-tape")
+@given(case=linear_case())
+def test_nested_tape_raises_and_outer_tape_still_works(beras, worker_side, case):
+    x, w, b, t = case["x"], case["w"], case["b"], case["target"]
+    probes = worker_side("probes")
+    layer, loss_fn = probes.Linear(w, b), probes.SquaredError()
+    Tape = beras.gradient_tape.GradientTape
+    inputs = {"x": x, "w": w, "b": b, "target": t}
+    with Tape() as outer:
+        try:
+            with Tape():
+                pass
+        except StudentError as error:
+            raised = error
+        else:
+            raised = None
+        loss = loss_fn(layer(x), t)
+    expect(raised is not None and "RuntimeError" in raised.type_name,
+           "Entering a GradientTape inside another raises RuntimeError.", inputs=inputs,
+           detail="No error was raised." if raised is None else f"It raised {raised.type_name}.")
+    grads = fetch(outer.gradient(loss, [layer.w]))
+    expected = M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)
+    expect_close("After a refused nested tape, the outer tape still records and differentiates.",
+                 expected=expected, returned=grads[0] if isinstance(grads, (list, tuple)) and grads else None,
+                 what="outer.gradient(loss, [w])[0]", inputs=inputs, **M.GRADIENT)

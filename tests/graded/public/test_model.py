@@ -1,0 +1,188 @@
+"""Family 8: Model and SequentialModel (beras/model.py).
+
+Models are made of test-provided layers, loss, metric and optimizer (worker_side/probes.py),
+so that only the student's model code is graded here (and, in 8.5, the tape it relies on).
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import fetch
+from feedback import expect, expect_close, show
+
+
+def squared_error(pred, target):
+    return float(np.sum((pred - target) ** 2) / pred.shape[0])
+
+
+def compiled(beras, probes, layers, learning_rate=0.1):
+    model = beras.model.SequentialModel(layers)
+    optimizer = probes.SGD(learning_rate)
+    model.compile(optimizer=optimizer, loss_fn=probes.SquaredError(), acc_fn=probes.Accuracy())
+    return model, optimizer
+
+
+@st.composite
+def linear_model_case(draw):
+    n, m, r = draw(S.dim(1, 6)), draw(S.dim(1, 4)), draw(S.dim(2, 4))
+    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "b": draw(S.array((1, r))),
+            "y": draw(S.one_hot(n, r))}
+
+
+@weight(1)
+@number("8.1")
+@visibility("visible")
+@tags("model")
+@given(count=S.dim(1, 4))
+def test_model_weights_in_layer_order(beras, worker_side, student, count):
+    probes = worker_side("probes")
+    layers = []
+    for i in range(count):
+        layers.append(probes.Linear(np.full((2, 2), float(i)), np.full((1, 2), float(i))))
+        layers.append(probes.Tanh())
+    layers.append(probes.Scale(np.ones((1, 2))))
+    model = beras.model.SequentialModel(layers)
+    ids = worker_side("tensors").ids
+    expected = []
+    for layer in layers:
+        expected += fetch(ids(layer.weights))
+    got = fetch(ids(model.weights))
+    expect(got == expected,
+           "`Model.weights` lists every layer's weights, layer by layer in order, as the same objects.",
+           inputs={"layers": " -> ".join(["Linear(w, b) -> Tanh"] * count + ["Scale(s)"])},
+           detail=f"Expected {len(expected)} weights in layer order; got {len(got)}"
+                  + ("" if set(got) == set(expected) else " (some are not the layers' own weight objects)") + ".",
+           hint="concatenate `layer.weights` for layer in `self.layers`; do not copy them.")
+
+
+@weight(2)
+@number("8.2")
+@visibility("visible")
+@tags("model")
+@given(case=linear_model_case())
+def test_batch_step_returns_and_updates(beras, worker_side, case):
+    x, w, b, y = case["x"], case["w"], case["b"], case["y"]
+    probes = worker_side("probes")
+    layer = probes.Linear(w, b)
+    model, optimizer = compiled(beras, probes, [layer])
+    inputs = {"x": x, "w": w, "b": b, "y": y, "model": "SequentialModel([Linear(w, b)]), loss sum((.-y)^2)/N"}
+    pred = x @ w + b
+    loss, acc = squared_error(pred, y), float(np.mean(pred.argmax(1) == y.argmax(1)))
+
+    result = fetch(model.batch_step(x, y, training=False))
+    prop = "`batch_step(x, y, training=False)` returns `({\"loss\", \"acc\"}, predictions)` and changes nothing."
+    expect(isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[0], dict), prop,
+           inputs=inputs, detail=f"Returned `{show(result)}`.")
+    stats, predictions = result
+    expect({"loss", "acc"} <= set(stats), prop, inputs=inputs, detail=f"The dict has keys {sorted(stats)}.")
+    expect_close(prop, expected=pred, returned=predictions, what="predictions", inputs=inputs, **M.VALUE)
+    expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
+                 what="[loss, acc]", inputs=inputs, **M.VALUE)
+    expect(fetch(optimizer.calls) == 0, prop, inputs=inputs, detail="The optimizer was called.",
+           hint="apply gradients only when training is True.")
+
+    stats = fetch(model.batch_step(x, y, training=True))
+    prop = ("`batch_step(x, y, training=True)` returns `{\"loss\", \"acc\"}` (before the update) and applies the "
+            "gradients to the model's trainable variables once.")
+    expect(isinstance(stats, dict) and {"loss", "acc"} <= set(stats), prop, inputs=inputs,
+           detail=f"Returned `{show(stats)}`.")
+    expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
+                 what="[loss, acc]", inputs=inputs, **M.VALUE)
+    received = fetch(optimizer.received)
+    weight_ids = fetch(worker_side("tensors").ids([layer.w, layer.b]))
+    expect(len(received) == 1 and sorted(received[0]) == sorted(weight_ids), prop, inputs=inputs,
+           detail=f"The optimizer was called {len(received)} time(s)"
+                  + (f" with {len(received[0])} parameter(s)" if received else "") + "; expected once, with w and b.",
+           hint="pass `self.trainable_variables` and the tape's gradients for them to `self.optimizer.apply_gradients`.")
+
+
+@weight(3)
+@number("8.3")
+@visibility("visible")
+@tags("model", "fit")
+@given(n=S.dim(1, 12), batch_size=S.dim(1, 5), epochs=S.dim(1, 3))
+def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_size, epochs):
+    probes = worker_side("probes")
+    width = 2
+    x = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])  # column 0 names the example
+    y = np.zeros((n, width))
+    recorder = probes.RecordingShift(width)
+    model, _ = compiled(beras, probes, [recorder], learning_rate=0.0)
+    history = fetch(model.fit(x, y, epochs=epochs, batch_size=batch_size))
+    batches = [np.asarray(batch)[:, 0].round().astype(int).tolist() for batch in fetch(recorder.batches())]
+    inputs = {"number of examples": n, "batch_size": batch_size, "epochs": epochs}
+    prop = ("`fit` trains on every example exactly once per epoch, in batches of at most batch_size "
+            "(the last one may be smaller).")
+    sizes = [len(batch) for batch in batches]
+    expect(all(size <= batch_size for size in sizes), prop, inputs=inputs,
+           detail=f"Batch sizes trained on: {sizes}.")
+    seen = [i for batch in batches for i in batch]
+    for epoch in range(epochs):
+        part = sorted(seen[epoch * n:(epoch + 1) * n])
+        missing = sorted(set(range(n)) - set(part))
+        expect(part == list(range(n)), prop, inputs=inputs,
+               detail=f"Epoch {epoch + 1} trained on examples {part}"
+                      + (f"; never on {missing}" if missing else "") + f". Batches: {batches}.",
+               hint=("the last, partial batch is missing: use ceil(N / batch_size) batches."
+                     if missing and missing[-1] == n - 1 else None))
+    expect(len(seen) == epochs * n, prop, inputs=inputs,
+           detail=f"{len(seen)} examples were trained on in total; expected {epochs} x {n}. Batches: {batches}.")
+    expect(isinstance(history, dict) and all(len(np.atleast_1d(history.get(k, []))) == epochs
+                                             for k in ("loss", "acc")),
+           "`fit` returns {\"loss\": [...], \"acc\": [...]} with one value per epoch.", inputs=inputs,
+           detail=f"Returned `{show(history)}`.")
+
+
+@weight(2)
+@number("8.4")
+@visibility("visible")
+@tags("model", "evaluate")
+@given(case=linear_model_case(), batch_size=S.dim(1, 4))
+def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, case, batch_size):
+    x, w, b, y = case["x"], case["w"], case["b"], case["y"]
+    probes = worker_side("probes")
+    layer = probes.Linear(w, b)
+    model, optimizer = compiled(beras, probes, [layer])
+    inputs = {"x": x, "w": w, "b": b, "y": y, "batch_size": batch_size}
+    result = fetch(model.evaluate(x, y, batch_size=batch_size))
+    prop = "`evaluate(x, y, batch_size)` returns `({\"loss\", \"acc\"}, predictions for every row)`."
+    expect(isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[0], dict), prop,
+           inputs=inputs, detail=f"Returned `{show(result)}`.")
+    stats, predictions = result
+    expect({"loss", "acc"} <= set(stats) and all(np.all(np.isfinite(stats[k])) for k in ("loss", "acc")),
+           prop, inputs=inputs, detail=f"The dict is `{show(stats)}`.")
+    expect_close(prop, expected=x @ w + b, returned=predictions, what="predictions", inputs=inputs, **M.VALUE,
+                 hint="concatenate the predictions of every batch, including the last partial one.")
+    after = fetch(worker_side("probes").values_of([layer.w, layer.b]))
+    expect(np.array_equal(after[0], w) and np.array_equal(after[1], b) and fetch(optimizer.calls) == 0,
+           "`evaluate` does not change the weights.", inputs=inputs,
+           detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}", hint="call batch_step with training=False.")
+
+
+@weight(2)
+@number("8.5")
+@visibility("visible")
+@tags("model", "fit")
+def test_fit_lowers_the_loss(beras, worker_side):
+    rng = np.random.default_rng(5)  # fixed data: a linear regression the model can fit exactly
+    x = rng.normal(size=(40, 3))
+    w_true = rng.normal(size=(3, 2))
+    y = x @ w_true + 0.5
+    probes = worker_side("probes")
+    layer = probes.Linear(np.zeros((3, 2)), np.zeros((1, 2)))
+    model, _ = compiled(beras, probes, [layer], learning_rate=0.05)
+    history = fetch(model.fit(x, y, epochs=5, batch_size=8))
+    w, b = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.b])))
+    before, after = squared_error(np.zeros_like(y), y), squared_error(x @ w + b, y)
+    inputs = {"data": "40 examples, y = x @ w_true + 0.5, 3 inputs, 2 outputs",
+              "model": "SequentialModel([Linear]) from zero weights, plain SGD(0.05), squared error",
+              "fit": "epochs=5, batch_size=8"}
+    expect(after < 0.5 * before, "A few epochs of `fit` on a learnable problem lower the loss.", inputs=inputs,
+           detail=f"Loss before fit {before:.5g}, after {after:.5g}.",
+           hint="each batch must run forward under the tape, then apply the gradients of the loss.")
+    losses = np.asarray(history.get("loss", []) if isinstance(history, dict) else [], dtype=float)
+    expect(losses.shape == (5,) and losses[-1] < losses[0], "The loss history `fit` returns goes down.",
+           inputs=inputs, detail=f"history[\"loss\"] = {show(losses)}.")

@@ -1,0 +1,190 @@
+"""Family 6: optimizers (beras/optimizers.py), and seed questions 4 and 7.
+
+Parameters are test-provided arrays with the Variable interface (`worker_side/optimizing.py`),
+so these tests need only the student's optimizers.
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import strategies as S
+from autograder.sandbox import fetch
+from feedback import expect, expect_close
+
+# Exact sequences: the student's arithmetic may be float32 or reordered, so 1e-5 relative.
+SEQUENCE = dict(rtol=1e-5, atol=1e-8)
+STEPS = 3
+
+
+def gradient_arrays(shape):
+    """Gradients with |g| in [0.1, 5]: the epsilon of RMSProp/Adam then changes the step by
+    less than the tolerance wherever students put it (sqrt(v) + eps, or sqrt(v + eps))."""
+    return S.away_from_zero(shape, margin=0.1)
+
+
+@st.composite
+def sequence_case(draw):
+    shapes = draw(st.lists(st.tuples(S.dim(1, 3), S.dim(1, 3)), min_size=1, max_size=3))
+    return {
+        "params": [draw(S.array(s)) for s in shapes],
+        "grads per step": [[draw(gradient_arrays(s)) for s in shapes] for _ in range(STEPS)],
+    }
+
+
+def expected_sequence(kind, hyper, params, steps):
+    """Parameters after each step, by the API's formulas, in float64."""
+    params = [p.copy() for p in params]
+    state = [{"m": 0.0, "v": 0.0} for _ in params]
+    out = []
+    for t, grads in enumerate(steps, start=1):
+        for p, g, s in zip(params, grads, state):
+            if kind == "BasicOptimizer":
+                p -= hyper["learning_rate"] * g
+            elif kind == "RMSProp":
+                s["v"] = hyper["beta"] * s["v"] + (1 - hyper["beta"]) * g ** 2
+                p -= hyper["learning_rate"] * g / (np.sqrt(s["v"]) + hyper["epsilon"])
+            else:
+                b1, b2 = hyper["beta_1"], hyper["beta_2"]
+                s["m"] = b1 * s["m"] + (1 - b1) * g
+                s["v"] = b2 * s["v"] + (1 - b2) * g ** 2
+                m_hat, v_hat = s["m"] / (1 - b1 ** t), s["v"] / (1 - b2 ** t)
+                p -= hyper["learning_rate"] * m_hat / (np.sqrt(v_hat) + hyper["epsilon"])
+        out.append([p.copy() for p in params])
+    return out
+
+
+FORMULAS = {
+    "BasicOptimizer": "p -= lr * g",
+    "RMSProp": "v = beta v + (1 - beta) g^2; p -= lr g / (sqrt(v) + epsilon), with v kept per parameter",
+    "Adam": "t += 1; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; "
+            "p -= lr m_hat / (sqrt(v_hat) + epsilon), with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)",
+}
+
+
+def check_sequence(beras, worker_side, kind, hyper, case):
+    params, steps = case["params"], case["grads per step"]
+    helpers = worker_side("optimizing")
+    remote_params = helpers.params(params)
+    originals = [remote_params[i] for i in range(len(params))]
+    optimizer = getattr(beras.optimizers, kind)(**hyper)
+    expected = expected_sequence(kind, hyper, params, steps)
+    inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients per step": steps}
+    for step, grads in enumerate(steps):
+        optimizer.apply_gradients(originals, grads)
+        got = fetch(helpers.plain(originals))
+        for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
+            previous = expected[step - 1][i] if step else params[i]
+            expect(not (np.allclose(g_i, previous) and not np.allclose(e_i, previous)),
+                   f"`{kind}.apply_gradients` updates each parameter in place.",
+                   inputs=inputs,
+                   detail=f"After step {step + 1}, parameter {i} still holds its old value.",
+                   hint="write into the parameter (`p -= ...`, `p[...] = ...` or `p.assign(...)`); "
+                        "`p = p - ...` only rebinds a local name.")
+            expect_close(f"`{kind}` follows its update rule ({FORMULAS[kind]}); checked after each of "
+                         f"{len(steps)} steps, for every parameter.",
+                         expected=e_i, returned=g_i, what=f"parameter {i} after step {step + 1}",
+                         inputs=inputs, **SEQUENCE,
+                         hint=("state (m, v, t) must be kept per parameter and between calls; "
+                               "t counts calls, not parameters." if kind != "BasicOptimizer" else None))
+
+
+@weight(2)
+@number("6.1")
+@visibility("visible")
+@tags("optimizers", "sgd")
+@given(case=sequence_case(), lr=st.sampled_from([0.1, 0.01, 0.5]))
+def test_basic_optimizer_sequence(beras, worker_side, case, lr):
+    check_sequence(beras, worker_side, "BasicOptimizer", {"learning_rate": lr}, case)
+
+
+@weight(3)
+@number("6.2")
+@visibility("visible")
+@tags("optimizers", "rmsprop")
+@given(case=sequence_case(), lr=st.sampled_from([0.01, 0.1]), beta=st.sampled_from([0.9, 0.5]))
+def test_rmsprop_sequence(beras, worker_side, case, lr, beta):
+    check_sequence(beras, worker_side, "RMSProp", {"learning_rate": lr, "beta": beta, "epsilon": 1e-6}, case)
+
+
+@weight(3)
+@number("6.3")
+@visibility("visible")
+@tags("optimizers", "adam")
+@given(case=sequence_case(), lr=st.sampled_from([0.001, 0.1]),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
+def test_adam_sequence(beras, worker_side, case, lr, betas):
+    hyper = {"learning_rate": lr, "beta_1": betas[0], "beta_2": betas[1], "epsilon": 1e-7}
+    check_sequence(beras, worker_side, "Adam", hyper, case)
+
+
+OPTIMIZERS = {  # learning rates for which each converges on the bump of question 7 (300 steps)
+    "BasicOptimizer": {"learning_rate": 0.5},
+    "RMSProp": {"learning_rate": 0.01},
+    "Adam": {"learning_rate": 0.02},
+}
+MINIMUM = np.array([-1 / np.sqrt(2), 0.0])
+
+
+def bump(point):
+    x, y = point
+    return x * np.exp(-(x * x + y * y))
+
+
+@weight(1)
+@number("6.4")
+@visibility("visible")
+@tags("optimizers", "q4")
+@given(kind=st.sampled_from(sorted(OPTIMIZERS)), shape=st.tuples(S.dim(1, 4), S.dim(1, 4)), data=st.data())
+def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side, kind, shape, data):
+    # Loss: sum(a * (p - c)^2) with a > 0, a bowl whose gradient is 2 a (p - c).
+    a = data.draw(S.array(shape, 0.5, 2.0), label="a")
+    c = data.draw(S.array(shape), label="c")
+    p = data.draw(S.array(shape), label="p")
+    offset = p - c
+    p = np.where(np.abs(offset) < 0.1, c + 0.1, p)  # not already at the bottom
+    grad = 2 * a * (p - c)
+    helpers = worker_side("optimizing")
+    params = helpers.params([p])
+    getattr(beras.optimizers, kind)(learning_rate=1e-3).apply_gradients([params[0]], [grad])
+    after = np.asarray(fetch(helpers.plain(params))[0])
+    loss = lambda q: float(np.sum(a * (q - c) ** 2))
+    inputs = {"optimizer": f"{kind}(learning_rate=1e-3)", "p": p, "loss": "sum(a * (p - c)^2)", "a": a, "c": c}
+    expect(loss(after) < loss(p), "[Q4] One small step against the gradient lowers the loss.", inputs=inputs,
+           detail=f"Loss before the step {loss(p):.8g}, after {loss(after):.8g}; p after the step:\n{after}",
+           hint="the update SUBTRACTS the (scaled) gradient: moving along +g climbs the loss.")
+
+
+@weight(2)
+@number("6.5")
+@visibility("visible")
+@tags("optimizers", "q7")
+@given(kind=st.sampled_from(sorted(OPTIMIZERS)), x=S.values(-1.4, -0.1), y=S.values(-0.8, 0.8))
+def test_q7_optimizers_reach_the_minimum_of_the_bump(beras, worker_side, kind, x, y):
+    optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
+    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, [x, y], 300)))
+    inputs = {"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start (x, y)": (x, y), "steps": 300}
+    expect(end.shape == (2,) and np.all(np.isfinite(end)) and np.linalg.norm(end - MINIMUM) < 0.05,
+           "[Q7] Driven by the exact gradient of z = x exp(-(x^2 + y^2)), the optimizer reaches the minimum "
+           "(-1/sqrt(2), 0) from a start in its basin (within 0.05 after 300 steps).",
+           inputs=inputs, detail=f"It ended at {end} (z = {bump(end) if end.shape == (2,) else 'n/a'}); the minimum "
+                                 f"is {MINIMUM} (z = {bump(MINIMUM):.6f}).")
+
+
+@weight(1)
+@number("6.6")
+@visibility("visible")
+@tags("optimizers", "q7")
+@given(kind=st.sampled_from(sorted(OPTIMIZERS)))
+def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
+    optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
+    start = np.array([-2.0, 2.0])
+    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, start, 50, True)))
+    expect(end.shape == (2,) and np.allclose(end, start, rtol=0, atol=1e-12),
+           "[Q7] Where the loss is perfectly flat (gradient exactly 0, as at (-2, 2) in the question), the "
+           "optimizer does not move, so it never reaches the minimum.",
+           inputs={"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start": start, "gradient": "0 at every step"},
+           detail=f"After 50 steps with zero gradients it is at {end}.",
+           hint="with g = 0 every update must be 0: check for a division that is not guarded by epsilon, "
+                "or a step that does not depend on g.")
