@@ -598,6 +598,13 @@ class Worker:
             reply, payload = self._channel.exchange(header, enc.payload(), self._config.call_timeout_s)
         except _Died as died:
             raise self._die(died.cause, what) from None
+        except BaseException:
+            # Interrupted here (e.g. the plugin's per-test alarm) with a reply possibly half
+            # read: the stream is out of step, so this worker must not be used again.
+            self._dead = WorkerCrashed("Interrupted", f"the grader stopped waiting while {what}")
+            with contextlib.suppress(BaseException):
+                self._channel.finish(0.0)
+            raise
         if "ok" in reply:
             try:
                 return protocol.decode_value(reply["ok"], payload, lambda t, b: self._resolve(t, b, label))
@@ -746,6 +753,8 @@ class Remote:
                                 label=f"{self._n}.__enter__()")
 
     def __exit__(self, exc_type, exc, tb):
+        if not self._w.alive:
+            return False  # keep the error that killed the worker, not "already stopped"
         message = None if exc_type is None else f"{exc_type.__name__} in the grader"
         self._w._request("exit", [self, message], what=f"leaving `with {self._n}`")
         return False

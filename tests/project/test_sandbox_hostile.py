@@ -201,3 +201,30 @@ def test_forbidden_library_used_names_library_file_and_line(box, fn, library, li
         assert err.type_name == "ForbiddenLibraryError" and library in err.message
         assert (err.location.file, err.location.line) == ("tf_used.py", line)
         assert w.alive
+
+
+class Alarm(Exception):
+    pass
+
+
+def test_an_interrupted_call_retires_the_worker(box):
+    """The plugin's per-test alarm may fire mid-call: the reply stream is then out of step,
+    so the worker must be dropped, not reused."""
+    import signal
+
+    def on_alarm(signum, frame):
+        raise Alarm()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with box.worker() as w:
+            h = hostile(w)
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(Alarm):
+                h.sleep(1.5)
+            assert not w.alive
+            with pytest.raises(WorkerCrashed, match="already stopped"):
+                h.sleep(0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    next_worker_works(box)
