@@ -123,7 +123,12 @@ class Sandbox:
         """<tmp>/submission (the student's copy), <tmp>/runtime (our worker code, read-only),
         <tmp>/home (HOME and TMPDIR). Owned by the sandbox user when root."""
         self._token = os.urandom(8).hex()
-        top = Path(tempfile.mkdtemp(prefix="beras-sandbox-"))
+        base = Path(tempfile.gettempdir())
+        if self.user is not None and not _traversable_by_others(base):
+            base = Path("/tmp")  # e.g. TMPDIR under root's private home
+            if not _traversable_by_others(base):
+                raise SandboxError(f"grader error: no temporary directory the sandbox user can reach ({base})")
+        top = Path(tempfile.mkdtemp(prefix="beras-sandbox-", dir=base))
         sub = top / "submission"
         # symlinks stay links (never followed), so a link to a root-only file stays unreadable
         shutil.copytree(self.submission_root, sub, symlinks=True,
@@ -194,6 +199,11 @@ class Sandbox:
                 theirs.close()
                 os.close(out_w)
             return _ProcessChannel(self, self._zygote, sock, out_r, pid)
+
+
+def _traversable_by_others(path):
+    path = Path(path).resolve()
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
 
 def zygote_pids():
@@ -309,8 +319,37 @@ class _ProcessChannel:
         self.sel.register(out_fd, selectors.EVENT_READ, "out")
         self.output = _OutputBuffer(box.config.output_kb * 1024)
         self.closed = False
+        self.greeted = False  # the worker says hello once set up, before any student code
 
     def exchange(self, header, payload, timeout):
+        try:
+            reply = self._exchange(header, payload, timeout)
+            if not self.greeted:
+                if "hello" not in reply[0]:
+                    raise _Died("no greeting from the worker")
+                self.greeted = True
+                reply = self._receive(time.monotonic() + timeout)
+            return reply
+        except _Died as died:
+            if not self.greeted:
+                died.cause = "setup"
+            raise
+
+    def _receive(self, deadline):
+        reader = _FrameReader(self.max_payload)
+        try:
+            while not self._read(reader):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Died("timeout")
+                for key, mask in self.sel.select(remaining):
+                    if key.data == "out":
+                        self.drain()
+        except protocol.ProtocolError as exc:
+            raise _Died(str(exc)) from None
+        return reader.header, reader.payload
+
+    def _exchange(self, header, payload, timeout):
         head, payload = protocol.pack_frame(header, payload, self.max_payload)
         pending = [memoryview(head)] + ([memoryview(payload)] if payload else [])
         deadline = time.monotonic() + timeout
@@ -576,6 +615,8 @@ class Worker:
 
     # -------------------------------------------------------------- plumbing
     def _request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
+        if isinstance(self._dead, SandboxError):
+            raise self._dead
         if self._dead is not None:
             raise type(self._dead)(self._dead.type_name,
                                    f"this worker already stopped earlier ({self._dead.message})",
@@ -659,6 +700,10 @@ class Worker:
         status = self._channel.finish(grace)
         self._channel.sweep()  # every process of the sandbox user outside live sandboxes
         sig, code, cpu = status.get("signal"), status.get("exit"), status.get("cpu", 0.0)
+        if cause == "setup":
+            self._dead = SandboxError(f"grader error: a worker process failed to set up "
+                                      f"(status {status}):\n{self._channel.output.text()[-3000:]}")
+            return self._dead
         if err is not None and memory:
             exc = WorkerCrashed("MemoryError", f"ran out of memory while {what} "
                                 f"(the limit is {c.memory_mb} MB)", err.frames)

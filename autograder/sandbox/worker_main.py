@@ -301,6 +301,7 @@ def become_worker(cfg, sock_fd, out_fd, finder):
     sys.path.insert(0, cfg["root"])
     sock = socket.socket(fileno=3)
     sock.setblocking(True)
+    protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
     serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder), cfg["max_payload"])
 
 
@@ -351,6 +352,8 @@ def zygote_main(cfg_json, ctl_fd):
                 try:
                     ctl.close()
                     become_worker(cfg, fds[0], fds[1], finder)
+                except BaseException:
+                    traceback.print_exc()  # to the worker's output pipe: the grader shows it
                 finally:
                     os._exit(70)
             for fd in fds:

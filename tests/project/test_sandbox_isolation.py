@@ -159,3 +159,24 @@ def test_non_root_grader_gets_the_same_sandbox_without_the_user_switch():
     assert found["daemon_gone"]
     assert found["next_worker"] == "woke" and found["new_zygote"]
     assert "status 7" in found["crash"]
+
+
+def test_a_private_tmpdir_is_avoided(tmp_path, monkeypatch):
+    # pytest's tmp_path lies under a 0700 directory the sandbox user cannot traverse.
+    import tempfile as tf
+    monkeypatch.setattr(tf, "tempdir", str(tmp_path))
+    with Sandbox(CASES / "hostile", SandboxConfig()) as b:
+        assert not str(b.sandbox_dir).startswith(str(tmp_path))
+        with b.worker() as w:
+            assert fetch(w.import_module("hostile").sleep(0)) == "woke"
+
+
+def test_a_worker_that_cannot_set_up_is_a_grader_error(box):
+    # Simulate a broken deployment: the submission copy vanishes, so chdir fails in setup.
+    with Sandbox(CASES / "hostile", SandboxConfig()) as b:
+        (b.sandbox_dir / "submission").rename(b.sandbox_dir / "gone")
+        with b.worker() as w:
+            with pytest.raises(SandboxError, match="failed to set up") as info:
+                w.import_module("hostile")
+            assert "FileNotFoundError" in str(info.value)
+            assert not w.alive
