@@ -57,8 +57,14 @@ class Sandbox:
         if not self.config.in_process:
             if os.geteuid() == 0:
                 self.user = ensure_sandbox_user(sandbox_user_name(self.config.user))
-                check_interpreter_runnable(self._python(), self.user)
             self._dir = self._make_sandbox_dir()
+            self._zygote = _Zygote(self)  # boots (imports numpy) while we check the interpreter
+            if self.user is not None:
+                try:
+                    check_interpreter_runnable(self._python(), self.user)
+                except SandboxError:
+                    self.close()
+                    raise
 
     # -------------------------------------------------------------- public
     @contextlib.contextmanager
@@ -241,11 +247,17 @@ class _Zygote:
         finally:
             theirs.close()
         self.pid = self.proc.pid
+        self.ready = False
+
+    def wait_ready(self):
+        if self.ready:
+            return
         try:
-            self._recv(box.config.start_timeout_s)
+            self._recv(self.box.config.start_timeout_s)
         except _ZygoteGone:
             self.stop()
             raise SandboxError(f"grader error: the sandbox could not start:\n{self.log_text()}") from None
+        self.ready = True
 
     def log_text(self):
         self.log.seek(0)
@@ -277,6 +289,7 @@ class _Zygote:
         return self._recv(timeout)
 
     def spawn(self, fds):
+        self.wait_ready()
         return self.request({"op": "spawn"}, fds)["pid"]
 
     def finish(self, pid, grace=0.0):
