@@ -51,10 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_GRADER
     parser = argparse.ArgumentParser(prog=f"{PROG} {command}", description=summary)
     module.configure(parser, command)
+    # Everything after a bare `--` is passed through untouched (e.g. to pytest).
+    passthrough: list[str] = []
+    if "--" in rest:
+        cut = rest.index("--")
+        rest, passthrough = rest[:cut], rest[cut + 1:]
     try:
         args = parser.parse_args(rest)
     except SystemExit as exit_:  # argparse: --help exits 0, bad usage exits 2
         return int(exit_.code or 0)
+    args.passthrough = passthrough
     return int(module.run(args, command))
 
 
@@ -82,7 +88,7 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--quiet", action="store_true", help="no summary table")
         parser.add_argument("--test-timeout", type=float, default=None, help="seconds per test")
         parser.add_argument("--config", type=Path, default=None, help=config_help)
-        parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
+        parser.epilog = "Arguments after a bare -- go to pytest, e.g. -- -k add -x"
     elif command == "check":
         parser.description = ("Run the public tests on your work and show what passes. "
                               "Your code runs in a separate process with limits, as on Gradescope.")
@@ -107,7 +113,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             return EXIT_USAGE
         code, doc = grade_here(args.submission, args.out, public_only=args.public_only,
                                in_process=args.in_process, config=args.config,
-                               test_timeout=args.test_timeout, extra=args.pytest_args)
+                               test_timeout=args.test_timeout, extra=getattr(args, "passthrough", []))
         if not args.quiet and doc is not None:
             print(summary_table(doc))
             print(f"\nresults: {args.out}")
@@ -191,7 +197,7 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
         "--results", str(out),
         "--autograder-config", str(course.config_path),
         # Our own settings only: no ini file of the student's folder or ours applies.
-        "-c", os.devnull, "--rootdir", str(course.root),
+        "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(course.root),
         "-p", "no:cacheprovider",
         # Plain asserts: the message is the feedback, and nothing evaluates remote objects.
         "--assert=plain",

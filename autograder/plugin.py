@@ -228,6 +228,9 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
         if isinstance(e, StudentError):
             text = _student_error_markdown(e)
             missing = missing_file_text(e, submission_root)
+            if missing and not _student_frames(e):
+                # The import came from the test itself: the missing file is the whole story.
+                return f"{missing}\n\n({e.type_name}: {fenced_inline(e.message)})", None
             return (f"{missing}\n\n{text}" if missing else text), None
     for e in chain:
         if isinstance(e, AssertionError):
@@ -242,6 +245,17 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
         first = first[:500] + " ..."
     return (f"**The test could not check your result.** While checking it, the grader hit:\n\n"
             f"{fenced(first, 600)}\n\nThis usually means a value had an unexpected type or shape."), staff
+
+
+def _student_frames(err: Any) -> list[Any]:
+    """Frames in the student's own files (not `<frozen importlib...>` and the like)."""
+    return [f for f in getattr(err, "frames", ()) or () if not str(getattr(f, "file", "<")).startswith("<")]
+
+
+def fenced_inline(text: str) -> str:
+    text = " ".join(str(text).split())[:300]
+    ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{ticks} {text} {ticks}"
 
 
 def _student_error_markdown(err: Any) -> str:
@@ -342,12 +356,15 @@ class Grading:
         """Grades must be reproducible and not depend on machine speed. Hypothesis runs here,
         in the trusted process; the suite's own profile settings are kept otherwise."""
         try:
-            from hypothesis import HealthCheck, settings
+            from hypothesis import HealthCheck, Phase, settings
         except ImportError:
             return
         settings.register_profile(
             "autograder", parent=settings(),
             derandomize=True, database=None, deadline=None, print_blob=False,
+            # No explain phase: it replays a failure hundreds of times (seconds of student
+            # code per failing test) to annotate a traceback that students never see.
+            phases=[p for p in settings().phases if p is not Phase.explain],
             # `student` is one worker per test on purpose: 50 examples, one process start.
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                    HealthCheck.data_too_large])
@@ -360,8 +377,9 @@ class Grading:
         from autograder import submission as submission_mod
 
         template = self.course.template if self.course else None
+        # Private to us (mkdtemp's 0700): the sandbox makes its own copy for the worker, and
+        # no other student's code, in a parallel regrade, may read this one.
         self.prepared_dir = Path(tempfile.mkdtemp(prefix="autograder-submission-"))
-        os.chmod(self.prepared_dir, 0o755)
         self.prepared = submission_mod.prepare(
             Path(self.submission), self.prepared_dir / "submission",
             expected=submission_mod.expected_files(template))
@@ -516,6 +534,10 @@ class Grading:
             sections.append(str(hide) if hide else text)
         elif outcome == "not run":
             sections.append("This test did not run: grading stopped before it.")
+        elif outcome == "failed":  # failed without an exception, e.g. a strict xfail that passed
+            report = call or setup
+            detail = getattr(report, "longreprtext", "") if report is not None else ""
+            sections.append(str(hide) if hide else "**The test failed.** " + fenced_inline(detail or "no detail"))
         if state.student_output.strip() and not hide:
             sections.append("Your code printed:\n\n" + fenced(state.student_output))
         entry.output = "\n\n".join(sections)

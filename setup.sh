@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Gradescope image build: runs once per assignment, as root, from the unzipped autograder.
+#
+#   AUTOGRADER_ROOT  the Gradescope root (default /autograder): source/ results/ below it
+#   BERAS_VENV       the Python environment to create (default /opt/beras-autograder/venv)
+#   AUTOGRADER_SANDBOX_USER  the unprivileged user that runs student code (default beras-sandbox)
+#   AUTOGRADER_SKIP_DATA=1   do not try to download MNIST (offline tests)
+set -euo pipefail
+
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+export BERAS_VENV="${BERAS_VENV:-/opt/beras-autograder/venv}"
+cd "$SOURCE"
+
+# 1. Python dependencies, in a venv built from the system python3 (Gradescope's harness keeps
+#    its own python3 untouched) in a world-readable place, so the sandbox user can run it.
+#    dev.py installs only when the venv does not already match pyproject.toml.
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  echo "setup.sh: installing python3-venv"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+fi
+python3 dev.py run -c "import numpy, pytest, hypothesis, gradescope_utils"
+PY="$BERAS_VENV/bin/python"
+
+# 2. The sandbox user, and nothing of ours readable by it: the reference and hidden tests
+#    live in source/, results in results/.
+"$PY" -c "from autograder.sandbox import ensure_sandbox_user; print('setup.sh: sandbox user', ensure_sandbox_user().pw_name)"
+mkdir -p "$ROOT/results"
+chown root:root "$SOURCE" "$ROOT/results"
+chmod 700 "$SOURCE" "$ROOT/results"
+# The root itself stays traversable (Gradescope's own layout); submission/ is readable.
+chmod 755 "$ROOT"
+
+# 3. MNIST for the graded suite, best effort: without it, grading falls back to other data.
+if [ "${AUTOGRADER_SKIP_DATA:-0}" != "1" ]; then
+  PREPROCESS="$("$PY" -c "from autograder.grading import load_course; print(load_course().template / 'preprocess.py')")"
+  if [ -f "$PREPROCESS" ]; then
+    "$PY" "$PREPROCESS" --download "$SOURCE/data/mnist" \
+      || echo "setup.sh: MNIST download failed; grading will use its fallback data"
+  fi
+fi
+echo "setup.sh: done"

