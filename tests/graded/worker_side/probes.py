@@ -8,7 +8,7 @@ inside, arrays are plain numpy so that a student's Tensor quirks do not leak in.
 """
 import numpy as np
 
-from beras.core import Diffable, Variable, Weighted
+from beras.core import Callable, Diffable, Variable, Weighted
 
 
 def plain(value):
@@ -167,3 +167,13 @@ class Holder(Weighted):
     @property
     def weights(self):
         return self._weights
+
+
+class Affine(Callable):
+    """A committee member: x @ a + c (a Callable, like a trained model's output)."""
+
+    def __init__(self, a, c):
+        self.a, self.c = plain(a), plain(c)
+
+    def forward(self, x):
+        return plain(x) @ self.a + self.c

@@ -1,0 +1,50 @@
+"""Family 9: SGD with batch size 1 is unbiased [more bonus 2], by sampling.
+
+Draw K examples uniformly (with replacement); the mean of their single-example gradients
+must be close to the full-batch gradient.
+
+Statistics. For a correct loss every entry of a single-example gradient x_i (P - Y)_j lies in
+[-1, 1] (x in [0, 1]), and the K draws are independent with mean equal to the full-batch
+gradient. Hoeffding's inequality bounds each of the d = m*C entries:
+    P(|mean - full| >= t) <= 2 exp(-2 K t^2 / 2^2),
+so with t = 2 sqrt(ln(2 d / 1e-6) / (2 K)) and a union bound over the d entries, a correct
+solution fails with probability at most 1e-6. The draws use a fixed seed, so the grade is
+reproducible. Drawing K examples with replacement is the same as drawing how many times
+each example is drawn (multinomial counts), so each example's gradient is computed once.
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+
+from feedback import expect
+from sgd import per_example_gradients, problem, weight_gradient
+
+N, M_FEATURES, CLASSES, DRAWS, SEED = 60, 3, 4, 20000, 2024
+FALSE_FAILURE_RATE = 1e-6
+
+
+@weight(2)
+@number("9.2")
+@visibility("hidden")
+@tags("sgd", "unbiased", "bonus-more-2", "statistical")
+def test_sgd_batch_one_is_unbiased_by_sampling(beras):
+    x, W, Y = problem(SEED, N, M_FEATURES, CLASSES)
+    inputs = {"examples": N, "features": M_FEATURES, "classes": CLASSES, "draws": DRAWS,
+              "model": "P = softmax(x @ W), loss = your CategoricalCrossEntropy"}
+    singles = per_example_gradients(beras, x, W, Y, inputs)
+    full = weight_gradient(beras, x, W, Y, inputs)
+    counts = np.random.default_rng(SEED).multinomial(DRAWS, np.full(N, 1.0 / N))
+    estimate = np.tensordot(counts, singles, axes=(0, 0)) / DRAWS
+    d = full.size
+    bound = 2.0 * np.sqrt(np.log(2 * d / FALSE_FAILURE_RATE) / (2 * DRAWS))
+    worst = np.unravel_index(int(np.argmax(np.abs(estimate - full))), full.shape)
+    ratio = float(np.sum(full * estimate) / max(np.sum(estimate * estimate), 1e-300))
+    expect(np.all(np.abs(estimate - full) < bound),
+           f"[More bonus 2] The average gradient of {DRAWS:,} uniformly drawn single examples is within "
+           f"{bound:.3f} of the full-batch gradient in every entry (Hoeffding; a correct solution fails "
+           f"with probability at most 1e-6).",
+           inputs=inputs,
+           detail=f"At {tuple(int(i) for i in worst)}: sampled mean {estimate[worst]:.5f}, full-batch "
+                  f"gradient {full[worst]:.5f}.",
+           hint=(f"your full-batch gradient is about {ratio:.3g} times the sampled one; with N = {N} this "
+                 "suggests the loss gradient lacks the 1/N of the batch mean." if abs(ratio - N) < 0.2 * N
+                 else "compare the gradient of a batch with the average of its examples' gradients."))

@@ -1,0 +1,95 @@
+"""Numerical stability at extreme inputs: softmax and sigmoid at +-1000, cross-entropy at 0.
+
+Hidden, since the public tests already ask for the formulas; these check that the student
+wrote them in a form that does not overflow (families 3 and 4).
+"""
+import numpy as np
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import numerics as M
+import strategies as S
+from autograder.sandbox import fetch
+from feedback import expect, expect_close, gradient_list, show
+
+# eps of the cross-entropy clip: the API allows 1e-12 to 1e-7, so -log(eps) is in [16.1, 27.7].
+LOG_EPS_RANGE = (-np.log(1e-7) - 1e-6, -np.log(1e-12) + 1e-6)
+
+
+@st.composite
+def huge_logits(draw):
+    shape = draw(S.batch_shape(min_dim=2))
+    base = draw(S.array(shape, -3, 3))
+    offsets = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1000.0, 0.0, 1000.0])))
+    return base + offsets
+
+
+@weight(1)
+@number("3.7")
+@visibility("hidden")
+@tags("activations", "softmax", "stability")
+@given(x=huge_logits())
+def test_softmax_is_stable_for_huge_logits(beras, x):
+    expect_close("`Softmax()(x)` is finite and correct for logits of +-1000 (subtract each row's maximum "
+                 "before exp()).", expected=M.softmax(x), returned=fetch(beras.activations.Softmax()(x)),
+                 what="Softmax()(x)", inputs={"x": x}, **M.VALUE,
+                 hint="exp(1000) overflows to inf, and inf / inf is nan: subtract the row maximum first.")
+
+
+@weight(1)
+@number("3.8")
+@visibility("hidden")
+@tags("activations", "sigmoid", "stability")
+@given(x=huge_logits())
+def test_sigmoid_is_stable_for_huge_inputs(beras, x):
+    layer = beras.activations.Sigmoid()
+    expect_close("`Sigmoid()(x)` is finite and correct for inputs of +-1000.", expected=M.sigmoid(x),
+                 returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
+                 hint="exp(1000) overflows: use exp(-|x|) and the two equivalent forms of the sigmoid.")
+    y = M.sigmoid(x)
+    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
+                          "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0]
+    expect_close("`Sigmoid.get_input_gradients()` is finite and correct for inputs of +-1000.",
+                 expected=y * (1 - y), returned=slope, what="get_input_gradients()[0]", inputs={"x": x}, **M.VALUE)
+
+
+@st.composite
+def zero_probability_case(draw):
+    n, c = draw(S.batch_shape(min_dim=2))
+    y = draw(S.one_hot(n, c))
+    p = draw(S.probabilities((n, c)))
+    zero_rows = draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(any))
+    for row, zero in enumerate(zero_rows):  # the true class gets probability exactly 0
+        if zero:
+            p[row] = np.where(y[row] == 1, 0.0, p[row])
+            p[row] /= p[row].sum()
+    return {"y_pred": p, "y_true": y, "rows with p(true class) = 0": [i for i, z in enumerate(zero_rows) if z]}
+
+
+@weight(1)
+@number("4.7")
+@visibility("hidden")
+@tags("losses", "cross-entropy", "stability")
+@given(case=zero_probability_case())
+def test_cross_entropy_clips_zero_probabilities(beras, case):
+    p, y = case["y_pred"], case["y_true"]
+    n = p.shape[0]
+    loss = beras.losses.CategoricalCrossEntropy()
+    value = np.asarray(fetch(loss(p, y)), dtype=float)
+    zero_rows = case["rows with p(true class) = 0"]
+    finite_part = -np.sum(np.delete(y * np.log(np.where(p > 0, p, 1.0)), zero_rows, axis=0)) / n
+    low = finite_part + len(zero_rows) * LOG_EPS_RANGE[0] / n
+    high = finite_part + len(zero_rows) * LOG_EPS_RANGE[1] / n
+    expect(value.size == 1 and np.isfinite(value).all() and low - 1e-5 <= float(value.reshape(-1)[0]) <= high + 1e-5,
+           "Cross-entropy clips probabilities to [eps, 1 - eps] (eps between 1e-12 and 1e-7): a probability of "
+           "0 for the true class gives a large but finite loss, -log(eps) / N per such row.",
+           inputs=case, detail=f"The loss is {show(value)}; expected between {low:.4f} and {high:.4f}.",
+           hint="np.log(0) is -inf: clip y_pred with np.clip(y_pred, eps, 1 - eps) first.")
+    grad = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()",
+                         "The loss returns one gradient per input.", case)[0]
+    expect(np.all(np.isfinite(np.asarray(grad, dtype=float))),
+           "Cross-entropy's gradient is finite when a probability is 0 (it divides by the clipped value).",
+           inputs=case, detail=f"The gradient is\n{show(np.asarray(grad, dtype=float))}",
+           hint="divide by the clipped probabilities, not the raw ones.")

@@ -1,0 +1,116 @@
+"""Family 12: end-to-end training on MNIST (assignment.py, and everything it uses).
+
+The worker trains the student's `get_model()` with their `get_optimizer()`, `get_loss_fn()`
+and `get_acc_fn()` on the training split, then predicts the test images. Only this trusted
+process holds the test labels; it computes the accuracy from the predictions that come back.
+
+Data (data.py): with only MNIST's test files (as in CI), its first 8,000 images train and its
+last 2,000 test. Training: EPOCHS epochs of batch size BATCH_SIZE (the handout's values), one
+epoch per call so that no single call nears the per-call time limit, within BUDGET_S.
+Tiers: a correct single Dense(784, 10) + Softmax layer reaches about 92% here (92.0-92.4% over
+three seeds of the reference), so full credit starts at 90%.
+"""
+import time
+
+import numpy as np
+import pytest
+from gradescope_utils.autograder_utils.decorators import (leaderboard, number, partial_credit, tags,
+                                                           visibility, weight)
+
+import data
+from autograder.sandbox import fetch
+from feedback import message
+
+EPOCHS, BATCH_SIZE, BUDGET_S = 10, 100, 90.0
+TIERS = ((0.90, 1.0), (0.85, 2 / 3), (0.75, 1 / 3))  # (accuracy at least, fraction of the points)
+POINTS = 7
+MAX_PREDICTIONS_BYTES = 10 * 1024 * 1024
+
+
+def tier_credit(accuracy):
+    return next((fraction for threshold, fraction in TIERS if accuracy >= threshold), 0.0)
+
+
+def tiers_text():
+    return ", ".join(f"{threshold:.0%}: {fraction * POINTS:.3g} points" for threshold, fraction in TIERS)
+
+
+def predicted_classes(predictions, rows):
+    """Class ids from predictions of shape (rows, 10) (scores) or (rows,) (ids); None if neither."""
+    predictions = np.asarray(predictions)
+    if predictions.shape == (rows, data.CLASSES) and predictions.dtype.kind in "biuf":
+        return np.argmax(predictions, axis=1)
+    if predictions.shape == (rows,) and predictions.dtype.kind in "biu":
+        return predictions.astype(np.int64)
+    return None
+
+
+@leaderboard("MNIST accuracy")
+@partial_credit(POINTS)
+@number("12.1")
+@visibility("hidden")
+@tags("end-to-end", "training", "assignment")
+def test_end_to_end_training_accuracy(student, set_score=None, set_leaderboard_value=None):
+    split = data.training_split()
+    assignment = student.import_module("assignment")
+    model = assignment.get_model()
+    model.compile(optimizer=assignment.get_optimizer(), loss_fn=assignment.get_loss_fn(),
+                  acc_fn=assignment.get_acc_fn())
+    labels = data.one_hot(split.train_y)
+    started, epochs_done = time.monotonic(), 0
+    while epochs_done < EPOCHS and time.monotonic() - started < BUDGET_S:
+        model.fit(split.train_x, labels, epochs=1, batch_size=BATCH_SIZE)
+        epochs_done += 1
+    predictions = fetch(model(split.test_x))
+    classes = predicted_classes(predictions, len(split.test_x))
+    shape = np.shape(predictions)
+    what = (f"Your `get_model()` trained with your optimizer and loss for {epochs_done} epoch(s) of batch size "
+            f"{BATCH_SIZE} on {len(split.train_x):,} training images ({split.source}).")
+    if classes is None:
+        set_score(0)
+        raise AssertionError(message(what + " Its predictions on the test images must be an (N, 10) array of "
+                                     "class scores.", detail=f"The model returned shape {shape}."))
+    accuracy = float(np.mean(classes == split.test_y))
+    set_leaderboard_value(round(accuracy * 100, 2))
+    set_score(POINTS * tier_credit(accuracy))
+    if tier_credit(accuracy) < 1:
+        stopped = " Training stopped early: the time budget ran out." if epochs_done < EPOCHS else ""
+        raise AssertionError(message(
+            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.{stopped}",
+            detail=f"Credit tiers: {tiers_text()}. A correct single Dense(784, 10) + Softmax model reaches "
+                   f"about 92% here.",
+            hint="check the learning rate of get_optimizer() (plain SGD works well around 0.1 to 0.5), the "
+                 "initializer, and that the model ends in Softmax with cross-entropy as the loss."))
+
+
+@weight(0)
+@number("12.2")
+@visibility("hidden")
+@tags("end-to-end", "predictions")
+def test_submitted_predictions(submission_root):
+    """predictions.npy, when submitted, predicts the MNIST test set (informative, 0 points)."""
+    path = submission_root / "predictions.npy"
+    if not path.is_file():
+        pytest.skip("predictions.npy was not submitted (it is optional).")
+    labels = data.mnist_test_labels()
+    if labels is None:
+        pytest.skip("the grader has no MNIST test labels to check predictions.npy against.")
+    prop = (f"`predictions.npy` holds your model's predictions for the {len(labels):,} MNIST test images: an "
+            f"({len(labels)}, 10) array of scores or ({len(labels)},) class ids, reaching at least "
+            f"{TIERS[-1][0]:.0%} accuracy.")
+    if path.stat().st_size > MAX_PREDICTIONS_BYTES:
+        raise AssertionError(message(prop, detail=f"The file is {path.stat().st_size:,} bytes: too large."))
+    try:
+        predictions = np.load(path, allow_pickle=False)
+    except Exception as error:  # anything unreadable is the file's problem, reported as such
+        raise AssertionError(message(prop, detail=f"It cannot be read by np.load: {type(error).__name__}: {error}",
+                                     hint="save it with np.save('predictions.npy', np.asarray(predictions)).")) from None
+    classes = predicted_classes(predictions, len(labels)) if isinstance(predictions, np.ndarray) else None
+    if classes is None:
+        raise AssertionError(message(prop, detail=f"It holds an array of shape {np.shape(predictions)} and dtype "
+                                                  f"{getattr(predictions, 'dtype', '?')}."))
+    accuracy = float(np.mean(classes == labels))
+    if accuracy < TIERS[-1][0]:
+        raise AssertionError(message(prop, detail=f"Its accuracy is {accuracy:.2%}.",
+                                     hint="save the predictions of your trained model on the TEST images, "
+                                          "in the files' order."))
