@@ -100,7 +100,12 @@ class Sandbox:
         """Kill leftovers outside any live zygote's tree: every process of the sandbox user
         when root (other sandboxes' zygote trees spared), else those carrying our token."""
         if self.user is not None:
-            return limits.kill_user(self.user.pw_uid, spare_roots=zygote_pids())
+            uid = self.user.pw_uid
+            # Workers carry their zygote's command line, so count only zygotes that are not
+            # the sandbox user's own processes (those the student cannot fake).
+            procs = limits.processes()
+            zygotes = [pid for pid in zygote_pids() if pid in procs and procs[pid].uid != uid]
+            return limits.kill_user(uid, spare_roots=zygotes)
         if self._dir is not None:
             token = f"AUTOGRADER_SANDBOX_TOKEN={self._token}"
             spare = set()
