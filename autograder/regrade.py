@@ -393,11 +393,14 @@ _INCOMPLETE_MARKERS = ("**Grader error.**", "**Grading did not finish")
 def grading_problem(results: dict) -> str | None:
     """Why a results document is not a finished grading, or None when it is one."""
     output = str(results.get("output") or "")
-    for marker in _INCOMPLETE_MARKERS:
-        if output.startswith(marker):
-            reason = " ".join(output.split())
-            return reason[:500]
-    return None
+    if not output.startswith(_INCOMPLETE_MARKERS):
+        return None
+    paragraphs = [" ".join(p.replace("**", "").split()) for p in output.split("\n\n") if p.strip()]
+    if output.startswith(_INCOMPLETE_MARKERS[0]) and len(paragraphs) > 1:
+        reason = "grader error: " + " ".join(paragraphs[1:])  # the details, not the boilerplate
+    else:
+        reason = paragraphs[0]
+    return reason[:500]
 
 
 def _is_number(value) -> bool:
@@ -437,17 +440,58 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def slot_users(jobs: int) -> list[str | None]:
+def _lock_dir() -> Path:
+    for candidate in (Path("/run/lock"), Path(tempfile.gettempdir())):
+        if candidate.is_dir() and os.access(candidate, os.W_OK):
+            return candidate
+    return Path(tempfile.gettempdir())
+
+
+class SlotUsers:
     """One unprivileged user per concurrent job slot when root: a submission that signals
     every process it may (kill(-1)) or fills its user's process quota then reaches only its
-    own slot. Not root: the engine runs workers as ourselves and we pass no user."""
-    if os.geteuid() != 0:
-        return [None] * jobs
-    base = os.environ.get("AUTOGRADER_SANDBOX_USER") or "beras-sandbox"
-    names = [f"{base}-{slot}" for slot in range(1, jobs + 1)]
-    for name in names:
-        ensure_user(name)
-    return names
+    own slot. The sandbox also sweeps its user's processes after each run, so two regrades
+    on one machine (two shards side by side) must never share a user either: each user is
+    claimed with an exclusive lock held for the whole run, and a busy one is skipped.
+    Not root: the engine runs workers as ourselves and no user is passed."""
+
+    def __init__(self, jobs: int):
+        self.names: list[str | None] = [None] * jobs
+        self._locks: list[int] = []
+        if os.geteuid() != 0:
+            return
+        import fcntl
+
+        base = os.environ.get("AUTOGRADER_SANDBOX_USER") or "beras-sandbox"
+        claimed: list[str] = []
+        index = 0
+        while len(claimed) < jobs:
+            index += 1
+            if index > 10000:
+                raise RuntimeError("no free sandbox slot user: too many regrades are running")
+            name = f"{base}-{index}"
+            fd = os.open(_lock_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._locks.append(fd)
+            claimed.append(name)
+        for name in claimed:
+            ensure_user(name)
+        self.names = list(claimed)
+
+    def close(self) -> None:
+        for fd in self._locks:
+            os.close(fd)  # closing releases the lock
+        self._locks = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def ensure_user(name: str) -> None:
@@ -522,7 +566,7 @@ def grade_submission(sub: ExportedSubmission, export: Export, out_dir: Path, gra
     record = {
         "submission_id": sub.id, "submitters": sub.submitters, "created_at": sub.created_at,
         "exported_score": sub.score, "options": options.as_record(), "fingerprint": fingerprint,
-        "slot": slot, "started_at": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "slot": slot, "sandbox_user": sandbox_user, "started_at": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
     }
     try:
         if results_path.exists():
@@ -799,8 +843,8 @@ def regrade(export_path: Path, out_dir: Path, *, jobs: int | None = None, shard:
         print(f"regrade: {len(everything)} submissions in the export; shard {shard[0]}/{shard[1]} has "
               f"{len(assigned)}; {len(skipped)} already graded, {len(todo)} to grade with {jobs} job(s)",
               file=log, flush=True)
-        users = slot_users(min(jobs, max(len(todo), 1)))
-        records = _grade_all(todo, export, out_dir, grade_fn, options, users, Progress(len(todo), log, tty))
+        with SlotUsers(min(jobs, max(len(todo), 1))) as users:
+            records = _grade_all(todo, export, out_dir, grade_fn, options, users.names, Progress(len(todo), log, tty))
     rows = write_tables(out_dir)
     wall = time.monotonic() - t0
     graded_now = sum(1 for r in records if r["status"] == GRADED)
