@@ -4,8 +4,9 @@ autograder.zip (setup.sh and run_autograder at the root, as Gradescope requires)
     setup.sh, run_autograder, dev.py, pyproject.toml, autograder.cfg, autograder/ (engine),
     the whole suite (hidden tests included), the reference, the template.
 student-kit.zip (unpacks into the student's working folder):
-    the template's files at the root, autograder/ (engine), the suite's shared helper files
-    and its public folder only, and the config's kit_files. Never the reference, never a
+    the template's files at the root, autograder/ (engine), the suite without its hidden
+    parts (its public folder and shared helpers such as conftest.py and worker-side code;
+    a folder holding any non-public test is hidden whole), and the config's kit_files. Never the reference, never a
     hidden test: both are checked after writing, and a leak fails the build.
 
 Zips are deterministic (sorted entries, fixed timestamps) so a rebuild of the same tree
@@ -77,6 +78,24 @@ def autograder_zip_files(course: Course) -> list[tuple[str, Path]]:
     return _unique(files)
 
 
+def hidden_dirs(course: Course) -> set[Path]:
+    """Folders of the suite that hold non-public tests: each such test's highest ancestor
+    below the suite that does not contain the public folder. They ship only to Gradescope."""
+    public, found = course.public_suite, set()
+    for path in course.suite.rglob("*.py"):
+        if not _is_test_file(path.name) or path == public or public in path.parents:
+            continue
+        top = None
+        for folder in path.parents:
+            if folder == course.suite:
+                break
+            if folder != public and public not in folder.parents and folder not in public.parents:
+                top = folder
+        if top is not None:
+            found.add(top)
+    return found
+
+
 def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
     for required in (course.public_suite, course.template):
         if not required.is_dir():
@@ -84,12 +103,14 @@ def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
     files = tree(course.template)
     files += engine_files()
     files += _package_glue(course, course.suite)
+    # The suite's shared helpers (conftest, feedback, worker-side code) and its public
+    # tests; never a test outside the public folder, nor a folder holding one.
+    hidden = hidden_dirs(course)
     suite_prefix = _relative(course, course.suite) + "/"
-    # The suite's own top-level helpers (conftest.py, feedback helpers), but no test file
-    # and no folder: only the public folder is shipped.
-    files += [(suite_prefix + p.name, p) for p in sorted(course.suite.iterdir())
-              if p.is_file() and not is_clutter(p.name) and not _is_test_file(p.name)]
-    files += tree(course.public_suite, _relative(course, course.public_suite) + "/")
+    for arc, path in tree(course.suite, suite_prefix):
+        in_public = path == course.public_suite or course.public_suite in path.parents
+        if in_public or not (_is_test_file(path.name) or any(h in path.parents for h in hidden)):
+            files.append((arc, path))
     for name in course.kit_files:
         path = course.root / name
         if name == "autograder.cfg":
@@ -128,17 +149,17 @@ def write_zip(target: Path, files: list[tuple[str, Path]]) -> None:
 
 
 def kit_leaks(course: Course, names: list[str]) -> list[str]:
-    """Archive names in the kit that must never be there: reference or non-public suite files."""
+    """Archive names in the kit that must never be there: the reference, or any test that is
+    not public (and whatever lies beside it in its folder)."""
     reference = _relative(course, course.reference) + "/"
     suite = _relative(course, course.suite) + "/"
+    hidden = [_relative(course, h) + "/" for h in hidden_dirs(course)]
     public = _relative(course, course.public_suite) + "/"
     leaks = []
     for name in names:
-        if name.startswith(reference):
+        if name.startswith(reference) or any(name.startswith(h) for h in hidden):
             leaks.append(name)
-        elif name.startswith(suite) and not name.startswith(public) and "/" in name[len(suite):]:
-            leaks.append(name)
-        elif name.startswith(suite) and _is_test_file(Path(name).name) and not name.startswith(public):
+        elif name.startswith(suite) and not name.startswith(public) and _is_test_file(Path(name).name):
             leaks.append(name)
     return leaks
 

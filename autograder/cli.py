@@ -197,12 +197,14 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
         "--results", str(out),
         "--autograder-config", str(course.config_path),
         # Our own settings only: no ini file of the student's folder or ours applies.
-        "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(course.root),
+        # The suite is self-contained: no conftest above it is loaded.
+        "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(course.suite),
         "-p", "no:cacheprovider",
         # Plain asserts: the message is the feedback, and nothing evaluates remote objects.
         "--assert=plain",
-        "-q", "-rN", "--tb=short",
     ]
+    # Staff read pytest's own report in stdout; `check` shows students only our table.
+    args += ["-q", "-rN", "--tb=short"] if terminal else ["-p", "no:terminal"]
     if public_only:
         args.append("--public-only")
     if in_process:
@@ -211,8 +213,6 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
         args += ["--test-timeout", str(test_timeout)]
     if staff_log is not None:
         args += ["--staff-log", str(staff_log)]
-    if not terminal:
-        args += ["-p", "no:terminal"]
     return int(pytest.main(args + extra))
 
 
@@ -220,7 +220,7 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
 
 
 def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
-    tests = doc.get("tests", [])
+    tests = sorted(doc.get("tests", []), key=_number_key)
     rows = [("#", "test", "points", "")]
     for t in tests:
         mark = "ok" if t.get("status") == "passed" else "FAIL"
@@ -247,6 +247,14 @@ def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
             if t.get("status") != "passed" and t.get("output"):
                 lines += ["", f"== {t.get('name', '')} ==", _clip(_plain(t["output"]), 30)]
     return "\n".join(lines)
+
+
+def _number_key(test: dict) -> tuple:
+    """Gradescope's order: by number, "1.10" after "1.9"; unnumbered tests last, as listed."""
+    parts = str(test.get("number", "")).split(".")
+    if not test.get("number"):
+        return (1,)
+    return (0, *[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts])
 
 
 def _fmt(x) -> str:

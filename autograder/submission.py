@@ -231,8 +231,10 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
             if top.is_file() and top.suffix.lower() == ".zip":
                 unpacked = staging / f"zip{depth}"
                 unpacked.mkdir()
-                if extract_zip(top, unpacked, _Budget(caps), notes):
+                zip_budget = _Budget(caps)
+                if extract_zip(top, unpacked, zip_budget, notes):
                     notes.append(f"Unpacked `{top.name}`.")
+                budget.skipped += zip_budget.skipped
                 top = unpacked
                 continue
             if top.is_dir():

@@ -21,7 +21,8 @@ COURSE_CFG = COURSE / "autograder.cfg"
 SCHEMA = json.loads((REPO / "autograder" / "results.schema.json").read_text())
 SECRET = "SECRET-REFERENCE-7f3a"
 COURSE_MAX = 10
-E2E_USER = "ag-engine-e2e"  # our own sandbox user: leftovers are then ours to count
+E2E_USER = "ag-engine-e2e"  # our own sandbox users: leftovers are then ours to count, and
+TEST_USER = "ag-engine-tests"  # no other test's sweep of its sandbox user can touch ours
 
 
 def validate(doc: dict) -> dict:
@@ -58,7 +59,7 @@ def make_submission(dest: Path, case: str | None = None, remove: tuple[str, ...]
 
 def engine(*args, cwd: Path = REPO, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m autograder ARGS` in a child process."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "AUTOGRADER_SANDBOX_USER": TEST_USER, **(env or {})}
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 

@@ -1,0 +1,183 @@
+"""The command line: dispatch, exit codes, grade/check/build, and grade() for TA tools."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder import build
+from autograder.cli import COMMANDS
+from autograder.grading import load_course
+from engine_cases import harness
+
+CORRECT = harness.CASES / "submissions" / "correct"
+KIT_ENV = {**os.environ, "AUTOGRADER_SANDBOX_USER": harness.TEST_USER}
+
+
+def test_help_lists_every_command_and_exit_codes():
+    proc = harness.engine("--help")
+    assert proc.returncode == 0
+    for name in COMMANDS:
+        assert f"  {name} " in proc.stdout
+    assert "3 grader (internal) error" in proc.stdout
+
+
+@pytest.mark.parametrize("args, code", [
+    ((), 2), (("frobnicate",), 2), (("grade",), 2), (("grade", "/no/such/submission"), 2),
+    (("grade", ".", "--no-such-option"), 2), (("grade", "--help"), 0), (("check", "--help"), 0),
+    (("build", "--help"), 0), (("gradescope", "--help"), 0),
+])
+def test_exit_codes_for_usage(args, code):
+    assert harness.engine(*args).returncode == code
+
+
+def test_dispatch_imports_lazily():
+    code = ("import sys; from autograder.cli import main; main(['--help']); "
+            "print(sorted(m for m in ('pytest', 'numpy', 'hypothesis', 'autograder.plugin') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=harness.REPO, capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_grade_prints_a_table_and_writes_results(tmp_path):
+    out = tmp_path / "r.json"
+    proc = harness.engine("grade", harness.CASES / "submissions" / "wrong", "--out", out, "--config", harness.COURSE_CFG)
+    assert proc.returncode == 0  # grading ran; the score does not change the exit code
+    doc = harness.validate(json.loads(out.read_text()))
+    assert doc["score"] == 5
+    assert "score 5 / 10   (4 of 8 tests passed)" in proc.stdout
+    lines = proc.stdout.splitlines()
+    numbered = [l.split()[0] for l in lines if l[:1].isdigit() and "." in l.split()[0]]
+    assert numbered == ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "2.1", "2.2"]  # sorted by number
+    assert any(l.startswith("1.1") and l.endswith("FAIL") for l in lines)
+
+
+def test_grade_accepts_a_zip_and_pytest_arguments(tmp_path):
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in CORRECT.rglob("*.py"):
+            zf.write(path, "hw/" + path.relative_to(CORRECT).as_posix())
+    out = tmp_path / "r.json"
+    proc = harness.engine("grade", archive, "--out", out, "--config", harness.COURSE_CFG, "--quiet",
+                          "--", "-k", "add")
+    assert proc.returncode == 0, proc.stdout
+    doc = harness.validate(json.loads(out.read_text()))
+    names = sorted(harness.by_function(doc))
+    assert names == ["test_add", "test_add_many"] and doc["score"] == 2
+    assert "Unpacked `upload.zip`" in doc["output"] and "`hw/`" in doc["output"]
+
+
+def test_grade_public_only_runs_no_hidden_test(tmp_path):
+    out = tmp_path / "r.json"
+    proc = harness.engine("grade", CORRECT, "--out", out, "--config", harness.COURSE_CFG, "--public-only", "--quiet")
+    assert proc.returncode == 0
+    doc = harness.validate(json.loads(out.read_text()))
+    assert all("/public/" in t["extra_data"]["nodeid"] for t in doc["tests"]) and len(doc["tests"]) == 6
+
+
+def test_grade_function_runs_a_child_and_returns_the_results(tmp_path):
+    from autograder.grading import grade
+
+    doc = grade(CORRECT, tmp_path / "r.json", config=harness.COURSE_CFG, sandbox_user=harness.TEST_USER)
+    assert harness.validate(doc)["score"] == 10
+    assert json.loads((tmp_path / "r.json").read_text()) == doc
+    assert grade(CORRECT, config=harness.COURSE_CFG, public_only=True, sandbox_user=harness.TEST_USER)["score"] == 7
+
+
+def zip_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()
+
+
+@pytest.fixture(scope="module")
+def engine_course_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    proc = harness.engine("build", "--config", harness.COURSE_CFG, "--out-dir", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_build_of_the_engine_course_lists_exactly_what_is_needed(engine_course_build):
+    engine = sorted(a for a, _ in build.engine_files())
+    grader = zip_names(engine_course_build / "autograder.zip")
+    assert sorted(grader) == sorted(engine + [
+        "setup.sh", "run_autograder", "dev.py", "pyproject.toml", "autograder.cfg",
+        "suite/conftest.py", "suite/public/test_basics.py", "suite/hidden/test_more.py",
+        "reference/calc/__init__.py", "reference/calc/vec.py",
+        "template/calc/__init__.py", "template/calc/vec.py"])
+    kit = zip_names(engine_course_build / "student-kit.zip")
+    assert sorted(kit) == sorted(engine + ["autograder.cfg", "calc/__init__.py", "calc/vec.py",
+                                           "suite/conftest.py", "suite/public/test_basics.py"])
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in grader + kit)
+    with zipfile.ZipFile(engine_course_build / "autograder.zip") as zf:
+        for name in ("setup.sh", "run_autograder"):
+            assert (zf.getinfo(name).external_attr >> 16) & 0o111, f"{name} is not executable"
+
+
+def test_build_of_this_course_ships_no_reference_or_hidden_test_to_students(tmp_path):
+    course = load_course()
+    proc = harness.engine("build", "--out-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    grader, kit = zip_names(tmp_path / "autograder.zip"), zip_names(tmp_path / "student-kit.zip")
+    # Gradescope's zip: entry points at the root, engine, the whole suite, reference, template.
+    for name in ("setup.sh", "run_autograder", "autograder.cfg", "pyproject.toml", "dev.py",
+                 "autograder/plugin.py", "autograder/sandbox/worker_main.py", "tests/graded/conftest.py"):
+        assert name in grader, name
+    hidden = [n for n in grader if n.startswith("tests/graded/hidden/test_")]
+    assert hidden and any(n.startswith("reference/beras/") for n in grader)
+    assert any(n.startswith("student_template/beras/") for n in grader)
+    # The kit: handout at the root, engine, public tests and helpers; no reference, no hidden.
+    assert not any(n.startswith(("reference/", "tests/graded/hidden/", "student_template/")) for n in kit)
+    assert not any(n.startswith("tests/project/") for n in grader + kit)
+    for name in ("beras/__init__.py", "autograder/cli.py", "dev.py", "pyproject.toml", "autograder.cfg",
+                 "tests/graded/conftest.py"):
+        assert name in kit, name
+    public = sorted(p.name for p in course.public_suite.glob("test_*.py"))
+    assert sorted(Path(n).name for n in kit if n.startswith("tests/graded/public/test_")) == public
+    assert build.kit_leaks(course, kit) == []
+    assert build.kit_leaks(course, hidden) == hidden  # the leak check itself sees a leak
+
+
+def test_build_is_deterministic(tmp_path, engine_course_build):
+    again = harness.engine("build", "--config", harness.COURSE_CFG, "--out-dir", tmp_path)
+    assert again.returncode == 0
+    for name in ("autograder.zip", "student-kit.zip"):
+        assert (tmp_path / name).read_bytes() == (engine_course_build / name).read_bytes()
+
+
+def test_build_fails_cleanly_without_a_reference(tmp_path):
+    cfg = tmp_path / "autograder.cfg"
+    cfg.write_text(harness.COURSE_CFG.read_text().replace("reference = reference", "reference = missing"))
+    for folder in ("suite", "template"):
+        shutil.copytree(harness.COURSE / folder, tmp_path / folder)
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist")
+    assert proc.returncode == 2 and "missing" in proc.stderr
+    assert not (tmp_path / "dist" / "autograder.zip").exists()
+
+
+def test_check_in_an_unpacked_student_kit(engine_course_build):
+    kit = harness.public_tmp()
+    try:
+        with zipfile.ZipFile(engine_course_build / "student-kit.zip") as zf:
+            zf.extractall(kit)
+        # The handout as given: every public test fails, with the TODO as feedback.
+        proc = subprocess.run([sys.executable, "-m", "autograder", "check"], cwd=kit,
+                              capture_output=True, text=True, timeout=300, env=KIT_ENV)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "TODO: add two numbers" in proc.stdout and "public test(s) to fix" in proc.stdout
+        assert "add agrees with +" not in proc.stdout  # hidden tests are not in the kit
+        assert "Traceback" not in proc.stdout.split("Running the public tests", 1)[0]
+        # The student finishes the work: all public tests pass.
+        shutil.copytree(CORRECT / "calc", kit / "calc", dirs_exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "autograder", "check"], cwd=kit,
+                              capture_output=True, text=True, timeout=300, env=KIT_ENV)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "score 7 / 7" in proc.stdout and "All public tests pass" in proc.stdout
+    finally:
+        shutil.rmtree(kit)
