@@ -191,10 +191,9 @@ class Sandbox:
 
     def _spawn(self):
         for attempt in (0, 1):
-            if self._zygote is None or not self._zygote.alive():
-                if self._zygote is not None:
-                    self._zygote.stop()
-                    self.sweep()  # its workers' orphans went to init; find them by token/uid
+            if self._zygote is not None and not self._zygote.alive():
+                self._drop_zygote()
+            if self._zygote is None:
                 self._zygote = _Zygote(self)
             sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             out_r, out_w = os.pipe()
@@ -203,6 +202,7 @@ class Sandbox:
             except _ZygoteGone:
                 sock.close()
                 os.close(out_r)
+                self._drop_zygote()  # e.g. killed by student code (possible when not root)
                 if attempt:
                     raise SandboxError("grader error: the sandbox's zygote process keeps dying")
                 continue
@@ -210,6 +210,12 @@ class Sandbox:
                 theirs.close()
                 os.close(out_w)
             return _ProcessChannel(self, self._zygote, sock, out_r, pid)
+
+
+    def _drop_zygote(self):
+        self._zygote.stop()
+        self._zygote = None
+        self.sweep()  # its workers' orphans went to init; find them by token/uid
 
 
 def _traversable_by_others(path):

@@ -106,8 +106,9 @@ def test_output_flood_neither_blocks_nor_fills_memory(box):
     next_worker_works(box)
 
 
-def test_memory_bomb_hits_the_limit(box):
-    err = attack(box, lambda w: hostile(w).memory_bomb(), WorkerCrashed)
+def test_memory_bomb_hits_the_limit():
+    with Sandbox(CASES / "hostile", CONFIG.with_(call_timeout_s=30)) as b:  # slow machines
+        err = attack(b, lambda w: hostile(w).memory_bomb(), WorkerCrashed)
     assert err.type_name.endswith("MemoryError") and "384 MB" in err.message
     assert err.location.file == "hostile.py"
 
