@@ -7,15 +7,21 @@ import time
 from pathlib import Path
 
 from autograder.grading import grade
+from autograder.regrade import SlotUsers
 
 GRADED_SUITE = Path(__file__).resolve().parents[1] / "graded"
 
 
 def graded(submission: Path, **kwargs) -> tuple[dict, float]:
-    """(results.json, seconds) for grading `submission` with the whole graded suite."""
-    started = time.perf_counter()
-    doc = grade(submission, timeout_s=600, **kwargs)
-    return doc, time.perf_counter() - started
+    """(results.json, seconds) for grading `submission` with the whole graded suite.
+
+    As root, the workers run as a sandbox user claimed for this grading alone (the engine's
+    slot users): the sandbox sweeps its user's processes after a run, so gradings running
+    side by side (here, or other tests on the machine) must not share one."""
+    with SlotUsers(1) as users:
+        started = time.perf_counter()
+        doc = grade(submission, timeout_s=600, sandbox_user=users.names[0], **kwargs)
+        return doc, time.perf_counter() - started
 
 
 def copy_of(reference: Path, target: Path) -> Path:
@@ -25,10 +31,17 @@ def copy_of(reference: Path, target: Path) -> Path:
 
 def broken_copy(reference: Path, target: Path, file: str, old: str, new: str) -> Path:
     """A copy of the reference with one text replacement in one file (which must match once)."""
-    path = copy_of(reference, target) / file
-    text = path.read_text()
-    assert text.count(old) == 1, f"{file}: the text to break occurs {text.count(old)} times, expected once"
-    path.write_text(text.replace(old, new))
+    return edited_copy(reference, target, [(file, old, new, 1)])
+
+
+def edited_copy(reference: Path, target: Path, edits) -> Path:
+    """A copy of the reference with text replacements (file, old, new, expected count)."""
+    copy_of(reference, target)
+    for file, old, new, count in edits:
+        path = target / file
+        text = path.read_text()
+        assert text.count(old) == count, f"{file}: {old!r} occurs {text.count(old)} times, expected {count}"
+        path.write_text(text.replace(old, new))
     return target
 
 
