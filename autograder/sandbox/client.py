@@ -7,7 +7,6 @@ here, because everything in the worker, our own runtime included, may be tampere
 import contextlib
 import io
 import os
-import pwd
 import re
 import selectors
 import shutil
@@ -178,6 +177,7 @@ class Sandbox:
             "uid": self.user.pw_uid if self.user else None,
             "gid": self.user.pw_gid if self.user else None,
             "max_payload": c.max_value_mb * _MB,
+            "network": c.network,
         }
 
     def _nproc_limit(self):

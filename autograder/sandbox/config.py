@@ -16,6 +16,7 @@ class SandboxConfig:
     output_kb: int = 64              # captured stdout+stderr kept per worker; the rest is counted
     max_value_mb: int = 256          # largest message either way (arrays included)
     start_timeout_s: float = 60.0    # zygote start (imports numpy)
+    network: bool = False            # when root, workers get no network unless this is true
     user: Optional[str] = None       # when root; default $AUTOGRADER_SANDBOX_USER or beras-sandbox
     python: Optional[str] = None     # interpreter for the worker; default sys.executable
     env: Dict[str, str] = field(default_factory=dict)  # extra environment for the worker

@@ -2,7 +2,6 @@
 import os
 import pwd
 import subprocess
-import sys
 
 DEFAULT_USER = "beras-sandbox"
 

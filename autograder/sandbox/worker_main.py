@@ -311,8 +311,12 @@ def zygote_main(cfg_json, ctl_fd):
     cfg = json.loads(cfg_json)
     ctl = socket.socket(fileno=int(ctl_fd))
     limits.become_subreaper()
+    if not cfg.get("network", True) and cfg.get("uid") is not None:
+        if not limits.leave_network():
+            print("sandbox: could not leave the network namespace", file=sys.stderr)
+            sys.exit(3)
     # Warm what every worker needs, once: numpy and the submodules it loads lazily.
-    import numpy.linalg, numpy.random, numpy.fft  # noqa: F401
+    import numpy.fft, numpy.linalg, numpy.random  # noqa: F401
     finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
     statuses, live = {}, set()
 

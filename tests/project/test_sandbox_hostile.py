@@ -1,6 +1,5 @@
 """Hostile student code at the sandbox level: every attack gives a clear error, nothing of it
 survives, and the next worker is fresh and works. Real processes, real limits."""
-import os
 import time
 from pathlib import Path
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import (Sandbox, SandboxConfig, SandboxError, StudentError, WorkerCrashed,
-                                ensure_sandbox_user, fetch, limits)
+from autograder.sandbox import (Sandbox, SandboxConfig, SandboxError, StudentError,
+                                ensure_sandbox_user, fetch)
 
 CASES = Path(__file__).parent / "sandbox_cases"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -180,3 +180,23 @@ def test_a_worker_that_cannot_set_up_is_a_grader_error(box):
                 w.import_module("hostile")
             assert "FileNotFoundError" in str(info.value)
             assert not w.alive
+
+
+def test_workers_have_no_network_when_root(box):
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    with server, box.worker() as w:
+        with pytest.raises(StudentError) as info:  # not even this machine's loopback
+            w.import_module("hostile").phone_home("127.0.0.1", server.getsockname()[1])
+        assert info.value.type_name == "OSError" and "Network is unreachable" in info.value.message
+
+
+def test_network_can_be_allowed():
+    import socket
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    with server, Sandbox(CASES / "hostile", SandboxConfig(network=True)) as b, b.worker() as w:
+        assert fetch(w.import_module("hostile").phone_home("127.0.0.1", server.getsockname()[1])) == "connected"
