@@ -81,6 +81,14 @@ class Sandbox:
         return Worker(self._spawn(), self.config)
 
     @property
+    def network_isolated(self):
+        """True when workers run without network (root, and namespaces allowed here)."""
+        if self._zygote is None:
+            return False
+        self._zygote.wait_ready()
+        return self._zygote.offline
+
+    @property
     def sandbox_dir(self):
         """The private directory the worker runs in (its copy of the submission is below)."""
         return self._dir
@@ -259,12 +267,14 @@ class _Zygote:
             theirs.close()
         self.pid = self.proc.pid
         self.ready = False
+        self.offline = False  # workers have no network (known once ready)
 
     def wait_ready(self):
         if self.ready:
             return
         try:
-            self._recv(self.box.config.start_timeout_s)
+            hello = self._recv(self.box.config.start_timeout_s)
+            self.offline = hello.get("offline") is True
         except _ZygoteGone:
             self.stop()
             raise SandboxError(f"grader error: the sandbox could not start:\n{self.log_text()}") from None
