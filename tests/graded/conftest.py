@@ -8,6 +8,7 @@ test, see docs/architecture.md). Tests ask for:
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -40,6 +41,9 @@ settings.register_profile(
 settings.load_profile("grading")
 
 WORKER_SIDE = SUITE / "worker_side"
+
+from autograder.sandbox import StudentError  # noqa: E402  (after the sys.path set-up above)
+from feedback import code_block, describe_error  # noqa: E402
 
 
 BERAS_MODULES = ("core", "layers", "activations", "losses", "metrics", "onehot", "optimizers",
@@ -97,3 +101,38 @@ def worker_side(student):
         return loaded[name]
 
     return load
+
+
+# ---------------------------------------------------------------------------- crashes with inputs
+
+class StudentCodeFailed(AssertionError):
+    """The student's code raised on the smallest input Hypothesis found; the message shows both."""
+
+
+def falsifying_example(error: BaseException, fixtures=()) -> str:
+    """The generated arguments of Hypothesis' "Falsifying example" note, without fixtures."""
+    notes = getattr(error, "__notes__", None) or []
+    lines = []
+    for note in notes:
+        if note.startswith("Falsifying example:"):
+            for line in note.splitlines()[1:-1]:  # between "Falsifying example: test_x(" and ")"
+                name = re.match(r"\s*(\w+)=", line)
+                if name and (name.group(1) in fixtures or "data(...)" in line):
+                    continue
+                lines.append(re.sub(r"\s+# or any other generated value$", "", line[4:]))
+        elif note.startswith("Draw "):
+            lines.append(note)
+    return "\n".join(line for line in lines if line.strip())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A student's exception inside a property test: show it WITH the input that caused it."""
+    try:
+        return (yield)
+    except StudentError as error:
+        example = falsifying_example(error, set(pyfuncitem.fixturenames))
+        if not example or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
+            raise
+        raise StudentCodeFailed(f"{describe_error(error)}\n\n**Input** (the smallest failing case found):\n"
+                                f"{code_block(example)}") from error

@@ -54,7 +54,16 @@ def inputs_block(inputs: Mapping[str, Any] | None) -> str:
             lines.append(f"{name} =\n{shown}")
         else:
             lines.append(f"{name} = {shown}")
-    return "**Input** (the smallest failing case found):\n" + code_block("\n".join(lines))
+    title = "**Input** (the smallest failing case found):" if in_hypothesis() else "**Input:**"
+    return title + "\n" + code_block("\n".join(lines))
+
+
+def in_hypothesis() -> bool:
+    try:
+        from hypothesis.control import currently_in_test_context
+        return currently_in_test_context()
+    except ImportError:
+        return False
 
 
 def message(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str = "",
