@@ -1,7 +1,9 @@
 """The unprivileged user that runs student code when the grader is root."""
 import os
 import pwd
+import signal
 import subprocess
+import time
 
 DEFAULT_USER = "beras-sandbox"
 
@@ -43,7 +45,8 @@ def check_interpreter_runnable(executable, user):
     key = (executable, user.pw_uid)
     if key in _checked:
         return
-    for attempt in range(3):
+    for pause in (0, 0.2, 0.5, 1, 2):
+        time.sleep(pause)
         try:
             done = subprocess.run(
                 [executable, "-I", "-c", "import numpy, numpy.random, numpy.linalg"],
@@ -54,9 +57,11 @@ def check_interpreter_runnable(executable, user):
         except (OSError, subprocess.SubprocessError) as exc:
             ok, detail = False, str(exc)
             break
-        # SIGKILL: another grader's sweep of the shared sandbox user caught this check; retry
-        if done.returncode != -9:
+        # Killed: a concurrent grader swept the shared sandbox user just then; try again.
+        if done.returncode != -signal.SIGKILL:
             break
+        detail = (f"killed by SIGKILL every time: is another grader killing the processes of "
+                  f"{user.pw_name!r}? Give concurrent graders different sandbox users")
     if not ok:
         raise SandboxError(
             f"grader error: the sandbox user {user.pw_name!r} cannot run {executable} with numpy "
