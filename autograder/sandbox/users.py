@@ -1,4 +1,5 @@
 """The unprivileged user that runs student code when the grader is root."""
+import grp
 import os
 import pwd
 import signal
@@ -26,8 +27,13 @@ def ensure_sandbox_user(name=None):
         pass
     if os.geteuid() != 0:
         raise SandboxError(f"sandbox user {name!r} does not exist and only root can create it")
+    try:
+        grp.getgrnam(name)
+        group = ["--gid", name]  # a group left behind by an earlier userdel
+    except KeyError:
+        group = ["--user-group"]
     done = subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home",
+        ["useradd", "--system", *group, "--no-create-home",
          "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
         capture_output=True, text=True)
     try:

@@ -132,15 +132,22 @@ def test_an_interpreter_the_sandbox_user_cannot_run_fails_fast(tmp_path):
     assert "grader error" in str(info.value) and str(python) in str(info.value)
 
 
-def test_ensure_sandbox_user_creates_a_missing_user():
+@pytest.mark.parametrize("leftover_group", [False, True])
+def test_ensure_sandbox_user_creates_a_missing_user(leftover_group):
     name = "beras-sbx-probe"
-    subprocess.run(["userdel", name], capture_output=True)
+
+    def remove():
+        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)
+    remove()
+    if leftover_group:
+        subprocess.run(["groupadd", "--system", name], check=True)
     try:
         entry = ensure_sandbox_user(name)
         assert entry.pw_name == name and entry.pw_uid != 0 and entry.pw_shell.endswith("nologin")
         assert ensure_sandbox_user(name).pw_uid == entry.pw_uid  # idempotent
     finally:
-        subprocess.run(["userdel", name], capture_output=True)
+        remove()
 
 
 def test_non_root_grader_gets_the_same_sandbox_without_the_user_switch():
