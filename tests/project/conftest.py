@@ -46,18 +46,30 @@ def load_module_from(path: Path, name: str):
     return module
 
 
-@pytest.fixture(scope="session")
-def reference_beras():
-    """The reference's `beras` package, imported in this (trusted) test process.
+REFERENCE_MODULES = ("beras", "preprocess", "assignment", "committee")
 
-    Only the reference is ever imported here; handouts and submissions run in subprocesses.
+
+def _forget_reference_modules():
+    for name in list(sys.modules):
+        if name.split(".")[0] in REFERENCE_MODULES:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def reference_beras():
+    """The reference's `beras` package (its preprocess, assignment, committee importable too).
+
+    Imported in this (trusted) test process for one test module, then forgotten again so that
+    no other test sees it; handouts and submissions only ever run in subprocesses.
     """
-    if str(REFERENCE_DIR) not in sys.path:
-        sys.path.insert(0, str(REFERENCE_DIR))
-    import beras
-    if Path(beras.__file__).resolve().parent != REFERENCE_DIR / "beras":
-        pytest.fail(f"`beras` was already imported from {beras.__file__}, not from the reference")
-    return beras
+    _forget_reference_modules()
+    sys.path.insert(0, str(REFERENCE_DIR))
+    try:
+        import beras
+        yield beras
+    finally:
+        sys.path.remove(str(REFERENCE_DIR))
+        _forget_reference_modules()
 
 
 @pytest.fixture(scope="session")
