@@ -105,6 +105,13 @@ def worker_side(student):
 
 # ---------------------------------------------------------------------------- crashes with inputs
 
+try:
+    EXCEPTION_GROUPS = (BaseExceptionGroup,)
+except NameError:  # Python 3.10: Hypothesis raises the backport's groups
+    from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
+    EXCEPTION_GROUPS = (_BaseExceptionGroup,)
+
+
 class StudentCodeFailed(AssertionError):
     """The student's code raised on the smallest input Hypothesis found; the message shows both."""
 
@@ -125,14 +132,33 @@ def falsifying_example(error: BaseException, fixtures=()) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
+def exception_tree(error: BaseException) -> list:
+    """error, the members of exception groups (Hypothesis raises one when a failure does not
+    replay identically, e.g. after the worker died), and their causes, depth first."""
+    found, todo = [], [error]
+    while todo:
+        e = todo.pop(0)
+        if e is None or any(e is f for f in found):
+            continue
+        found.append(e)
+        todo.extend(getattr(e, "exceptions", ()) or ())
+        todo.extend([e.__cause__, e.__context__])
+    return found
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A student's exception inside a property test: show it WITH the input that caused it."""
     try:
         return (yield)
-    except StudentError as error:
-        example = falsifying_example(error, set(pyfuncitem.fixturenames))
-        if not example or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
+    except (StudentError, *EXCEPTION_GROUPS) as raised:
+        tree = exception_tree(raised)
+        error = next((e for e in tree if isinstance(e, StudentError)), None)
+        if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
+            raise
+        example = next((text for text in (falsifying_example(e, set(pyfuncitem.fixturenames)) for e in tree)
+                        if text), "")
+        if not example:
             raise
         raise StudentCodeFailed(f"{describe_error(error)}\n\n**Input** (the smallest failing case found):\n"
                                 f"{code_block(example)}") from error
