@@ -205,7 +205,7 @@ def missing_file_text(err: Any, submission_root: Path | None) -> str | None:
     if (submission_root / f"{rel}.py").exists() or (submission_root / rel / "__init__.py").exists():
         return None
     top_present = (submission_root / parts[0]).exists() or (submission_root / f"{parts[0]}.py").exists()
-    if len(parts) > 1 or top_present or not getattr(err, "frames", None):
+    if len(parts) > 1 or top_present or not _student_frames(err):
         want = f"{rel}.py" if len(parts) > 1 else f"{rel}.py` or `{rel}/"
         return f"**Your submission has no `{want}`**, which this test needs."
     return (f"**`{module}` is not available on the grader** (only numpy and Python's standard "
@@ -328,6 +328,7 @@ class Grading:
         self._sandbox_error: BaseException | None = None
         self.grader_errors: list[str] = []
         self.static_warnings: list[str] = []
+        self.substitutions: set[str] = set()  # stand-ins the student's code imported
         self.finished = False
 
     # -- staff log: stdout is for instructors only on Gradescope
@@ -623,6 +624,9 @@ class Grading:
             parts.append("About your submission:\n\n" + self.prepared.markdown())
         if self.static_warnings:
             parts.append("Imports to check:\n\n" + "\n".join(f"- {w}" for w in self.static_warnings))
+        if self.substitutions:
+            parts.append("Stand-ins used while grading (your code imported them; the grader does not "
+                         "provide them): " + ", ".join(f"`{n}`" for n in sorted(self.substitutions)[:20]) + ".")
         return "\n\n".join(parts)
 
     def write_progress(self) -> None:
@@ -692,13 +696,16 @@ def submission_root(pytestconfig: pytest.Config) -> Path:
 def student(sandbox, request: pytest.FixtureRequest):
     """A fresh worker process on the submission, for this test only."""
     state = state_of(request.node)
+    grading = grading_of(request.config)
     with sandbox.worker() as worker:
         try:
             yield worker
         finally:
             try:
                 state.student_output = str(worker.output() or "")
-            except Exception:
+                if worker.alive:
+                    grading.substitutions.update(str(s) for s in worker.substitutions() or ())
+            except Exception:  # a dead or misbehaving worker: its output is what we have
                 pass
 
 

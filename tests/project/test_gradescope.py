@@ -1,0 +1,136 @@
+"""setup.sh and run_autograder for real: built autograder.zip, Gradescope's layout relocated
+under /tmp (AUTOGRADER_ROOT), a real unprivileged sandbox user, and the real venv (reused
+offline, as setup.sh does when it already matches pyproject.toml)."""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from engine_cases import harness
+
+
+@pytest.fixture(scope="module")
+def tree():
+    if os.geteuid() != 0:
+        pytest.fail("these tests need root (as on Gradescope and in CI): they create a real sandbox user")
+    top = harness.public_tmp()
+    try:
+        yield harness.GradescopeTree(top)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_setup_creates_the_user_and_locks_our_folders(tree):
+    assert tree.setup.returncode == 0, tree.setup.stdout + tree.setup.stderr
+    assert "preparing" not in tree.setup.stderr  # the existing venv already satisfied pyproject
+    user = pwd.getpwnam(harness.E2E_USER)
+    assert user.pw_uid != 0 and user.pw_shell.endswith("nologin")
+    for name in ("source", "results"):
+        info = (tree.root / name).stat()
+        assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == 0, name
+    secret = tree.root / "source" / "reference" / "calc" / "__init__.py"
+    as_user = subprocess.run(["cat", str(secret)], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                             capture_output=True, text=True)
+    assert as_user.returncode != 0 and "Permission denied" in as_user.stderr
+    assert harness.SECRET not in as_user.stdout
+
+
+def test_correct_submission_full_marks(tree):
+    doc, proc = tree.run(harness.CASES / "submissions" / "correct")
+    assert proc.returncode == 0
+    harness.validate(doc)
+    assert doc["score"] == 10 and all(t["status"] == "passed" for t in doc["tests"])
+    assert "score 10 / 10" in proc.stdout  # the staff log
+    results = tree.root / "results" / "results.json"
+    assert stat.S_IMODE(results.stat().st_mode) == 0o644 and results.stat().st_uid == 0
+    assert [p.name for p in (tree.root / "results").iterdir()] == ["results.json"]
+    assert harness.processes_of(tree.uid) == []
+
+
+def test_wrong_submission_partial_marks_with_feedback(tree):
+    doc, _ = tree.run(harness.CASES / "submissions" / "wrong")
+    tests = harness.by_function(harness.validate(doc))
+    assert doc["score"] == 5
+    assert tests["test_add"]["output"].startswith("`add(2, 3)` returned `-1`; expected `5`.")
+    assert "Your code printed" in tests["test_add"]["output"]  # student stdout, fenced
+    assert tests["test_mean"]["output"] == "The mean is not right yet."  # hide_errors
+    assert tests["test_partial"]["score"] == 1
+    assert doc["leaderboard"] == [{"name": "speed", "value": 9.0, "order": "asc"}]
+
+
+def test_zip_upload_in_a_wrapper_folder(tree, tmp_path):
+    archive = tmp_path / "submission.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in (harness.CASES / "submissions" / "correct").rglob("*.py"):
+            zf.write(path, "my-hw/" + path.relative_to(harness.CASES / "submissions" / "correct").as_posix())
+        zf.writestr("__MACOSX/my-hw/._calc", "junk")
+    doc, _ = tree.run(archive)
+    assert harness.validate(doc)["score"] == 10
+    assert "`my-hw/`" in doc["output"]
+
+
+def test_the_handout_and_an_empty_submission_score_zero(tree):
+    doc, _ = tree.run(harness.COURSE / "template")
+    assert harness.validate(doc)["score"] == 0
+    assert "TODO: add two numbers" in harness.by_function(doc)["test_add"]["output"]
+    doc, _ = tree.run(None)
+    assert harness.validate(doc)["score"] == 0
+    assert sum(t["max_score"] for t in doc["tests"]) == harness.COURSE_MAX
+    assert "Your submission has no `calc/__init__.py`" in doc["output"]
+    assert "no `calc.py` or `calc/`" in harness.by_function(doc)["test_add"]["output"]
+
+
+def test_a_missing_file_fails_only_the_tests_that_need_it(tree, tmp_path):
+    doc, _ = tree.run(harness.make_submission(tmp_path / "sub", remove=("calc/vec.py",)))
+    tests = harness.by_function(harness.validate(doc))
+    assert [n for n, t in tests.items() if t["status"] != "passed"] == ["test_vec_norm"]
+    assert tests["test_vec_norm"]["output"].startswith("**Your submission has no `calc/vec.py`**")
+    assert doc["score"] == 9
+
+
+def test_run_autograder_never_leaves_an_invalid_file(tree, tmp_path):
+    # An interpreter that scribbles over results.json and fails: the script still ends with
+    # a valid document that says the grader failed.
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python").write_text(f'#!/bin/sh\necho "{{not json" > "{tree.root}/results/results.json"\nexit 1\n')
+    (fake / "python").chmod(0o755)
+    doc, proc = tree.run(harness.CASES / "submissions" / "correct", BERAS_VENV=str(tmp_path / "venv"))
+    assert proc.returncode == 0
+    harness.validate(doc)
+    assert doc["output"].startswith("**Grader error.**") and doc["score"] == 0
+
+
+def test_the_fallback_stands_when_the_run_is_killed(tree, tmp_path):
+    # Gradescope's global timeout kills everything: what is left must still be valid.
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python").write_text("#!/bin/sh\nsleep 60\n")
+    (fake / "python").chmod(0o755)
+    for name in ("submission", "results"):
+        shutil.rmtree(tree.root / name, ignore_errors=True)
+        (tree.root / name).mkdir(mode=0o700)
+    proc = subprocess.Popen(["bash", str(tree.root / "source" / "run_autograder")], cwd=tree.root,
+                            env=tree.env(BERAS_VENV=str(tmp_path / "venv")), start_new_session=True)
+    results = tree.root / "results" / "results.json"
+    try:
+        for _ in range(200):
+            if results.exists():
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    doc = harness.validate(json.loads(results.read_text()))
+    assert doc["output"].startswith("**Grading did not finish.**") and doc["score"] == 0

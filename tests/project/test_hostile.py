@@ -1,0 +1,132 @@
+"""Hostile submissions, end to end through run_autograder in a relocated Gradescope tree with
+a real sandbox user. Each must leave a valid results.json, earn no point it did not earn,
+fail only the tests its hostility touches, and leave no process behind.
+
+The cases are engine_cases/hostile/<case>/ laid over submissions/correct. Two trees (each
+with its own sandbox user) grade them side by side to keep the set fast."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from engine_cases import harness
+
+ALL = {"test_add", "test_scale", "test_counter_keeps_identity", "test_partial", "test_leaderboard",
+       "test_vec_norm", "test_mean", "test_add_many"}
+ADD = {"test_add", "test_partial", "test_add_many"}
+SCALE = {"test_scale", "test_partial"}
+
+# case -> what must fail (every other test must pass unless listed in "either"), the most the
+# partial-credit test may keep, and text that must appear (in a failing test, or at the top).
+CASES = {
+    "exit_at_import": dict(fail=ALL, says={"test_add": "stopped"}),
+    "os_exit_at_import": dict(fail=ALL, says={"test_add": "exited"}),
+    "exit_in_call": dict(fail=ADD, says={"test_add": "SystemExit"}),
+    "os_exit_in_call": dict(fail=SCALE, partial=1, says={"test_scale": "exited"}),
+    "infinite_loop": dict(fail=ADD, says={"test_add": "time"}),
+    "sleep": dict(fail=ADD, says={"test_add": "time"}),
+    "stdout_flood": dict(fail=set(), says={"test_add": "FLOOD"}),
+    "memory_bomb": dict(fail=SCALE, partial=1),
+    "fork_bomb": dict(fail=ADD),
+    "setsid_daemon": dict(fail=set()),
+    "results_attack": dict(fail=set(), says={"test_add": "attack"}),
+    "read_secrets": dict(fail=set()),
+    # Patching builtins in the worker may break the worker itself; either way nothing is earned
+    # for add and scale, whose answers are wrong.
+    "monkeypatch": dict(fail=ADD | SCALE, either=ALL - ADD - SCALE),
+    "eq_always_true": dict(fail=ADD | SCALE | {"test_counter_keeps_identity", "test_mean"},
+                           says={"test_add": "cannot check"}),
+    "nan_inf": dict(fail=ADD | SCALE | {"test_mean"}, says={"test_add": "nan"}),
+    "huge_object_arrays": dict(fail=SCALE | {"test_mean"}, partial=1),
+    "forbidden_unused": dict(fail=set(), says={"top": "imports `tensorflow`"}),
+    "forbidden_used": dict(fail=ADD, says={"test_add": "tensorflow", "top": "tensorflow"}),
+    "stand_in_tqdm": dict(fail=set(), says={"top": "`tqdm`"}),
+    # Hypothesis (and pytest) run in the trusted process only; the worker is unprivileged.
+    "probe_worker": dict(fail=set(), says={"test_add": "hypothesis loaded: False\npytest loaded: False\n"
+                                                       "running as root: False"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded():
+    """Every case graded once; returns case -> (doc, proc, leftover pids, seconds)."""
+    if os.geteuid() != 0:
+        pytest.fail("the hostile set needs root (as on Gradescope and in CI): it uses a real sandbox user")
+    tops = [harness.public_tmp() for _ in range(2)]
+    try:
+        slots = queue.Queue()
+        for i, top in enumerate(tops, 1):
+            slots.put(harness.GradescopeTree(top, user=f"{harness.E2E_USER}-{i}"))
+
+        def grade(case: str):
+            tree = slots.get()
+            try:
+                sub = harness.make_submission(tree.top / f"sub-{case}", case)
+                started = time.monotonic()
+                doc, proc = tree.run(sub)
+                elapsed = time.monotonic() - started
+                time.sleep(0.2)  # a daemon would try to write again by now
+                doc_later = json.loads((tree.root / "results" / "results.json").read_text())
+                return case, (doc, proc, harness.processes_of(tree.uid), elapsed, doc_later,
+                              (tree.root / "results" / "results.json").stat().st_size)
+            finally:
+                slots.put(tree)
+
+        with ThreadPoolExecutor(max_workers=len(tops)) as pool:
+            return dict(pool.map(grade, CASES))
+    finally:
+        for top in tops:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hostile_submission(graded, case):
+    doc, proc, leftovers, elapsed, doc_later, size = graded[case]
+    spec = CASES[case]
+    assert proc.returncode == 0
+    harness.validate(doc)
+    # The trusted process wrote the final word, and nothing changed it afterwards.
+    assert doc_later == doc and "HACKED" not in json.dumps(doc)
+    assert not doc["output"].startswith(("**Grader error", "**Grading did not finish")), doc["output"]
+    # No points vanish from the maximum; the total is the sum of what the tests earned.
+    assert sum(t["max_score"] for t in doc["tests"]) == harness.COURSE_MAX
+    assert doc["score"] == sum(t["score"] for t in doc["tests"])
+    tests = harness.by_function(doc)
+    assert set(tests) == ALL
+    failed = {name for name, t in tests.items() if t["status"] != "passed"}
+    either = spec.get("either", set())
+    assert spec["fail"] <= failed and failed - spec["fail"] <= either, (failed, doc["output"])
+    for name in spec["fail"]:
+        limit = spec.get("partial", 0) if name == "test_partial" else 0
+        assert tests[name]["score"] <= limit, (name, tests[name])
+    for where, text in spec.get("says", {}).items():
+        shown = doc["output"] if where == "top" else tests[where]["output"]
+        assert text in shown, (where, shown[:500])
+    # Nothing secret reached the student, nothing of theirs is still running, and a flood
+    # of output stays a few kilobytes.
+    assert harness.SECRET not in json.dumps(doc)
+    assert leftovers == []
+    assert size < 200_000
+    print(f"{case}: {elapsed:.1f} s")
+    assert elapsed < 60
+
+
+def test_reading_our_files_was_attempted_and_denied(graded):
+    doc = graded["read_secrets"][0]
+    printed = harness.by_function(doc)["test_add"]["output"]
+    assert "LIST /tmp" in printed  # the attack ran...
+    assert "READ" not in printed  # ...and read nothing of ours
+
+
+def test_results_attack_was_attempted_and_denied(graded):
+    printed = harness.by_function(graded["results_attack"][0])["test_add"]["output"]
+    attempts = [line for line in printed.splitlines() if line.startswith("attack ")]
+    on_ours = [line for line in attempts if line.split()[2].startswith(("/tmp/", "/autograder/"))]
+    assert on_ours, printed  # it found the results folder of the tree...
+    assert all(" failed: " in line for line in on_ours), on_ours  # ...and changed nothing there
