@@ -1,0 +1,1 @@
+"""Data and helpers for the engine's own tests (see README.md here)."""
