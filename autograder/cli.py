@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
+MAX_DETAILS = 5  # failing tests whose feedback `check` prints below its table
 
 PROG = "python -m autograder"
 
@@ -243,9 +244,13 @@ def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
     if doc.get("output"):
         lines += ["", _plain(doc["output"])]
     if details:
-        for t in tests:
-            if t.get("status") != "passed" and t.get("output"):
-                lines += ["", f"== {t.get('name', '')} ==", _clip(_plain(t["output"]), 30)]
+        failing = [t for t in tests if t.get("status") != "passed" and t.get("output")]
+        for t in failing[:MAX_DETAILS]:
+            lines += ["", f"== {t.get('number', '')} {t.get('name', '')} ==".replace("==  ", "== "),
+                      _clip(_plain(t["output"]), 30)]
+        if len(failing) > MAX_DETAILS:
+            lines += ["", f"(feedback on {len(failing) - MAX_DETAILS} more failing tests: "
+                          f"fix these first, or save everything with --out results.json)"]
     return "\n".join(lines)
 
 
