@@ -30,7 +30,7 @@ def test_tensor_and_variable_construction(beras, student, worker_side, shape, as
            detail=f"`Tensor(a).trainable` is {fetch(builtins.getattr(tensor, 'trainable', None))!r}.",
            hint="set `trainable = True` on the new Tensor.")
 
-    variable = core.Variable(core.Tensor(given_value))
+    variable = core.Variable(given_value)
     replacement = values[::-1].copy() + 1.0
     facts = fetch(worker_side("tensors").assign_in_place(variable, replacement))
     expect(facts["same_object"], "`Variable.assign(value)` writes into the same array, in place.",
