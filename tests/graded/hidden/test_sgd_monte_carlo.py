@@ -27,6 +27,7 @@ FALSE_FAILURE_RATE = 1e-6
 @visibility("hidden")
 @tags("sgd", "unbiased", "bonus-more-2", "statistical")
 def test_sgd_batch_one_is_unbiased_by_sampling(beras):
+    """[More bonus 2] SGD batch 1 unbiased by sampling (FFR ≤ 1e-6)"""
     x, W, Y = problem(SEED, N, M_FEATURES, CLASSES)
     inputs = {"examples": N, "features": M_FEATURES, "classes": CLASSES, "draws": DRAWS,
               "model": "P = softmax(x @ W), loss = your CategoricalCrossEntropy"}

@@ -32,6 +32,7 @@ def huge_logits(draw):
 @tags("activations", "softmax", "stability")
 @given(x=huge_logits())
 def test_softmax_is_stable_for_huge_logits(beras, x):
+    """Softmax finite and correct at ±1000"""
     expect_close("`Softmax()(x)` is finite and correct for logits of +-1000 (subtract each row's maximum "
                  "before exp()).", expected=M.softmax(x), returned=fetch(beras.activations.Softmax()(x)),
                  what="Softmax()(x)", inputs={"x": x}, **M.VALUE,
@@ -44,6 +45,7 @@ def test_softmax_is_stable_for_huge_logits(beras, x):
 @tags("activations", "sigmoid", "stability")
 @given(x=huge_logits())
 def test_sigmoid_is_stable_for_huge_inputs(beras, x):
+    """Sigmoid finite and correct at ±1000"""
     layer = beras.activations.Sigmoid()
     expect_close("`Sigmoid()(x)` is finite and correct for inputs of +-1000.", expected=M.sigmoid(x),
                  returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
@@ -74,6 +76,7 @@ def zero_probability_case(draw):
 @tags("losses", "cross-entropy", "stability")
 @given(case=zero_probability_case())
 def test_cross_entropy_clips_zero_probabilities(beras, case):
+    """cross-entropy clips a zero probability"""
     p, y = case["y_pred"], case["y_true"]
     n = p.shape[0]
     loss = beras.losses.CategoricalCrossEntropy()

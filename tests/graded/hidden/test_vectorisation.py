@@ -41,6 +41,7 @@ def credit(student_s, baseline_s):
 @visibility("hidden")
 @tags("q6", "vectorisation", "style-sensitive", "speed")
 def test_q6_style_dense_and_softmax_are_vectorised(beras, worker_side, set_score=None):
+    """[Q6] STYLE: Dense and Softmax vectorised (partial credit)"""
     rng = np.random.default_rng(6)
     timing = worker_side("timing")
     x = rng.normal(size=(N_ROWS, DENSE_IN))

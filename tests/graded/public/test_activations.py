@@ -37,6 +37,7 @@ def leaky_name(alpha):
 @tags("activations", "leaky-relu")
 @given(shape=S.batch_shape(), alpha=st.one_of(ALPHAS, st.just(0.0)), data=st.data())
 def test_leaky_relu_forward(beras, shape, alpha, data):
+    """LeakyReLU / ReLU forward"""
     x = data.draw(S.array(shape), label="x")
     layer, alpha = make_leaky(beras, alpha)
     expect_close(f"`{leaky_name(alpha)}` returns x where x > 0, else alpha * x.",
@@ -52,6 +53,7 @@ def test_leaky_relu_forward(beras, shape, alpha, data):
 @tags("activations", "leaky-relu", "gradients")
 @given(shape=S.batch_shape(), alpha=st.one_of(ALPHAS, st.just(0.0)), data=st.data())
 def test_leaky_relu_gradients(beras, shape, alpha, data):
+    """LeakyReLU / ReLU gradients vs FD"""
     x = data.draw(S.away_from_zero(shape), label="x")
     J = data.draw(S.array(shape), label="J")
     layer, alpha = make_leaky(beras, alpha)
@@ -75,6 +77,7 @@ def test_leaky_relu_gradients(beras, shape, alpha, data):
 @tags("activations", "sigmoid")
 @given(shape=S.batch_shape(), data=st.data())
 def test_sigmoid_forward(beras, shape, data):
+    """Sigmoid forward"""
     x = data.draw(S.array(shape, -30, 30), label="x")
     expect_close("`Sigmoid()(x)` is 1 / (1 + exp(-x)), element-wise.", expected=M.sigmoid(x),
                  returned=fetch(beras.activations.Sigmoid()(x)), what="Sigmoid()(x)", inputs={"x": x},
@@ -87,6 +90,7 @@ def test_sigmoid_forward(beras, shape, data):
 @tags("activations", "sigmoid", "gradients")
 @given(shape=S.batch_shape(), data=st.data())
 def test_sigmoid_gradients(beras, shape, data):
+    """Sigmoid gradients vs FD"""
     x = data.draw(S.array(shape, -8, 8), label="x")
     J = data.draw(S.array(shape), label="J")
     layer = beras.activations.Sigmoid()
@@ -110,6 +114,7 @@ def test_sigmoid_gradients(beras, shape, data):
 @tags("activations", "softmax")
 @given(shape=S.batch_shape(min_dim=2), shift=S.values(-50, 50), data=st.data())
 def test_softmax_forward_and_identities(beras, shape, shift, data):
+    """Softmax forward, rows sum to 1, shift invariance"""
     x = data.draw(S.array(shape, -10, 10), label="x")
     layer = beras.activations.Softmax()
     inputs = {"x": x}
@@ -136,6 +141,7 @@ def test_softmax_forward_and_identities(beras, shape, shift, data):
 @tags("activations", "softmax", "gradients")
 @given(shape=S.batch_shape(min_dim=2), data=st.data())
 def test_softmax_jacobian(beras, shape, data):
+    """Softmax Jacobian (N, n, n), symmetric, rows sum 0, FD"""
     x = data.draw(S.array(shape, -5, 5), label="x")
     J = data.draw(S.array(shape), label="J")
     n, k = shape

@@ -45,6 +45,7 @@ def bounding_box(image):
 @tags("committee", "width-normalize", "bonus-more-4")
 @given(images=st.lists(digit(), min_size=1, max_size=3), width=st.sampled_from([10, 12, 14, 16, 18, 20]))
 def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images, width):
+    """[More bonus 4] width_normalize: box width ±1, centred"""
     stack = np.stack(images).reshape(len(images), 784)
     out = np.asarray(fetch(student_file("committee").width_normalize(stack, width)), dtype=float)
     expect(out.shape == stack.shape, "`width_normalize` keeps the input's shape.",
@@ -74,6 +75,7 @@ def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images,
 @tags("committee", "width-normalize", "bonus-more-4")
 @given(image=digit(), width=st.integers(8, 20), square=st.booleans())
 def test_width_normalize_keeps_height_and_blank_images(student_file, image, width, square):
+    """[More bonus 4] width_normalize: height, shape, blanks kept"""
     stack = np.stack([image, np.zeros((28, 28))])
     given_images = stack if square else stack.reshape(2, 784)
     out = np.asarray(fetch(student_file("committee").width_normalize(given_images, width)), dtype=float)
@@ -98,6 +100,7 @@ def test_width_normalize_keeps_height_and_blank_images(student_file, image, widt
 @tags("committee", "bonus-more-3")
 @given(members=S.dim(1, 4), shape=S.batch_shape(max_dim=4), classes=S.dim(2, 4), data=st.data())
 def test_committee_averages_its_members(student_file, worker_side, members, shape, classes, data):
+    """[More bonus 3] Committee averages its members"""
     n, m = shape
     x = data.draw(S.array((n, m)), label="x")
     params = [(data.draw(S.array((m, classes)), label=f"a{k}"), data.draw(S.array((1, classes)), label=f"c{k}"))

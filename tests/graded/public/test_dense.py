@@ -30,6 +30,7 @@ def shapes_text(case):
 @tags("dense", "forward")
 @given(case=S.dense_case())
 def test_dense_forward(beras, worker_side, case):
+    """Dense forward x @ w + b"""
     dense = build(beras, worker_side, case)
     x, w, b = case["x"], case["w"], case["b"]
     expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
@@ -51,6 +52,7 @@ def weight_gradient_shapes_ok(dW, db, n, m, r):
 @tags("dense", "gradients", "bonus-2", "bonus-3")
 @given(case=S.dense_case())
 def test_dense_gradient_shapes(beras, worker_side, case):
+    """Dense gradient shapes [bonus 2, 3]"""
     x, w, b, J = case["x"], case["w"], case["b"], case["J"]
     n, m = x.shape
     r = w.shape[1]
@@ -94,6 +96,7 @@ def test_dense_gradient_shapes(beras, worker_side, case):
 @tags("dense", "gradients", "bonus-4")
 @given(case=S.dense_case())
 def test_dense_composed_input_gradient(beras, worker_side, case):
+    """Dense composed input gradient = J @ w.T = FD [bonus 4]"""
     x, w, b, J = case["x"], case["w"], case["b"], case["J"]
     dense = build(beras, worker_side, case)
     dense(x)
@@ -112,6 +115,7 @@ def test_dense_composed_input_gradient(beras, worker_side, case):
 @tags("dense", "gradients", "bonus-4")
 @given(case=S.dense_case())
 def test_dense_composed_weight_gradients(beras, worker_side, case):
+    """Dense composed weight gradients = x.T @ J, J.sum(0) = FD [bonus 4]"""
     x, w, b, J = case["x"], case["w"], case["b"], case["J"]
     dense = build(beras, worker_side, case)
     dense(x)
@@ -150,6 +154,7 @@ def init_std(name, m, r):
 @visibility("visible")
 @tags("dense", "initializers")
 def test_dense_initializer_statistics(beras):
+    """initializer statistics (normal, xavier, kaiming)"""
     Dense = beras.layers.Dense
     for name in ("normal", "xavier", "kaiming"):
         for m, r in INIT_SHAPES:
@@ -189,6 +194,7 @@ def test_dense_initializer_statistics(beras):
 @tags("dense", "initializers")
 @given(m=S.dim(), r=S.dim(), name=st.sampled_from(["he", "glorot", "", "uniform", "gaussian"]))
 def test_dense_zero_initializer_and_unknown_names(beras, m, r, name):
+    """"zero" initializer; unknown names raise"""
     Dense = beras.layers.Dense
     w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight("zero", m, r)))
     inputs = {"input_size m": m, "output_size r": r}

@@ -33,6 +33,7 @@ def linear_case(draw):
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case):
+    """tape: one gradient per source, in order, shaped like it"""
     x, w, b, t = case["x"], case["w"], case["b"], case["target"]
     probes = worker_side("probes")
     layer, loss_fn = probes.Linear(w, b), probes.SquaredError()
@@ -83,6 +84,7 @@ def deep_loss(case, **override):
 @tags("gradient-tape", "q5")
 @given(case=deep_case())
 def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
+    """[Q5] every weight gets its gradient = FD of the whole loss"""
     probes = worker_side("probes")
     first, tanh, scale = probes.Linear(case["w1"], case["b1"]), probes.Tanh(), probes.Scale(case["s"])
     second, loss_fn = probes.Linear(case["w2"], case["b2"]), probes.SquaredError()
@@ -114,6 +116,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_nested_tape_raises_and_outer_tape_still_works(beras, worker_side, case):
+    """nested tape raises; the outer tape still works"""
     x, w, b, t = case["x"], case["w"], case["b"], case["target"]
     probes = worker_side("probes")
     layer, loss_fn = probes.Linear(w, b), probes.SquaredError()

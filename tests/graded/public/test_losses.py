@@ -41,6 +41,7 @@ def scalar(value):
 @tags("losses", "mse")
 @given(case=regression_case())
 def test_mse_value(beras, case):
+    """MSE value"""
     yp, yt = case["y_pred"], case["y_true"]
     n, c = yp.shape
     sq = (yp - yt) ** 2
@@ -59,6 +60,7 @@ def test_mse_value(beras, case):
 @tags("losses", "mse", "gradients")
 @given(case=regression_case())
 def test_mse_gradient(beras, case):
+    """MSE gradient vs FD"""
     yp, yt = case["y_pred"], case["y_true"]
     n, c = yp.shape
     loss = beras.losses.MeanSquaredError()
@@ -80,6 +82,7 @@ def test_mse_gradient(beras, case):
 @tags("losses", "cross-entropy")
 @given(case=classification_case())
 def test_cross_entropy_value(beras, case):
+    """cross-entropy value"""
     p, y = case["y_pred"], case["y_true"]
     n = p.shape[0]
     per_row = -(y * np.log(p)).sum(axis=1)
@@ -98,6 +101,7 @@ def test_cross_entropy_value(beras, case):
 @tags("losses", "cross-entropy", "gradients")
 @given(case=classification_case())
 def test_cross_entropy_gradient(beras, case):
+    """cross-entropy gradient vs FD"""
     p, y = case["y_pred"], case["y_true"]
     n = p.shape[0]
     loss = beras.losses.CategoricalCrossEntropy()
@@ -131,6 +135,7 @@ def softmax_then_cce(beras, logits, y):
 @tags("losses", "cross-entropy", "softmax", "q1")
 @given(case=logits_case())
 def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
+    """[Q1] Softmax + CCE gradient = (P - Y)/N to 1e-10"""
     logits, y = case["logits"], case["y_true"]
     n = logits.shape[0]
     softmax, upstream = softmax_then_cce(beras, logits, y)
@@ -150,6 +155,7 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
 @tags("losses", "cross-entropy", "dense", "q1")
 @given(case=logits_case(), m=S.dim(), data=st.data())
 def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
+    """[Q1] single-layer weight gradient = x.T (P - Y)/N to 1e-10"""
     n, c = case["y_true"].shape
     y = case["y_true"]
     x = data.draw(S.array((n, m), 0, 1), label="x")

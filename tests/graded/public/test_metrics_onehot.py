@@ -24,6 +24,7 @@ def accuracy_case(draw):
 @tags("metrics")
 @given(case=accuracy_case())
 def test_categorical_accuracy(beras, case):
+    """categorical accuracy (ties as np.argmax)"""
     probs, labels = case["probs"], case["labels"]
     hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
     returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
@@ -44,6 +45,7 @@ def test_categorical_accuracy(beras, case):
 @tags("onehot")
 @given(labels=S.label_sets(), data=st.data())
 def test_one_hot_round_trip(beras, labels, data):
+    """one-hot fit / forward / inverse round trip"""
     classes = np.unique(labels)
     subset = data.draw(st.lists(st.sampled_from(labels.tolist()), min_size=1, max_size=6), label="encoded labels")
     subset = np.array(subset, dtype=np.int64)

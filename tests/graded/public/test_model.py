@@ -38,6 +38,7 @@ def linear_model_case(draw):
 @tags("model")
 @given(count=S.dim(1, 4))
 def test_model_weights_in_layer_order(beras, worker_side, student, count):
+    """Model.weights in layer order"""
     probes = worker_side("probes")
     layers = []
     for i in range(count):
@@ -64,6 +65,7 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
 @tags("model")
 @given(case=linear_model_case())
 def test_batch_step_returns_and_updates(beras, worker_side, case):
+    """batch_step returns and updates"""
     x, w, b, y = case["x"], case["w"], case["b"], case["y"]
     probes = worker_side("probes")
     layer = probes.Linear(w, b)
@@ -105,6 +107,7 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
 @tags("model", "fit")
 @given(n=S.dim(1, 12), batch_size=S.dim(1, 5), epochs=S.dim(1, 3))
 def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_size, epochs):
+    """fit trains on every example once per epoch (last partial batch)"""
     probes = worker_side("probes")
     width = 2
     x = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])  # column 0 names the example
@@ -142,6 +145,7 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
 @tags("model", "evaluate")
 @given(case=linear_model_case(), batch_size=S.dim(1, 4))
 def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, case, batch_size):
+    """evaluate predicts every row, changes nothing"""
     x, w, b, y = case["x"], case["w"], case["b"], case["y"]
     probes = worker_side("probes")
     layer = probes.Linear(w, b)
@@ -167,6 +171,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
 @visibility("visible")
 @tags("model", "fit")
 def test_fit_lowers_the_loss(beras, worker_side):
+    """fit lowers the loss"""
     rng = np.random.default_rng(5)  # fixed data: a linear regression the model can fit exactly
     x = rng.normal(size=(40, 3))
     w_true = rng.normal(size=(3, 2))

@@ -106,6 +106,7 @@ def check_sequence(beras, worker_side, kind, hyper, case):
 @tags("optimizers", "sgd")
 @given(case=sequence_case(), lr=st.sampled_from([0.1, 0.01, 0.5]))
 def test_basic_optimizer_sequence(beras, worker_side, case, lr):
+    """BasicOptimizer: exact 3-step sequences, in place, per parameter"""
     check_sequence(beras, worker_side, "BasicOptimizer", {"learning_rate": lr}, case)
 
 
@@ -115,6 +116,7 @@ def test_basic_optimizer_sequence(beras, worker_side, case, lr):
 @tags("optimizers", "rmsprop")
 @given(case=sequence_case(), lr=st.sampled_from([0.01, 0.1]), beta=st.sampled_from([0.9, 0.5]))
 def test_rmsprop_sequence(beras, worker_side, case, lr, beta):
+    """RMSProp: exact 3-step sequences"""
     check_sequence(beras, worker_side, "RMSProp", {"learning_rate": lr, "beta": beta, "epsilon": 1e-6}, case)
 
 
@@ -125,6 +127,7 @@ def test_rmsprop_sequence(beras, worker_side, case, lr, beta):
 @given(case=sequence_case(), lr=st.sampled_from([0.001, 0.1]),
        betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]))
 def test_adam_sequence(beras, worker_side, case, lr, betas):
+    """Adam: exact 3-step sequences"""
     hyper = {"learning_rate": lr, "beta_1": betas[0], "beta_2": betas[1], "epsilon": 1e-7}
     check_sequence(beras, worker_side, "Adam", hyper, case)
 
@@ -148,6 +151,7 @@ def bump(point):
 @tags("optimizers", "q4")
 @given(kind=st.sampled_from(sorted(OPTIMIZERS)), shape=st.tuples(S.dim(1, 4), S.dim(1, 4)), data=st.data())
 def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side, kind, shape, data):
+    """[Q4] a small step against the gradient lowers the loss"""
     # Loss: sum(a * (p - c)^2) with a > 0, a bowl whose gradient is 2 a (p - c).
     a = data.draw(S.array(shape, 0.5, 2.0), label="a")
     c = data.draw(S.array(shape), label="c")
@@ -172,6 +176,7 @@ def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side
 @tags("optimizers", "q7")
 @given(kind=st.sampled_from(sorted(OPTIMIZERS)), x=S.values(-1.4, -0.1), y=S.values(-0.8, 0.8))
 def test_q7_optimizers_reach_the_minimum_of_the_bump(beras, worker_side, kind, x, y):
+    """[Q7] optimizers reach (-1/√2, 0) on x·exp(-(x²+y²))"""
     optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
     end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, [x, y], 300)))
     inputs = {"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start (x, y)": (x, y), "steps": 300}
@@ -188,6 +193,7 @@ def test_q7_optimizers_reach_the_minimum_of_the_bump(beras, worker_side, kind, x
 @tags("optimizers", "q7")
 @given(kind=st.sampled_from(sorted(OPTIMIZERS)))
 def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
+    """[Q7] no move on a perfectly flat loss at (-2, 2)"""
     optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
     start = np.array([-2.0, 2.0])
     end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, start, 50, True)))

@@ -20,6 +20,7 @@ from sgd import per_example_gradients, problem, weight_gradient
 @tags("sgd", "unbiased", "bonus-more-2")
 @given(n=S.dim(2, 6), m=S.dim(1, 3), classes=S.dim(2, 4), seed=S.dim(0, 1000))
 def test_mean_of_single_example_gradients_is_the_full_gradient(beras, n, m, classes, seed):
+    """[More bonus 2] mean of batch-1 gradients = full gradient"""
     x, W, Y = problem(seed, n, m, classes)
     inputs = {"x": x, "W": W, "Y": Y, "model": "P = softmax(x @ W), loss = your CategoricalCrossEntropy"}
     singles = per_example_gradients(beras, x, W, Y, inputs)

@@ -15,6 +15,7 @@ from feedback import expect, expect_close
 @tags("tensor")
 @given(shape=S.batch_shape(), as_list=st.booleans(), data=st.data())
 def test_tensor_and_variable_construction(beras, student, worker_side, shape, as_list, data):
+    """Tensor and Variable construction, assign in place"""
     values = data.draw(S.array(shape), label="values")
     given_value = values.tolist() if as_list else values
     inputs = {"a": values, "passed as": "a list" if as_list else "an ndarray"}
@@ -46,6 +47,7 @@ def test_tensor_and_variable_construction(beras, student, worker_side, shape, as
 @tags("tensor")
 @given(shape=S.batch_shape(), trainable=st.booleans(), data=st.data())
 def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_side, shape, trainable, data):
+    """trainable survives views and arithmetic"""
     values = data.draw(S.array(shape), label="values")
     tensor = beras.core.Tensor(values)
     student.setattr(tensor, "trainable", trainable)
@@ -66,6 +68,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5))
 def test_trainable_and_non_trainable_variables(student, worker_side, flags):
+    """trainable_variables, non_trainable_variables"""
     holder = worker_side("probes").Holder([np.full((1, 2), float(i)) for i in range(len(flags))])
     weights = holder.weights
     for i, flag in enumerate(flags):
@@ -93,6 +96,7 @@ def test_trainable_and_non_trainable_variables(student, worker_side, flags):
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5), new_value=st.booleans())
 def test_trainable_property_and_setter(student, worker_side, flags, new_value):
+    """trainable getter and setter"""
     holder = worker_side("probes").Holder([np.zeros((2, 1)) for _ in flags])
     weights = holder.weights
     for i, flag in enumerate(flags):
