@@ -7,7 +7,6 @@ process (or its memory) can reach the next one.
 from __future__ import annotations
 
 import configparser
-import json
 import os
 import signal
 import subprocess
@@ -142,7 +141,3 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def results_json(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2)

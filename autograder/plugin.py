@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import re
 import shutil
 import signal

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 

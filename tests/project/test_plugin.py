@@ -157,7 +157,7 @@ def test_declared_points_reads_source_without_importing(tmp_path):
 
 
 def test_wrapper_values_found_through_hypothesis_and_wraps():
-    from gradescope_utils.autograder_utils.decorators import partial_credit, weight
+    from gradescope_utils.autograder_utils.decorators import partial_credit
     from hypothesis import given, strategies as st
 
     from autograder.plugin import function_chain
