@@ -8,7 +8,10 @@ Data (data.py): with only MNIST's test files (as in CI), its first 8,000 images 
 last 2,000 test. Training: EPOCHS epochs of batch size BATCH_SIZE (the handout's values), one
 epoch per call so that no single call nears the per-call time limit, within BUDGET_S.
 Tiers: a correct single Dense(784, 10) + Softmax layer reaches about 92% here (92.0-92.4% over
-three seeds of the reference), so full credit starts at 90%.
+three seeds of the reference), so full credit starts at 90%. Without MNIST (offline runs), the
+handout falls back to scikit-learn's 8x8 digits resized to 28x28, where the same model reaches
+87.5-88.6% on the 297 test digits: its tiers are 5 points lower, and every message says which
+data was used.
 """
 import time
 
@@ -23,16 +26,17 @@ from feedback import message
 
 EPOCHS, BATCH_SIZE, BUDGET_S = 10, 100, 90.0
 TIERS = ((0.90, 1.0), (0.85, 2 / 3), (0.75, 1 / 3))  # (accuracy at least, fraction of the points)
+FALLBACK_TIERS = ((0.85, 1.0), (0.80, 2 / 3), (0.70, 1 / 3))  # scikit-learn's digits, not MNIST
 POINTS = 7
 MAX_PREDICTIONS_BYTES = 10 * 1024 * 1024
 
 
-def tier_credit(accuracy):
-    return next((fraction for threshold, fraction in TIERS if accuracy >= threshold), 0.0)
+def tier_credit(accuracy, tiers=TIERS):
+    return next((fraction for threshold, fraction in tiers if accuracy >= threshold), 0.0)
 
 
-def tiers_text():
-    return ", ".join(f"{threshold:.0%}: {fraction * POINTS:.3g} points" for threshold, fraction in TIERS)
+def tiers_text(tiers):
+    return ", ".join(f"{threshold:.0%}: {fraction * POINTS:.3g} points" for threshold, fraction in tiers)
 
 
 def predicted_classes(predictions, rows):
@@ -72,14 +76,15 @@ def test_end_to_end_training_accuracy(student, set_score=None, set_leaderboard_v
         raise AssertionError(message(what + " Its predictions on the test images must be an (N, 10) array of "
                                      "class scores.", detail=f"The model returned shape {shape}."))
     accuracy = float(np.mean(classes == split.test_y))
+    tiers = TIERS if split.is_mnist else FALLBACK_TIERS
     set_leaderboard_value(round(accuracy * 100, 2))
-    set_score(POINTS * tier_credit(accuracy))
-    if tier_credit(accuracy) < 1:
+    set_score(POINTS * tier_credit(accuracy, tiers))
+    if tier_credit(accuracy, tiers) < 1:
         stopped = " Training stopped early: the time budget ran out." if epochs_done < EPOCHS else ""
         raise AssertionError(message(
             what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.{stopped}",
-            detail=f"Credit tiers: {tiers_text()}. A correct single Dense(784, 10) + Softmax model reaches "
-                   f"about 92% here.",
+            detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
+                   f"reaches about {'92' if split.is_mnist else '88'}% here.",
             hint="check the learning rate of get_optimizer() (plain SGD works well around 0.1 to 0.5), the "
                  "initializer, and that the model ends in Softmax with cross-entropy as the loss."))
 
