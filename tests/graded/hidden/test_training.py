@@ -54,17 +54,18 @@ def predicted_classes(predictions, rows):
 @number("12.1")
 @visibility("hidden")
 @tags("end-to-end", "training", "assignment")
-def test_end_to_end_training_accuracy(student, set_score=None, set_leaderboard_value=None):
+def test_end_to_end_training_accuracy(student, worker_side, set_score=None, set_leaderboard_value=None):
     """end-to-end MNIST training, tiers 75/85/90% (leaderboard)"""
     split = data.training_split()
     assignment = student.import_module("assignment")
     model = assignment.get_model()
     model.compile(optimizer=assignment.get_optimizer(), loss_fn=assignment.get_loss_fn(),
                   acc_fn=assignment.get_acc_fn())
-    labels = data.one_hot(split.train_y)
+    keep = worker_side("probes").kept  # send the training set once, then refer to it
+    train_x, train_labels = keep(split.train_x), keep(data.one_hot(split.train_y))
     started, epochs_done = time.monotonic(), 0
     while epochs_done < EPOCHS and time.monotonic() - started < BUDGET_S:
-        model.fit(split.train_x, labels, epochs=1, batch_size=BATCH_SIZE)
+        model.fit(train_x, train_labels, epochs=1, batch_size=BATCH_SIZE)
         epochs_done += 1
     predictions = fetch(model(split.test_x))
     classes = predicted_classes(predictions, len(split.test_x))

@@ -177,3 +177,8 @@ class Affine(Callable):
 
     def forward(self, x):
         return plain(x) @ self.a + self.c
+
+
+def kept(value):
+    """The value itself: a handle to data sent once and used by several calls."""
+    return value
