@@ -88,6 +88,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
                             help="no isolation: student code in this process (benchmarks only)")
         parser.add_argument("--quiet", action="store_true", help="no summary table")
         parser.add_argument("--test-timeout", type=float, default=None, help="seconds per test")
+        parser.add_argument("--total-timeout", type=float, default=None,
+                            help="seconds for the whole run; later tests are reported as not run")
         parser.add_argument("--config", type=Path, default=None, help=config_help)
         parser.epilog = "Arguments after a bare -- go to pytest, e.g. -- -k add -x"
     elif command == "check":
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             return EXIT_USAGE
         code, doc = grade_here(args.submission, args.out, public_only=args.public_only,
                                in_process=args.in_process, config=args.config,
-                               test_timeout=args.test_timeout, extra=getattr(args, "passthrough", []))
+                               test_timeout=args.test_timeout, total_timeout=args.total_timeout,
+                               extra=getattr(args, "passthrough", []))
         if not args.quiet and doc is not None:
             print(summary_table(doc))
             print(f"\nresults: {args.out}")
@@ -130,7 +133,8 @@ def run(args: argparse.Namespace, command: str) -> int:
 
 
 def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_process: bool = False,
-               config: Path | None = None, test_timeout: float | None = None, extra=(),
+               config: Path | None = None, test_timeout: float | None = None,
+               total_timeout: float | None = None, extra=(),
                terminal: bool = True, staff_log: Path | None = None) -> tuple[int, dict | None]:
     """Grade in this (trusted) process. The fallback file exists before anything else runs."""
     from autograder import results as results_mod
@@ -143,7 +147,8 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
         return EXIT_USAGE, None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: workers, then the file
     try:
-        code = _run_pytest(submission, out, public_only, in_process, config, test_timeout,
+        timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
+        code = _run_pytest(submission, out, public_only, in_process, config, timeouts,
                            list(extra), terminal, staff_log)
     except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
         import traceback
@@ -183,7 +188,7 @@ def _current_or_error(out: Path, why: str) -> dict:
 
 
 def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool,
-                config: Path | None, test_timeout: float | None, extra: list[str],
+                config: Path | None, timeouts: dict, extra: list[str],
                 terminal: bool, staff_log: Path | None) -> int:
     import pytest
 
@@ -210,8 +215,9 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
         args.append("--public-only")
     if in_process:
         args.append("--in-process")
-    if test_timeout is not None:
-        args += ["--test-timeout", str(test_timeout)]
+    for option, seconds in timeouts.items():
+        if seconds is not None:
+            args += [option, str(seconds)]
     if staff_log is not None:
         args += ["--staff-log", str(staff_log)]
     return int(pytest.main(args + extra))

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 ENGINE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding autograder/ and autograder.cfg
 CONFIG_ENV = "AUTOGRADER_CONFIG"
 DEFAULT_TEST_TIMEOUT_S = 180.0
+DEFAULT_TOTAL_TIMEOUT_S = 540.0  # under Gradescope's default 10-minute limit, with room to finish
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Course:
     template: Path
     kit_files: list[str]
     test_timeout_s: float
+    total_timeout_s: float
     sandbox: dict[str, str] = field(default_factory=dict)
 
     def words(self, key: str) -> list[str]:
@@ -68,6 +70,7 @@ def load_course(explicit: Path | str | None = None) -> Course:
         template=where("template", "student_template"),
         kit_files=section.get("kit_files", "").split(),
         test_timeout_s=float(section.get("test_timeout_s", DEFAULT_TEST_TIMEOUT_S)),
+        total_timeout_s=float(section.get("total_timeout_s", DEFAULT_TOTAL_TIMEOUT_S)),
         sandbox=dict(parser["sandbox"]) if parser.has_section("sandbox") else {},
     )
 

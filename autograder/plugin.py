@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--autograder-config", default=None, help="autograder.cfg to use")
     group.addoption("--test-timeout", type=float, default=None,
                     help="wall-clock seconds per test, setup included (default from config)")
+    group.addoption("--total-timeout", type=float, default=None,
+                    help="wall-clock seconds for the whole run; later tests are not run (default from config)")
     group.addoption("--staff-log", default=None,
                     help="write staff-only details here instead of stdout")
 
@@ -90,6 +92,7 @@ class TestState:
     leaderboard_value: Any = UNSET
     student_output: str = ""
     deadline: float = math.inf
+    over_budget: bool = False  # not run: the whole run's time budget was used up
 
 
 STATE = pytest.StashKey[TestState]()
@@ -317,6 +320,12 @@ class Grading:
         timeout = config.getoption("--test-timeout")
         self.timeout_s = float(timeout if timeout is not None else
                                (self.course.test_timeout_s if self.course else 180.0))
+        total = config.getoption("--total-timeout")
+        self.total_timeout_s = float(total if total is not None else
+                                     (self.course.total_timeout_s if self.course else 540.0))
+        # Gradescope's global timeout shows students nothing at all; ending on our own terms
+        # first keeps every earned point and names the tests that did not run.
+        self.run_deadline = self.started + self.total_timeout_s if self.total_timeout_s > 0 else math.inf
         self.items: list[pytest.Item] = []
         self.entries: dict[str, TestEntry] = {}
         self.collection_errors: list[TestEntry] = []
@@ -425,7 +434,10 @@ class Grading:
     # -- per test
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any):
-        state_of(item).deadline = time.monotonic() + self.timeout_s
+        state = state_of(item)
+        per_test = time.monotonic() + self.timeout_s if self.timeout_s > 0 else math.inf
+        state.deadline = min(per_test, self.run_deadline)
+        state.over_budget = time.monotonic() >= self.run_deadline
         yield
         try:
             self.entries[item.nodeid] = self._entry(item)
@@ -441,6 +453,8 @@ class Grading:
     # always runs in full, because it stops the worker.
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item):
+        if state_of(item).over_budget:
+            pytest.skip("the time budget of the whole run is used up")
         self._arm_timer(state_of(item))
         try:
             return (yield)
@@ -467,7 +481,7 @@ class Grading:
         state.excinfo[call.when] = call.excinfo
 
     def _arm_timer(self, state: "TestState") -> None:
-        if self.timeout_s <= 0 or not hasattr(signal, "setitimer"):
+        if state.deadline == math.inf or not hasattr(signal, "setitimer"):
             return
         remaining = max(state.deadline - time.monotonic(), 0.001)
         try:
@@ -504,6 +518,8 @@ class Grading:
                 outcome, failure = "failed", state.excinfo.get("call")
         if teardown is not None and teardown.failed and outcome in ("passed", "xpassed"):
             outcome, failure = "error in teardown", state.excinfo.get("teardown")
+        if state.over_budget:
+            outcome, failure = "not run", None
 
         earned = outcome in ("passed", "xpassed")
         score = weight if earned else 0.0
@@ -520,6 +536,9 @@ class Grading:
         if failure is not None and outcome not in ("passed", "xpassed"):
             root = self.prepared.root if self.prepared else None
             text, staff = failure_markdown(failure.value, root, self.timeout_s)
+            if text.startswith("**Time limit:**") and state.deadline == self.run_deadline:
+                text = (f"**Time limit:** the whole grading may take {self.total_timeout_s:g} seconds, "
+                        f"and it ran out during this test. Look for slow or endless code.")
             if outcome in ("skipped", "xfailed"):
                 reason = str(getattr(failure.value, "msg", "") or failure.value)
                 text = (f"Skipped: {reason}" if outcome == "skipped"
@@ -532,6 +551,10 @@ class Grading:
                 self.grader_error(f"the sandbox failed in {item.nodeid}")
                 text = "**Grader error:** the autograder could not run your code for this test."
             sections.append(str(hide) if hide else text)
+        elif outcome == "not run" and state.over_budget:
+            sections.append(f"**Not run:** the whole grading may take {self.total_timeout_s:g} seconds, and "
+                            f"the tests before this one used it up. Look for slow or endless code "
+                            f"in the tests that ran out of time.")
         elif outcome == "not run":
             sections.append("This test did not run: grading stopped before it.")
         elif outcome == "failed":  # failed without an exception, e.g. a strict xfail that passed

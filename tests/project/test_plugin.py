@@ -177,3 +177,16 @@ def test_wrapper_values_found_through_hypothesis_and_wraps():
         assert any(getattr(f, "__weight__", None) == 3 for f in chain)
     assert below.hypothesis.inner_test in function_chain(below)
     assert above.__wrapped__ in function_chain(above)
+
+
+def test_the_run_budget_ends_grading_on_our_terms(tmp_path):
+    out = tmp_path / "results.json"
+    run_plugin(harness.CASES / "budget", out, "--total-timeout", "3", "--test-timeout", "100")
+    doc = harness.validate(json.loads(out.read_text()))
+    one, two, three = doc["tests"]
+    assert (one["score"], one["status"]) == (1, "passed")
+    assert two["score"] == 0 and "ran out during this test" in two["output"]
+    assert three["extra_data"]["outcome"] == "not run" and three["output"].startswith("**Not run:**")
+    assert sum(t["max_score"] for t in doc["tests"]) == 6 and doc["score"] == 1
+    assert doc["output"].startswith("**1 / 6 points**")  # a finished grading, not an error
+    assert doc["execution_time"] < 6
