@@ -40,8 +40,8 @@ import time
 import traceback
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Callable, Iterable
 
 METADATA_NAME = "submission_metadata.yml"
 RESULTS_NAME = "results.json"
@@ -566,7 +566,8 @@ def grade_submission(sub: ExportedSubmission, export: Export, out_dir: Path, gra
     record = {
         "submission_id": sub.id, "submitters": sub.submitters, "created_at": sub.created_at,
         "exported_score": sub.score, "options": options.as_record(), "fingerprint": fingerprint,
-        "slot": slot, "sandbox_user": sandbox_user, "started_at": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "slot": slot, "sandbox_user": sandbox_user, "started_unix": round(started, 3),
+        "started_at": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
     }
     try:
         if results_path.exists():

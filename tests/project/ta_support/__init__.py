@@ -133,9 +133,13 @@ def build_submission(sub: Planned, target: Path) -> None:
                 item.rename(inner / item.name)
 
 
-def build_export(root: Path, count: int = 30, as_zip: bool = True) -> tuple[Path, list[Planned]]:
-    """A Gradescope export of `count` submissions under root; returns (zip or folder, plan)."""
+def build_export(root: Path, count: int = 30, as_zip: bool = True,
+                 pick: list[int] | None = None) -> tuple[Path, list[Planned]]:
+    """A Gradescope export of `count` submissions (or the `pick`ed ones of them) under root;
+    returns (zip or folder, plan)."""
     planned = plan(count)
+    if pick is not None:
+        planned = [planned[i] for i in pick]
     folder = root / "assignment_4242_export"
     folder.mkdir(parents=True)
     for sub in planned:
@@ -218,18 +222,23 @@ GRADING_ARGS: tuple = ("--public-only", "--pytest-arg=-k", "--pytest-arg=" + " o
 
 _graded_class = None
 
+# The small export: reference (plain, group), handout, two mutants, three hybrids.
+SMALL_PICK = [0, 3, 4, 6, 9, 12, 20, 25]
+
 
 @dataclass
 class GradedClass:
     root: Path
-    export: Path
+    export: Path  # the 30-submission zip
     planned: list
-    single: Path  # one run, --jobs 2
-    shards: list  # two --shard K/2 runs, --jobs 1 each, run side by side like two machines
-    merged: Path
+    single: Path  # the 30 graded in one run, --jobs 2
     single_proc: subprocess.CompletedProcess
-    merge_proc: subprocess.CompletedProcess
-    shard_procs: list
+    small_export: Path  # 8 of them, as an unpacked folder
+    small_planned: list
+    small_single: Path  # the 8 in one run, --jobs 2
+    small_shards: list  # the 8 as two --shard K/2 runs, --jobs 1 each, side by side like two machines
+    small_merged: Path
+    procs: dict
 
 
 def cli_popen(*args) -> subprocess.Popen:
@@ -237,9 +246,14 @@ def cli_popen(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=1800)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def graded_class() -> GradedClass:
-    """The 30-submission export regraded three ways, once per test process (it is the
-    expensive part: every submission is graded twice by the real engine)."""
+    """The exports graded by the real engine, once per test process (46 gradings: the
+    expensive part of these tests, shared by test_regrade_engine and test_report)."""
     global _graded_class
     if _graded_class is None:
         import atexit
@@ -248,16 +262,15 @@ def graded_class() -> GradedClass:
         root = Path(tempfile.mkdtemp(prefix="beras-ta-class-"))
         atexit.register(shutil.rmtree, root, True)
         export, planned = build_export(root / "export", 30)
-        shards = [root / f"shard-{k}" for k in (1, 2)]
-        procs = [cli_popen("regrade", export, "--out", shards[k - 1], "--jobs", 1, "--shard", f"{k}/2", *GRADING_ARGS)
-                 for k in (1, 2)]
-        shard_procs = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=1800)
-            shard_procs.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-        single = root / "single"
-        single_proc = cli("regrade", export, "--out", single, "--jobs", 2, *GRADING_ARGS)
-        merged = root / "merged"
-        merge_proc = cli("merge", *shards, "--out", merged)
-        _graded_class = GradedClass(root, export, planned, single, shards, merged, single_proc, merge_proc, shard_procs)
+        small_export, small_planned = build_export(root / "small-export", 30, as_zip=False, pick=SMALL_PICK)
+        procs = {"single": cli("regrade", export, "--out", root / "single", "--jobs", 2, *GRADING_ARGS, timeout=1800),
+                 "small_single": cli("regrade", small_export, "--out", root / "small-single", "--jobs", 2,
+                                     *GRADING_ARGS)}
+        shards = [root / f"small-shard-{k}" for k in (1, 2)]
+        running = [cli_popen("regrade", small_export, "--out", shards[k - 1], "--jobs", 1, "--shard", f"{k}/2",
+                             *GRADING_ARGS) for k in (1, 2)]
+        procs["small_shards"] = [_finish(p) for p in running]
+        procs["merge"] = cli("merge", *shards, "--out", root / "small-merged")
+        _graded_class = GradedClass(root, export, planned, root / "single", procs["single"], small_export,
+                                    small_planned, root / "small-single", shards, root / "small-merged", procs)
     return _graded_class
