@@ -56,7 +56,7 @@ def batch_shape(draw, max_batch: int = MAX_BATCH, max_dim: int = MAX_DIM,
 @st.composite
 def dense_case(draw) -> dict:
     """A Dense layer problem: x (N, m), w (m, r), b (1, r), upstream J (N, r)."""
-    n, m, r = draw(dim(1, MAX_BATCH)), draw(dim()), draw(dim())
+    n, m, r = draw(dim(1, 12)), draw(dim(1, 12)), draw(dim(1, 12))  # the issue asks for 1 to about 12
     return {
         "x": draw(array((n, m))),
         "w": draw(array((m, r))),
