@@ -1,5 +1,6 @@
 """Partial credit is local: a reference broken in one part loses points in that part's tests
-and nowhere else (integration tests that use the part, named per case, may also lose).
+and nowhere else. End-to-end training (12.1), an integration test by design, may also lose
+where the part is used in training.
 
 Each broken copy is the reference with ONE small text replacement, made in a temporary folder.
 """
@@ -23,13 +24,13 @@ MUTANTS = {
         {"4.4", "4.5", "4.6", "9.1", "9.2"}, {"12.1"}),
     "Adam without bias correction": (
         "beras/optimizers.py", "m_hat = self.m[i] / (1 - self.beta_1**self.t)", "m_hat = self.m[i]",
-        {"6.3"}, {"6.4", "6.5", "6.6", "12.1"}),
+        {"6.3"}, set()),
     "softmax without the max shift": (
         "beras/activations.py", "np.exp(x - np.max(x, axis=-1, keepdims=True))", "np.exp(x)",
-        {"3.7"}, {"3.5", "3.6", "4.5", "4.6"}),
+        {"3.7"}, set()),
     "fit drops the last partial batch": (
         "beras/model.py", "num_batches = -(-len(x) // batch_size)", "num_batches = len(x) // batch_size",
-        {"8.3"}, {"8.5", "12.1"}),
+        {"8.3"}, {"12.1"}),
 }
 
 
