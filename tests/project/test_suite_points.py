@@ -18,8 +18,20 @@ def metadata(fn, name):
 
 @pytest.fixture(scope="module")
 def graded_tests():
-    if str(GRADED_SUITE) not in sys.path:
-        sys.path.insert(0, str(GRADED_SUITE))
+    # The graded tests import their helpers (feedback, data, ...) as top-level modules: let
+    # them, then take those names back so that no other test sees them.
+    modules_before, path_before = set(sys.modules), list(sys.path)
+    sys.path.insert(0, str(GRADED_SUITE))
+    try:
+        yield list(collect_graded_tests())
+    finally:
+        sys.path[:] = path_before
+        for name in set(sys.modules) - modules_before:
+            if name.startswith("graded_") or name in {"feedback", "numerics", "strategies", "sgd", "data"}:
+                del sys.modules[name]
+
+
+def collect_graded_tests():
     found = []
     for path in sorted(GRADED_SUITE.glob("*/test_*.py")):
         spec = importlib.util.spec_from_file_location(f"graded_{path.parent.name}_{path.stem}", path)
