@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import timing
 from . import limits, protocol
 from .config import SandboxConfig
 from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerTimeout
@@ -41,6 +42,10 @@ class Sandbox:
     """One per graded submission: a private copy of it, and a warm zygote forking workers."""
 
     def __init__(self, submission_root, config=None):
+        with timing.measure("sandbox.create"):
+            self._create(submission_root, config)
+
+    def _create(self, submission_root, config):
         self.submission_root = Path(submission_root).resolve()
         if not self.submission_root.is_dir():
             raise SandboxError(f"submission directory {self.submission_root} does not exist")
@@ -76,9 +81,10 @@ class Sandbox:
             w.close()
 
     def start_worker(self):
-        if self.config.in_process:
-            return Worker(_InProcessChannel(self), self.config)
-        return Worker(self._spawn(), self.config)
+        with timing.measure("sandbox.spawn"):
+            if self.config.in_process:
+                return Worker(_InProcessChannel(self), self.config)
+            return Worker(self._spawn(), self.config)
 
     @property
     def network_isolated(self):
@@ -95,6 +101,10 @@ class Sandbox:
 
     def close(self):
         """Stop the zygote and everything left of the workers; delete the private copy."""
+        with timing.measure("sandbox.close"):
+            self._close()
+
+    def _close(self):
         if self._zygote is not None:
             self._zygote.stop()
             self._zygote = None
@@ -357,11 +367,14 @@ class _ProcessChannel:
 
     def exchange(self, header, payload, timeout):
         try:
+            started = timing.clock()
             reply = self._exchange(header, payload, timeout)
             if not self.greeted:
                 if "hello" not in reply[0]:
                     raise _Died("no greeting from the worker")
                 self.greeted = True
+                timing.add("sandbox.greeting", timing.clock() - started)
+                timing.add("sandbox.greeting.cpu", 0.0)  # waiting, hardly any CPU here
                 reply = self._receive(time.monotonic() + timeout)
             return reply
         except _Died as died:
@@ -459,7 +472,14 @@ class _ProcessChannel:
         if self.closed:
             return {}
         self.closed = True
+        with timing.measure("sandbox.finish"):
+            return self._finish(grace)
+
+    def _finish(self, grace):
         status = self.zygote.finish(self.pid, grace)
+        cpu = status.get("cpu")
+        if type(cpu) is float:  # the zygote's account of the worker's whole life (bench only)
+            timing.add("sandbox.worker_process.cpu", cpu)
         self.drain()
         self.sel.close()
         self.sock.close()
@@ -560,11 +580,12 @@ class _InProcessChannel:
     def finish(self, grace):
         if not self.closed:
             self.closed = True
-            from . import stubs
-            stubs.uninstall(self.finder)
-            sys.path[:] = self.path_before
-            for name in set(sys.modules) - self.modules_before:  # next worker: fresh imports
-                del sys.modules[name]
+            with timing.measure("sandbox.finish"):
+                from . import stubs
+                stubs.uninstall(self.finder)
+                sys.path[:] = self.path_before
+                for name in set(sys.modules) - self.modules_before:  # next worker: fresh imports
+                    del sys.modules[name]
         return {"exit": 0, "killed": False, "cpu": 0.0}
 
     def sweep(self):
@@ -648,7 +669,15 @@ class Worker:
         self.close()
 
     # -------------------------------------------------------------- plumbing
-    def _request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
+    def _request(self, *args, **kwargs):
+        started, cpu = timing.clock(), timing.cpu_clock()
+        try:
+            return self._timed_request(*args, **kwargs)
+        finally:
+            timing.add("sandbox.request", timing.clock() - started)
+            timing.add("sandbox.request.cpu", timing.cpu_clock() - cpu)
+
+    def _timed_request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
         if isinstance(self._dead, SandboxError):
             raise self._dead
         if self._dead is not None:
@@ -669,8 +698,11 @@ class Worker:
             raise TypeError(f"cannot send to the worker: {exc}") from None
         if self._release:
             header["rel"], self._release = self._release, []
+        sent = enc.payload()
         try:
-            reply, payload = self._channel.exchange(header, enc.payload(), self._config.call_timeout_s)
+            started = timing.clock()
+            reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s)
+            _record_exchange(reply, len(sent), len(payload), timing.clock() - started)
         except _Died as died:
             raise self._die(died.cause, what) from None
         except BaseException:
@@ -761,6 +793,19 @@ class Worker:
             exc = WorkerCrashed("WorkerCrashed", f"the process broke the protocol while {what} ({cause})")
         self._dead = exc
         return exc
+
+
+def _record_exchange(reply, sent, received, elapsed):
+    timing.add("sandbox.bytes_sent", 0.0, sent)
+    timing.add("sandbox.bytes_received", 0.0, received)
+    # The worker's own figures: plausibility-checked, for benchmarks only.
+    student_s, student_cpu, worker_cpu = reply.get("t"), reply.get("tc"), reply.get("c")
+    if type(student_s) is float and student_s >= 0.0:
+        timing.add("sandbox.student", min(student_s, elapsed))
+    if type(worker_cpu) is float and 0.0 <= worker_cpu < 1e6:
+        timing.add("sandbox.worker.cpu", worker_cpu)
+        if type(student_cpu) is float and student_cpu >= 0.0:
+            timing.add("sandbox.student.cpu", min(student_cpu, worker_cpu))
 
 
 def _student_error(info):

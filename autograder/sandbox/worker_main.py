@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -32,6 +33,7 @@ MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
 MAX_MESSAGE = 2_000      # exception messages are cut to this length
 MAX_FRAMES = 30
+_clock, _cpu_clock = time.perf_counter, time.process_time  # taken before student code can replace them
 
 OPERATORS = {
     name: getattr(operator, name)
@@ -63,6 +65,7 @@ class Dispatcher:
         self.counter = itertools.count(1)
         self.pid = os.getpid()
         self.fatal = False
+        self.student_s = self.student_cpu = 0.0  # inside student code, current request
 
     # -------------------------------------------------------------- handles
     def handle_for(self, obj):
@@ -138,8 +141,17 @@ class Dispatcher:
                             f"tuples, dicts and numeric arrays can be checked")
 
     # -------------------------------------------------------------- requests
-    def handle(self, header, payload):
-        """One request -> (reply header, reply payload). Never raises."""
+    def handle(self, header, payload, cpu_started=None):
+        """One request -> (reply header, reply payload). Never raises. The reply says how
+        long student code ran ("t" wall, "tc" CPU seconds) and the CPU this request took
+        here since `cpu_started` ("c"): benchmark figures, never used for grading."""
+        self.student_s = self.student_cpu = 0.0
+        cpu = _cpu_clock() if cpu_started is None else cpu_started
+        reply, blob = self._handle(header, payload)
+        reply.update(t=self.student_s, tc=self.student_cpu, c=_cpu_clock() - cpu)
+        return reply, blob
+
+    def _handle(self, header, payload):
         try:
             self.release(header.get("rel", ()))
             decode = lambda v: protocol.decode_value(v, payload, self.resolve(payload))
@@ -148,7 +160,7 @@ class Dispatcher:
                 value = decode(header["value"])
                 enc = protocol.Encoder(self.fetch_leaf, self.max_payload)
                 try:
-                    encoded = self.student(lambda: enc.encode(value))
+                    encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
                 except BadValueError as exc:
                     return {"bad": str(exc)}, b""
                 return {"ok": encoded}, enc.payload()
@@ -195,8 +207,9 @@ class Dispatcher:
             return None
         raise protocol.ProtocolError(f"unknown request {op!r}")
 
-    def student(self, fn):
+    def student(self, fn, timed=True):
         """Run fn, which may run student code; turn whatever it raises into StudentRaised."""
+        started, cpu = _clock(), _cpu_clock()
         try:
             return fn()
         except (protocol.ProtocolError, BadValueError):
@@ -205,6 +218,9 @@ class Dispatcher:
             self.fatal = isinstance(exc, (SystemExit, KeyboardInterrupt, MemoryError))
             raise StudentRaised(self.describe(exc)) from None
         finally:
+            if timed:
+                self.student_s += _clock() - started
+                self.student_cpu += _cpu_clock() - cpu
             self.after_student_code()
 
     def after_student_code(self):
@@ -259,10 +275,11 @@ class StudentRaised(Exception):
 def serve(sock, dispatcher, max_payload):
     while True:
         try:
+            cpu = _cpu_clock()  # blocked in recv costs no CPU; reading the frame does
             header, payload = protocol.recv_frame(sock, max_payload)
         except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
-        reply, blob = dispatcher.handle(header, payload)
+        reply, blob = dispatcher.handle(header, payload, cpu)
         try:
             protocol.send_frame(sock, reply, blob)
         except protocol.ProtocolError as exc:

@@ -1,0 +1,179 @@
+"""The grading benchmark: one command, one table.
+
+    python3 dev.py run bench/run.py [--quick] [--update-readme] [--out FILE] [--keep]
+
+Measures, side by side in one run (see bench/README.md for what each figure means):
+  1. a full grade of the reference through run_autograder in a relocated Gradescope tree,
+     broken down by phase (bench/phases.py);
+  2. the floor (time inside student code) and total/floor;
+  3. the same grade in the benchmark-only in-process mode, and isolated/in-process;
+  4. the peak memory of the whole process tree (bench/memory.py);
+  5. the round trip of one small remote call, in microseconds;
+  6. TA regrade throughput with 1 and 2 jobs, and the speed-up;
+and the grading of the 0% template and of a submission that hangs.
+
+--quick is the CI configuration: a few tests (-k), a 2-second call timeout, two template
+submissions for the regrade. It checks that the bench works, not the targets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(1, str(BENCH.parent))
+
+import phases  # noqa: E402
+import report  # noqa: E402
+import scenarios  # noqa: E402
+
+QUICK_TESTS = "sigmoid or dense_forward or tensor_and_variable"
+DEFAULT_OUT = BENCH / "results.md"
+
+
+def config(quick: bool) -> dict:
+    if quick:
+        return {"name": "quick", "pytest_args": f"-k '{QUICK_TESTS}'", "call_timeout_s": 2,
+                "regrade_submissions": 2, "regrade_kind": "template", "calls": 500}
+    return {"name": "full", "pytest_args": "", "call_timeout_s": None,
+            "regrade_submissions": 4, "regrade_kind": "reference", "calls": 5000}
+
+
+def mnist_dir() -> str | None:
+    for candidate in (os.environ.get("BERAS_MNIST_DIR"), "/work/shared/data/mnist"):
+        if candidate and Path(candidate).is_dir():
+            return candidate
+    return None
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": os.getloadavg()[0], "root": os.geteuid() == 0}
+
+
+def log(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool, workdir: Path) -> dict:
+    cfg = config(quick)
+    mnist = mnist_dir()
+    facts = {"config": cfg, "machine": machine(), "mnist": mnist}
+    overrides = {"sandbox": {"call_timeout_s": str(cfg["call_timeout_s"])}} if cfg["call_timeout_s"] else None
+    log(f"{cfg['name']} configuration; building the relocated Gradescope tree in {workdir}")
+    tree = scenarios.Tree.build(workdir, overrides)
+    reference, template = tree.source / "reference", tree.source / "student_template"
+    args = cfg["pytest_args"]
+
+    log("grading the reference through run_autograder (isolated)")
+    isolated = scenarios.run_autograder(tree, reference, "isolated", pytest_args=args, mnist_dir=mnist)
+    log(f"  {isolated.wall:.1f} s, {isolated.score:g}/{isolated.max_score:g}")
+    log("grading the reference in-process (benchmark-only mode)")
+    # The worker runs with one BLAS thread (its environment says so); student code in this
+    # mode gets the same, or the comparison would measure thread oversubscription instead.
+    in_process = scenarios.run_autograder(tree, reference, "in-process", in_process=True,
+                                          pytest_args=args, mnist_dir=mnist,
+                                          env={v: "1" for v in scenarios.THREAD_VARS})
+    log(f"  {in_process.wall:.1f} s, {in_process.score:g}/{in_process.max_score:g}")
+    log("grading the template (0%)")
+    template_run = scenarios.run_autograder(tree, template, "template", pytest_args=args, mnist_dir=mnist)
+    log(f"  {template_run.wall:.1f} s, {template_run.score:g}/{template_run.max_score:g}")
+    log("grading a submission whose Sigmoid.forward never returns")
+    hanging = scenarios.hanging_submission(reference, workdir / "hanging")
+    hang_run = scenarios.run_autograder(tree, hanging, "hanging", pytest_args=args, mnist_dir=mnist)
+    log(f"  {hang_run.wall:.1f} s, {hang_run.score:g}/{hang_run.max_score:g}")
+
+    log(f"round trips: {cfg['calls']} small calls, isolated and in-process")
+    latency = scenarios.round_trip(reference, False, cfg["calls"])
+    latency_in = scenarios.round_trip(reference, True, cfg["calls"])
+
+    kind = reference if cfg["regrade_kind"] == "reference" else template
+    export = scenarios.make_export(workdir / "export", [kind] * cfg["regrade_submissions"])
+    regrade_args = ["-k", QUICK_TESTS] if quick else []
+    regrades = []
+    for jobs in (1, 2):
+        log(f"regrading {cfg['regrade_submissions']} submissions ({cfg['regrade_kind']}) with {jobs} job(s)")
+        regrades.append(scenarios.regrade(tree, export, workdir / f"regrade-{jobs}", jobs,
+                                          pytest_args=regrade_args, mnist_dir=mnist))
+        log(f"  {regrades[-1].wall:.1f} s")
+
+    timeout_s = tree.sandbox_setting("call_timeout_s", 20.0)
+    return {
+        **facts,
+        "call_timeout_s": timeout_s,
+        "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run)},
+        "breakdown": {r.label: asdict(phases.breakdown(r.timings, r.started, r.ended, r.cpu,
+                                                       in_process=r is in_process))
+                      for r in (isolated, in_process) if r.timings},
+        "latency": {"isolated": asdict(latency), "in_process": asdict(latency_in)},
+        "regrade": [asdict(r) | {"per_minute": r.per_minute} for r in regrades],
+        "hang": {"timed_out_tests": hang_run.count_outputs(f"did not finish within {timeout_s:g} s"),
+                 "test_time_limit": hang_run.count_outputs("**Time limit:**")},
+    }
+
+
+def summarize(run: scenarios.GradeRun) -> dict:
+    tests = run.results.get("tests", [])
+    return {"wall": run.wall, "cpu": run.cpu, "score": run.score, "max_score": run.max_score,
+            "tests": len(tests), "passed": sum(1 for t in tests if t.get("status") == "passed"),
+            "output": str(run.results.get("output", ""))[:300],
+            "peak": asdict(run.peak)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the small CI configuration")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"write the table here (default: {DEFAULT_OUT.relative_to(BENCH.parent)}, "
+                             f"full runs only) and the figures beside it as .json")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="regenerate README.md's Performance section from this run")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="do not measure: render the table from a previous run's .json")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+
+    if args.from_json:
+        figures = json.loads(args.from_json.read_text())
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="beras-bench-"))
+        try:
+            figures = run(args.quick, workdir)
+        finally:
+            if not args.keep:
+                import shutil
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                log(f"work directory kept: {workdir}")
+    table = report.markdown(figures)
+    print(table)
+    out = args.out if args.out is not None else (None if args.quick or args.from_json else DEFAULT_OUT)
+    if out is not None:
+        out.write_text(table)
+        if not args.from_json:
+            out.with_suffix(".json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        log(f"table written to {out}")
+    if args.update_readme:
+        readme = BENCH.parent / "README.md"
+        readme.write_text(report.replace_block(readme.read_text(), table))
+        log(f"{readme} Performance section updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
