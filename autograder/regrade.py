@@ -586,6 +586,9 @@ def grade_submission(sub: ExportedSubmission, export: Export, out_dir: Path, gra
             raise RuntimeError(f"the grader returned no usable results ({type(results).__name__})")
         write_json_atomic(results_path, results)  # kept even when incomplete: staff may look
         problem = grading_problem(results)
+        if problem and options.timeout_s and time.monotonic() - t0 >= options.timeout_s:
+            # grade() may hand back the child's own "did not finish" file without the cause
+            problem = f"took longer than --timeout {options.timeout_s:g} s and was stopped; {problem}"
         if problem:
             record.update(status=NOT_GRADED, error=problem)
         else:
