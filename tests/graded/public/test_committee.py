@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from feedback import expect, expect_close
 
 INK = 1e-6  # a pixel is ink when above this (resampling may leave rounding dust near 0)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
-from feedback import expect, expect_close, fail, show
+from feedback import expect, expect_close, show
 
 
 def squared_error(pred, target):

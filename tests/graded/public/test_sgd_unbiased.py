@@ -4,7 +4,6 @@ The mean, over all examples, of the single-example gradients must equal the full
 gradient: that is what makes a uniformly drawn example an unbiased estimate. It fails when
 the loss's gradient does not carry the 1/N of the batch mean.
 """
-import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import given
 
