@@ -288,6 +288,19 @@ class Export:
         staging.rename(target)
         return target
 
+    def fingerprint(self, sub: ExportedSubmission) -> str | None:
+        """Identifies the submission's files, so resume never reuses results for other files
+        under the same id. A zip's members are identified by name, CRC and size, unextracted."""
+        if not sub.present:
+            return None
+        if self._zip is None:
+            return tree_fingerprint(self.materialise(sub.id))
+        digest = hashlib.sha256()
+        for info, rel in sorted(self._members.get(sub.id, []), key=lambda member: member[1]):
+            if not info.is_dir():
+                digest.update("/".join(rel).encode() + b"\0" + f"{info.CRC}:{info.file_size}".encode())
+        return "zip:" + digest.hexdigest()
+
     def release(self, submission_id: str) -> None:
         """Delete an extracted submission once graded: a big export never sits unpacked whole."""
         if self._zip is not None and self._scratch is not None:
@@ -840,7 +853,7 @@ def regrade(export_path: Path, out_dir: Path, *, jobs: int | None = None, shard:
         assigned = shard_slice(everything, *shard)
         todo, skipped = [], []
         for sub in assigned:
-            if not force and is_complete(out_dir / sub.id, _fingerprint_for(export, sub), options.as_record()):
+            if not force and is_complete(out_dir / sub.id, export.fingerprint(sub), options.as_record()):
                 skipped.append(sub)
             else:
                 todo.append(sub)
@@ -877,19 +890,6 @@ def regrade(export_path: Path, out_dir: Path, *, jobs: int | None = None, shard:
     return run
 
 
-def _fingerprint_for(export: Export, sub: ExportedSubmission) -> str | None:
-    # A folder export can be hashed cheaply up front; a zip's members are hashed after extraction.
-    if export._zip is None and sub.present:
-        return tree_fingerprint(export.materialise(sub.id))
-    if export._zip is not None and sub.present:
-        digest = hashlib.sha256()
-        for info, rel in sorted(export._members.get(sub.id, []), key=lambda m: m[1]):
-            if not info.is_dir():
-                digest.update("/".join(rel).encode() + b"\0" + f"{info.CRC}:{info.file_size}".encode())
-        return "zip:" + digest.hexdigest()
-    return None
-
-
 def _grade_all(todo, export, out_dir, grade_fn, options, users, progress) -> list[dict]:
     """A thread per slot: the work happens in each submission's grading child process, so
     threads only wait. A slot is held for one submission at a time, and so is its user."""
@@ -901,7 +901,7 @@ def _grade_all(todo, export, out_dir, grade_fn, options, users, progress) -> lis
         slot, user = slots.get()
         try:
             record = grade_submission(sub, export, out_dir, grade_fn, options, user, slot,
-                                      _fingerprint_for(export, sub))
+                                      export.fingerprint(sub))
             results = read_json(out_dir / sub.id / RESULTS_NAME) if record["status"] == GRADED else None
             record = dict(record, total=Row(sub.id, record, results).total())
             return record

@@ -173,3 +173,23 @@ def test_bad_shard_specs_are_rejected(text):
 def test_shard_spec_is_one_based():
     assert parse_shard("1/4") == (1, 4)
     assert parse_shard(" 4 / 4 ") == (4, 4)
+
+
+def test_resume_trusts_a_folder_only_for_the_same_files_and_options(tmp_path):
+    from autograder.regrade import GradingOptions, RECORD_NAME, RESULTS_NAME, is_complete, write_json_atomic
+
+    folder = make_export_folder(tmp_path / "export")
+    options = GradingOptions().as_record()
+    with Export(folder) as export:
+        sub = export.submissions[0]
+        fingerprint = export.fingerprint(sub)
+        out = tmp_path / "out" / sub.id
+        write_json_atomic(out / RESULTS_NAME, {"score": 3, "tests": [{"score": 3, "max_score": 3}]})
+        write_json_atomic(out / RECORD_NAME, {"status": "graded", "options": options, "fingerprint": fingerprint})
+        assert is_complete(out, fingerprint, options)
+        assert not is_complete(out, fingerprint, GradingOptions(public_only=True).as_record())
+        (export.materialise(sub.id) / "beras" / "core.py").write_text("WHO = 'someone else'\n")
+        assert not is_complete(out, export.fingerprint(sub), options)
+    with Export(zip_folder(folder, tmp_path / "export.zip")) as zipped:  # zips are identified unextracted
+        assert zipped.fingerprint(zipped.submissions[0]) == zipped.fingerprint(zipped.submissions[0])
+        assert zipped.fingerprint(zipped.submissions[0]) != zipped.fingerprint(zipped.submissions[1])
