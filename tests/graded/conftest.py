@@ -29,7 +29,7 @@ settings.register_profile(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=25,
+    max_examples=20,
     print_blob=False,
     report_multiple_bugs=False,
     # No "explain" phase: it re-runs a failing test many times to point at lines of OUR test
