@@ -97,6 +97,7 @@ class Case:
     others_pass: bool = False
     grader_error_ok: bool = False
     requires_root: bool = False
+    shows: list[str] = dataclasses.field(default_factory=list)  # proof in results.json that it ran
 
 
 @dataclasses.dataclass
@@ -147,7 +148,7 @@ CASE_KEYS = {
     "common": {"id", "description", "base", "edits", "file", "old", "new", "files", "quick"},
     "mutant": {"part", "fails", "determinism"},
     "variant": {"exempt"},
-    "hostile": {"max_score", "min_score", "lose", "others_pass", "grader_error_ok", "requires_root"},
+    "hostile": {"max_score", "min_score", "lose", "others_pass", "grader_error_ok", "requires_root", "shows"},
 }
 
 
@@ -210,6 +211,7 @@ def _parse_case(kind: str, raw: Any, where: str) -> Case:
         case.others_pass = bool(raw.get("others_pass", False))
         case.grader_error_ok = bool(raw.get("grader_error_ok", False))
         case.requires_root = bool(raw.get("requires_root", False))
+        case.shows = [str(s) for s in _as_list(raw.get("shows"))]
         if case.max_score is None and case.min_score is None and not case.lose:
             raise CorpusError(f"{where}: a hostile case needs max_score, min_score or tests it must lose")
         selectors = case.lose
@@ -625,7 +627,8 @@ def secret_markers(course, base: str) -> list[str]:
     return markers + [f"def {name}(" for name in sorted(defs - public_defs)]
 
 
-def check_hostile(case: Case, graded: Graded, suite: list[SuiteTest], markers: list[str]) -> Verdict:
+def check_hostile(case: Case, graded: Graded, suite: list[SuiteTest], markers: list[str],
+                  values: dict[str, str] | None = None) -> Verdict:
     doc = graded.doc
     problems = schema_problems(doc)
     full = sum(t.max_score for t in suite)
@@ -660,6 +663,9 @@ def check_hostile(case: Case, graded: Graded, suite: list[SuiteTest], markers: l
             problems.append("the attack also cost points elsewhere: " + ", ".join(hurt))
     if HACK_MARKER in str(doc.get("output", "")) or doc.get("score") == 1000:
         problems.append("results.json carries the submission's forged content")
+    missing = [s for s in (substitute(s, values or {}) for s in case.shows) if s not in text]
+    if missing:
+        problems.append("the attack left no trace (did it run?): no " + ", ".join(repr(s) for s in missing))
     leaked = [m for m in markers if m in text]
     if leaked:
         problems.append("results.json shows secret text: " + ", ".join(leaked))
@@ -699,6 +705,11 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
                 return found
         return None
     if a != b:
+        if isinstance(a, str):
+            # Show where the texts part, not their common beginning.
+            at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            start = max(0, at - 40)
+            return f"{path} (character {at}): {a[start:at + 60]!r} vs {b[start:at + 60]!r}"
         return f"{path}: {str(a)[:120]!r} vs {str(b)[:120]!r}"
     return None
 
@@ -955,7 +966,7 @@ class Validation:
                 mutants.append(m)
                 verdicts.append(m.verdict)
             else:
-                verdicts.append(check_hostile(case, g, suite, secret_markers(self.course, case.base)))
+                verdicts.append(check_hostile(case, g, suite, secret_markers(self.course, case.base), self.values))
         self.record(verdicts)
         self.print_mutants(mutants, suite)
         stats = figures(mutants, correct)

@@ -267,6 +267,11 @@ def test_hostile_checks():
     assert any("forged" in p for p in check_hostile(hostile(max_score="full"), forged, SUITE, []).problems)
     leak = graded({}, "READ /x # BEGIN SOLUTION: ...")
     assert any("secret" in p for p in check_hostile(hostile(max_score="full"), leak, SUITE, ["# BEGIN SOLUTION"]).problems)
+    ran = check_hostile(hostile(max_score="full", shows=["attack @@X@@ failed"]), graded({}, "attack /r failed"),
+                        SUITE, [], {"@@X@@": "/r"})
+    assert ran.ok
+    silent = check_hostile(hostile(max_score="full", shows=["attack"]), graded({}), SUITE, [])
+    assert any("left no trace" in p for p in silent.problems)
     lying = graded({})
     lying.doc["score"] = 1000
     assert any("not the sum" in p for p in check_hostile(hostile(max_score="full"), lying, SUITE, []).problems)
@@ -292,4 +297,9 @@ def test_determinism_comparison_ignores_only_execution_time():
     b["execution_time"] = 99.0
     assert validate.first_difference(validate.comparable(a), validate.comparable(b)) is None
     b["tests"][0]["output"] = "a different counterexample"
-    assert validate.first_difference(validate.comparable(a), validate.comparable(b)) == "/tests/0/output: '' vs 'a different counterexample'"
+    assert validate.first_difference(validate.comparable(a), validate.comparable(b)) == \
+        "/tests/0/output (character 0): '' vs 'a different counterexample'"
+    a["tests"][0]["output"] = "x" * 100 + "/tmp/box-1/f.py"
+    b["tests"][0]["output"] = "x" * 100 + "/tmp/box-2/f.py"
+    assert validate.first_difference(validate.comparable(a), validate.comparable(b)).endswith("(character 108): 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/tmp/box-1/f.py' "
+                                                    "vs 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/tmp/box-2/f.py'")
