@@ -301,5 +301,5 @@ def test_determinism_comparison_ignores_only_execution_time():
         "/tests/0/output (character 0): '' vs 'a different counterexample'"
     a["tests"][0]["output"] = "x" * 100 + "/tmp/box-1/f.py"
     b["tests"][0]["output"] = "x" * 100 + "/tmp/box-2/f.py"
-    assert validate.first_difference(validate.comparable(a), validate.comparable(b)).endswith("(character 108): 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/tmp/box-1/f.py' "
-                                                    "vs 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/tmp/box-2/f.py'")
+    found = validate.first_difference(validate.comparable(a), validate.comparable(b))
+    assert found == "/tests/0/output (character 109): '" + "x" * 31 + "/tmp/box-1/f.py' vs '" + "x" * 31 + "/tmp/box-2/f.py'"
