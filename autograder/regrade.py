@@ -919,6 +919,9 @@ def _grade_all(todo, export, out_dir, grade_fn, options, users, progress) -> lis
         except KeyboardInterrupt:
             for future in futures:
                 future.cancel()
+            running = sum(1 for future in futures if future.running())
+            progress.stream.write(f"\nregrade: interrupted; letting the {running} grading(s) in progress finish "
+                                  "so that their results are kept (Ctrl-C again to abandon them)\n")
             raise
         finally:
             progress.close()
