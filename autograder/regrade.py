@@ -238,6 +238,10 @@ class Export:
         meta_hits = [parts for info, parts in safe if parts[-1] == METADATA_NAME and not info.is_dir()]
         if meta_hits:
             prefix = min(meta_hits, key=len)[:-1]
+        # Made here, not on first use: job threads extract side by side.
+        self._scratch = tempfile.TemporaryDirectory(prefix="beras-regrade-")
+        # The engine may hand these files to an unprivileged sandbox user: readable, not writable.
+        os.chmod(self._scratch.name, 0o755)
         metadata = {}
         for info, parts in safe:
             if parts == prefix + (METADATA_NAME,):
@@ -256,10 +260,6 @@ class Export:
         """The folder holding this submission's files (extracted on demand for zips)."""
         if self._zip is None:
             return self._root / submission_id
-        if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="beras-regrade-")
-            # The engine may hand these files to an unprivileged sandbox user: readable, not writable.
-            os.chmod(self._scratch.name, 0o755)
         target = Path(self._scratch.name) / submission_id
         if target.exists():
             return target

@@ -193,3 +193,17 @@ def test_resume_trusts_a_folder_only_for_the_same_files_and_options(tmp_path):
     with Export(zip_folder(folder, tmp_path / "export.zip")) as zipped:  # zips are identified unextracted
         assert zipped.fingerprint(zipped.submissions[0]) == zipped.fingerprint(zipped.submissions[0])
         assert zipped.fingerprint(zipped.submissions[0]) != zipped.fingerprint(zipped.submissions[1])
+
+
+def test_job_threads_extract_from_one_zip_side_by_side(tmp_path):
+    import concurrent.futures
+
+    ids = tuple(f"submission_{n}" for n in range(24))
+    folder = make_export_folder(tmp_path / "export", ids=ids, metadata=None)
+    archive = zip_folder(folder, tmp_path / "export.zip")
+    for _ in range(5):  # the first extractions of a fresh Export are the racy moment
+        with Export(archive) as export:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                paths = list(pool.map(export.materialise, ids))
+            for sub, path in zip(ids, paths):
+                assert (path / "beras" / "core.py").read_text() == f"WHO = {sub!r}\n"
