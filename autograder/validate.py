@@ -1078,19 +1078,28 @@ class Validation:
             for key in v.lost:
                 failed_tests[key] = failed_tests.get(key, 0) + 1
         rate = len(failed) / len(verdicts)
-        # With no failure in n runs, 3/n bounds the rate at 95% confidence (the rule of three).
-        bound = 3 / len(verdicts) if not failed else None
+        test_rate = sum(failed_tests.values()) / runs if runs else 0.0
+        # With no failure in n trials, 3/n bounds the rate at 95% confidence (the rule of three).
+        bound = min(1.0, 3 / len(verdicts)) if not failed else None
+        test_bound = min(1.0, 3 / runs) if runs and not failed_tests else None
+        suite = suite_tests(graded[0].doc) if graded else []
+        statistical = [t for t in suite if "statistical" in t.tags]
         self.say()
         self.say(f"Reference under fresh seeds: {len(verdicts) - len(failed)} of {len(verdicts)} gradings gave "
-                 f"full marks; measured false-fail rate {pct(rate)} per grading"
-                 + (f" (under {pct(bound)} at 95% confidence)" if bound else ""))
-        self.say(f"  {runs} test runs, {sum(failed_tests.values())} failed")
+                 f"full marks: false-fail rate {pct(rate)} per grading"
+                 + (f" (under {pct(bound)} at 95% confidence)" if bound is not None else ""))
+        self.say(f"  per test run: {sum(failed_tests.values())} failed of {runs}, {test_rate:.2e}"
+                 + (f" (under {test_bound:.2e} at 95% confidence)" if test_bound is not None else ""))
         for key, n in sorted(failed_tests.items()):
             self.say(f"  {key}: failed under {n} seed(s)")
+        for t in statistical:
+            self.say(f"  statistical test {t.label()} {t.function}: failed under {failed_tests.get(t.key, 0)} "
+                     f"of {len(graded)} seeds")
         for v in failed:
             self.violation(f"{v.label}: " + "; ".join(v.problems))
         self.report["randomised"] = {"seeds": seeds, "examples": args.examples, "gradings": len(verdicts),
                                      "failed_gradings": len(failed), "rate": rate, "bound_95": bound,
+                                     "test_rate": test_rate, "test_bound_95": test_bound,
                                      "test_runs": runs, "failed_tests": failed_tests,
                                      "seconds": [round(g.seconds, 1) for g in graded]}
 
