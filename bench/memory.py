@@ -93,6 +93,7 @@ class Peak:
     pss: int = 0                 # largest sum of PSS seen in one sample
     processes: int = 0           # processes in the tree at the RSS peak
     by_role: Dict[str, int] = field(default_factory=dict)  # RSS per role at the RSS peak
+    max_by_role: Dict[str, int] = field(default_factory=dict)  # largest RSS of a role, any sample
     samples: int = 0
 
 
@@ -102,6 +103,7 @@ class TreeMemory:
     def __init__(self, root: int, interval_s: float = 0.02, pss_every: int = 5):
         self.root, self.interval_s, self.pss_every = root, interval_s, pss_every
         self.peak = Peak()
+        self._roles: Dict[int, str] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -111,14 +113,17 @@ class TreeMemory:
         total = sum(sizes.values())
         peak = self.peak
         peak.samples += 1
+        by_role: Dict[str, int] = {}
+        for pid, size in sizes.items():
+            r = self._roles.get(pid) or role(pid)
+            if r != "other":  # may still exec into something else (bash -> python)
+                self._roles[pid] = r
+            by_role[r] = by_role.get(r, 0) + size
+        for r, size in by_role.items():
+            peak.max_by_role[r] = max(peak.max_by_role.get(r, 0), size)
         new_high = total > peak.rss
         if new_high:
-            peak.rss, peak.processes = total, len(pids)
-            by_role: Dict[str, int] = {}
-            for pid, size in sizes.items():
-                r = role(pid)
-                by_role[r] = by_role.get(r, 0) + size
-            peak.by_role = by_role
+            peak.rss, peak.processes, peak.by_role = total, len(pids), by_role
         if new_high or peak.samples % self.pss_every == 0:
             peak.pss = max(peak.pss, sum(pss_bytes(pid) for pid in pids))
 

@@ -35,7 +35,7 @@ import phases  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
 
-QUICK_TESTS = "sigmoid or dense_forward or tensor_and_variable"
+QUICK_TESTS = "sigmoid_forward or dense_forward or tensor_and_variable"
 DEFAULT_OUT = BENCH / "results.md"
 
 

@@ -56,6 +56,8 @@ class Sandbox:
             raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
                                f"(known: {', '.join(STAND_INS)})")
         self.user = None
+        # module name -> the timeout that stopped its import (see Worker.import_module)
+        self.import_timeouts = {}
         self._zygote = None
         self._dir = None
         if not self.config.in_process:
@@ -83,8 +85,8 @@ class Sandbox:
     def start_worker(self):
         with timing.measure("sandbox.spawn"):
             if self.config.in_process:
-                return Worker(_InProcessChannel(self), self.config)
-            return Worker(self._spawn(), self.config)
+                return Worker(_InProcessChannel(self), self.config, self.import_timeouts)
+            return Worker(self._spawn(), self.config, self.import_timeouts)
 
     @property
     def network_isolated(self):
@@ -597,16 +599,32 @@ class _InProcessChannel:
 class Worker:
     """A live worker process with the student's objects; reached through Remotes."""
 
-    def __init__(self, channel, config):
+    def __init__(self, channel, config, import_timeouts=None):
         self._channel = channel
         self._config = config
+        self._import_timeouts = {} if import_timeouts is None else import_timeouts
         self._remotes = weakref.WeakValueDictionary()
         self._release = []
         self._dead = None  # the StudentError that ended this worker
 
     # -------------------------------------------------------------- the API
     def import_module(self, name):
-        return self._request("import", [name], what=f"importing {name}", label=name)
+        """The module, imported in the worker. An import that ran into a time limit is not
+        tried again by this Sandbox's workers: module code that hangs (an endless loop, or
+        training at import) would otherwise cost the time limit in every test that needs
+        it, and the whole grading would outlast Gradescope's own limit."""
+        earlier = self._import_timeouts.get(name)
+        if earlier is not None:
+            raise WorkerTimeout("Timeout", f"importing {name} already ran into a time limit in an earlier "
+                                f"test ({earlier}), so it was not tried again. Code at the top level of a "
+                                f"file runs on import: keep long work under `if __name__ == \"__main__\":`.")
+        alive = self.alive  # a worker that died earlier says so; that is not this import's doing
+        try:
+            return self._request("import", [name], what=f"importing {name}", label=name)
+        except WorkerTimeout as exc:
+            if alive:
+                self._import_timeouts.setdefault(name, exc.message)
+            raise
 
     def getattr(self, obj, name):
         return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
