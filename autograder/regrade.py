@@ -238,10 +238,10 @@ class Export:
         meta_hits = [parts for info, parts in safe if parts[-1] == METADATA_NAME and not info.is_dir()]
         if meta_hits:
             prefix = min(meta_hits, key=len)[:-1]
-        # Made here, not on first use: job threads extract side by side.
+        # Made here, not on first use: job threads extract side by side. It stays private
+        # (mkdtemp's 0700): the sandbox copies a submission before its user may read it, so
+        # no slot user can read another slot's submission here.
         self._scratch = tempfile.TemporaryDirectory(prefix="beras-regrade-")
-        # The engine may hand these files to an unprivileged sandbox user: readable, not writable.
-        os.chmod(self._scratch.name, 0o755)
         metadata = {}
         for info, parts in safe:
             if parts == prefix + (METADATA_NAME,):
@@ -281,10 +281,6 @@ class Export:
                         shutil.rmtree(staging, ignore_errors=True)
                         raise ExportError(f"{submission_id}: larger than {MAX_SUBMISSION_BYTES} bytes unpacked")
                     out.write(chunk)
-        for dirpath, dirnames, filenames in os.walk(staging):
-            os.chmod(dirpath, 0o755)
-            for name in filenames:
-                os.chmod(os.path.join(dirpath, name), 0o644)
         staging.rename(target)
         return target
 
