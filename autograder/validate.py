@@ -723,7 +723,7 @@ def figures(mutants: list[MutantResult], correct: list[Verdict]) -> dict[str, An
     own = sum(m.own_lost for m in mutants if m.killed)
     foreign = sum(m.foreign_lost for m in mutants if m.killed)
     integ = sum(m.integration_lost for m in mutants if m.killed)
-    tests_run = sum(len(test_scores_from(v)) for v in correct)
+    tests_run = sum(len(verdict_scores(v)) for v in correct)
     tests_failed = sum(len(v.lost) - len(v.extra.get("exempt_lost", {})) for v in correct)
     return {
         "mutants": len(mutants), "killed": killed,
@@ -737,7 +737,7 @@ def figures(mutants: list[MutantResult], correct: list[Verdict]) -> dict[str, An
     }
 
 
-def test_scores_from(verdict: Verdict) -> dict:
+def verdict_scores(verdict: Verdict) -> dict:
     return verdict.extra.get("scores", {})
 
 
@@ -801,6 +801,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--report", type=Path, default=None, help="also write every figure and verdict as JSON here")
     parser.add_argument("--keep", type=Path, default=None, help="keep the graded submissions and results here")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per grading before it is stopped")
+    parser.add_argument("--min-blame", type=float, default=0.9,
+                        help="blame precision (mean over killed mutants) the full corpus must reach (default 0.9)")
 
 
 def run(args: argparse.Namespace, command: str = "validate") -> int:
@@ -833,7 +835,6 @@ class Validation:
         from autograder.grading import grade, load_course
 
         self.args, self.corpus, self.work = args, corpus, work
-        self.original_course = course
         # Root (CI, Gradescope): grade from a root-only copy, as on Gradescope.
         self.config = protected_course(course, work / "course") if os.geteuid() == 0 else course.config_path
         self.course = load_course(self.config)
@@ -972,6 +973,9 @@ class Validation:
         stats = figures(mutants, correct)
         self.report["figures"] = stats
         self.print_figures(stats, mutants, correct, skipped_root)
+        blame = stats["blame_precision_mean"]
+        if not args.quick and not args.only and blame is not None and blame < args.min_blame:
+            self.violation(f"blame precision {pct(blame)} is under the {pct(args.min_blame)} target")
         if not args.no_determinism:
             pairs = {"reference": [ref] + again.get("reference", [])}
             pairs.update({f"mutant {c.id}": again.get(f"mutant {c.id}", []) for c in chosen})
