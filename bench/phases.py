@@ -123,7 +123,18 @@ class Breakdown:
     tests: int
     round_trips: int
     examples: int
-    slowest: List[tuple] = field(default_factory=list)  # (seconds, nodeid)
+    slowest: List[dict] = field(default_factory=list)  # the costliest tests (CPU), see costliest()
+
+
+def costliest(tests: List[dict], in_process: bool, count: int = 8) -> List[dict]:
+    """The tests that cost the most CPU (grader and worker), with what drives the cost."""
+    rows = []
+    for t in tests:
+        c = split_cpu(t, in_process)
+        rows.append({"nodeid": t["nodeid"], "wall": t["total"], "cpu": c.total, "student_cpu": c.student,
+                     "hypothesis_cpu": c.hypothesis, "roundtrips_cpu": c.roundtrips,
+                     "requests": t.get("requests", 0), "examples": t.get("examples_n", 0)})
+    return sorted(rows, key=lambda r: r["cpu"], reverse=True)[:count]
 
 
 def breakdown(doc: dict, started: float, ended: float, cpu_total: float, in_process: bool) -> Breakdown:
@@ -184,5 +195,5 @@ def breakdown(doc: dict, started: float, ended: float, cpu_total: float, in_proc
         tests=len(doc["tests"]),
         round_trips=int(sandbox.get("sandbox.request", {}).get("n", 0)),
         examples=sum(t.get("examples_n", 0) for t in doc["tests"]),
-        slowest=sorted(((t["total"], t["nodeid"]) for t in doc["tests"]), reverse=True)[:5],
+        slowest=costliest(doc["tests"], in_process),
     )

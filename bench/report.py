@@ -130,13 +130,24 @@ def markdown(fig: dict) -> str:
                      f"student code with one BLAS thread, as the worker does.")
         lines.append("")
 
+    if b_iso and b_iso.get("slowest") and isinstance(b_iso["slowest"][0], dict):
+        lines.append("**Costliest tests** (isolated; CPU of grader and worker together)")
+        lines.append("")
+        lines.append("| test | wall | CPU | of which student | Hypothesis | round trips | requests | examples |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in b_iso["slowest"]:
+            name = r["nodeid"].rsplit("/", 1)[-1]
+            lines.append(f"| `{name}` | {r['wall']:.2f} s | {r['cpu']:.2f} s | {r['student_cpu']:.2f} s | "
+                         f"{r['hypothesis_cpu']:.2f} s | {r['roundtrips_cpu']:.2f} s | {r['requests']:,} | {r['examples']} |")
+        lines.append("")
+
     pk = iso["peak"]
     roles = ", ".join(f"{name} {size / MB:.0f} MB" for name, size in sorted(pk["by_role"].items()))
     lines.append("**Memory** (sampled from /proc every 20 ms over the whole tree)")
     lines.append("")
     lines.append("| run | peak RSS (sum) | peak PSS (sum) | processes at the peak |")
     lines.append("|---|---:|---:|---:|")
-    for label in ("isolated", "in-process", "template", "hanging"):
+    for label in [k for k in ("isolated", "in-process", "template", "hanging", "hanging-import") if k in runs]:
         p = runs[label]["peak"]
         lines.append(f"| {label} | {p['rss'] / MB:.0f} MB | {p['pss'] / MB:.0f} MB | {p['processes']} |")
     lines.append("")
@@ -165,21 +176,26 @@ def markdown(fig: dict) -> str:
     lines.append(f"| speed-up | | | {head['regrade_speedup']:.2f}x | |")
     lines.append("")
 
-    tmpl, hang = runs["template"], runs["hanging"]
-    h = fig["hang"]
+    tmpl = runs["template"]
     limit = fig["call_timeout_s"]
-    budget = iso["wall"] + h["timed_out_tests"] * limit
-    lines.append("**Failing submissions** (through `run_autograder`)")
+    lines.append("**Failing submissions** (through `run_autograder`; the budget of a hanging one is the "
+                 "reference's time plus one call limit per test it stops)")
     lines.append("")
-    lines.append("| submission | wall | CPU | score | budget |")
-    lines.append("|---|---:|---:|---:|---|")
+    lines.append("| submission | wall | CPU | score | calls stopped | refused at once | within budget |")
+    lines.append("|---|---:|---:|---:|---:|---:|---|")
     lines.append(f"| template (every part raises NotImplementedError) | {tmpl['wall']:.1f} s | {tmpl['cpu']:.1f} s | "
-                 f"{tmpl['score']:g} / {tmpl['max_score']:g} | <= the reference's {iso['wall']:.1f} s: "
+                 f"{tmpl['score']:g} / {tmpl['max_score']:g} | | | <= the reference's {iso['wall']:.1f} s: "
                  f"{'yes' if tmpl['wall'] <= iso['wall'] * 1.1 else '**no**'} |")
-    lines.append(f"| Sigmoid.forward never returns | {hang['wall']:.1f} s | {hang['cpu']:.1f} s | "
-                 f"{hang['score']:g} / {hang['max_score']:g} | {h['timed_out_tests']} calls stopped at the "
-                 f"{limit:g} s call limit: reference + {h['timed_out_tests']} x {limit:g} s = {budget:.0f} s: "
-                 f"{'yes' if hang['wall'] <= budget * 1.15 + 5 else '**no**'} |")
+    for label, key, text in (("hanging", "hang", "`Sigmoid.forward` never returns"),
+                             ("hanging-import", "hang_import", "`beras/activations.py` loops at import")):
+        if label not in runs:
+            continue
+        run, h = runs[label], fig[key]
+        budget = iso["wall"] + h["timed_out_tests"] * limit
+        within = run["wall"] <= budget * 1.15 + 5
+        lines.append(f"| {text} | {run['wall']:.1f} s | {run['cpu']:.1f} s | {run['score']:g} / {run['max_score']:g} | "
+                     f"{h['timed_out_tests']} x {limit:g} s | {h.get('refused_tests', 0)} | {budget:.0f} s: "
+                     f"{'yes' if within else '**no**'} |")
     lines.append("")
     notes = gaps_explained(fig, head)
     if notes:

@@ -97,6 +97,10 @@ def run(quick: bool, workdir: Path) -> dict:
     hanging = scenarios.hanging_submission(reference, workdir / "hanging")
     hang_run = scenarios.run_autograder(tree, hanging, "hanging", pytest_args=args, mnist_dir=mnist)
     log(f"  {hang_run.wall:.1f} s, {hang_run.score:g}/{hang_run.max_score:g}")
+    log("grading a submission whose beras/activations.py never finishes importing")
+    hanging_import = scenarios.hanging_submission(reference, workdir / "hanging-import", at_import=True)
+    import_run = scenarios.run_autograder(tree, hanging_import, "hanging-import", pytest_args=args, mnist_dir=mnist)
+    log(f"  {import_run.wall:.1f} s, {import_run.score:g}/{import_run.max_score:g}")
 
     log(f"round trips: {cfg['calls']} small calls, isolated and in-process")
     latency = scenarios.round_trip(reference, False, cfg["calls"])
@@ -116,15 +120,21 @@ def run(quick: bool, workdir: Path) -> dict:
     return {
         **facts,
         "call_timeout_s": timeout_s,
-        "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run)},
+        "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run, import_run)},
         "breakdown": {r.label: asdict(phases.breakdown(r.timings, r.started, r.ended, r.cpu,
                                                        in_process=r is in_process))
                       for r in (isolated, in_process) if r.timings},
         "latency": {"isolated": asdict(latency), "in_process": asdict(latency_in)},
         "regrade": [asdict(r) | {"per_minute": r.per_minute} for r in regrades],
-        "hang": {"timed_out_tests": hang_run.count_outputs(f"did not finish within {timeout_s:g} s"),
-                 "test_time_limit": hang_run.count_outputs("**Time limit:**")},
+        "hang": hang_figures(hang_run, timeout_s),
+        "hang_import": hang_figures(import_run, timeout_s),
     }
+
+
+def hang_figures(run: scenarios.GradeRun, timeout_s: float) -> dict:
+    return {"timed_out_tests": run.count_outputs(f"did not finish within {timeout_s:g} s;"),
+            "refused_tests": run.count_outputs("so it was not tried again"),
+            "test_time_limit": run.count_outputs("**Time limit:**")}
 
 
 def summarize(run: scenarios.GradeRun) -> dict:

@@ -170,16 +170,18 @@ def _kill_group(pid: int) -> None:
 
 # ---------------------------------------------------------------- submissions
 
-def hanging_submission(reference: Path, target: Path) -> Path:
-    """The reference whose Sigmoid.forward never returns (a student's endless loop)."""
+def hanging_submission(reference: Path, target: Path, at_import: bool = False) -> Path:
+    """The reference with an endless loop: in Sigmoid.forward, or at the top level of
+    beras/activations.py (so every import of beras hangs)."""
     shutil.copytree(reference, target, ignore=shutil.ignore_patterns("__pycache__"))
     path = target / "beras" / "activations.py"
     text = path.read_text()
-    anchor = "e = np.exp(-np.abs(x))"
+    anchor = "import numpy as np\n" if at_import else "e = np.exp(-np.abs(x))"
     if text.count(anchor) != 1:
         raise RuntimeError(f"cannot plant the endless loop: {anchor!r} not found once in {path}")
     indent = text[:text.index(anchor)].rsplit("\n", 1)[1]
-    path.write_text(text.replace(anchor, f"while True:\n{indent}    pass\n{indent}{anchor}"))
+    loop = f"while True:\n{indent}    pass\n{indent}"
+    path.write_text(text.replace(anchor, anchor + loop if at_import else loop + anchor))
     return target
 
 

@@ -8,7 +8,7 @@ drawn) and wraps results.write_atomic to time it. On exit it writes $AUTOGRADER_
     {"configured", "unconfigured", "first_test", "last_test": epoch seconds,
      "cpu_first_test", "cpu_last_test", "cpu_end": this process's CPU seconds then,
      "write_results": {"s", "cpu", "n"}, "sandbox": autograder.timing.snapshot() at the end,
-     "tests": [{"nodeid", "training", "given", "total", "total_cpu", "writes", "writes_cpu",
+     "tests": [{"nodeid", "training", "given", "total", "total_cpu", "requests", "writes", "writes_cpu",
                 "examples", "examples_cpu", "examples_n",
                 "phases": {"setup"|"call"|"teardown": {"wall", "cpu", <sandbox deltas>}}}]}
 """
@@ -85,11 +85,12 @@ class PhaseTimer:
         self.current = {"nodeid": item.nodeid, "training": self.training in item.nodeid,
                         "given": _hypothesis_handle(getattr(item, "obj", None)) is not None,
                         "examples": 0.0, "examples_cpu": 0.0, "examples_n": 0, "phases": {}}
-        started, cpu = timing.clock(), timing.cpu_clock()
+        started, cpu, requests = timing.clock(), timing.cpu_clock(), timing.count("sandbox.request")
         written, written_cpu = self.doc["write_results"]["s"], self.doc["write_results"]["cpu"]
         yield
         self.current["total"] = timing.clock() - started
         self.current["total_cpu"] = timing.cpu_clock() - cpu
+        self.current["requests"] = timing.count("sandbox.request") - requests
         self.current["writes"] = self.doc["write_results"]["s"] - written  # progress results.json
         self.current["writes_cpu"] = self.doc["write_results"]["cpu"] - written_cpu
         self.doc["tests"].append(self.current)

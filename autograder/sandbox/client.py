@@ -28,7 +28,7 @@ from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerT
 from .users import check_interpreter_runnable, ensure_sandbox_user, sandbox_user_name
 
 RUNTIME_PACKAGE = "_agsandbox"
-RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py")
+RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py")
 ZYGOTE_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
                "from _agsandbox.worker_main import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -366,10 +366,12 @@ class _ProcessChannel:
         self.output = _OutputBuffer(box.config.output_kb * 1024)
         self.closed = False
         self.greeted = False  # the worker says hello once set up, before any student code
+        self.importing = []   # submission modules whose import started and has not ended
 
     def exchange(self, header, payload, timeout):
         try:
             started = timing.clock()
+            deadline = time.monotonic() + timeout
             reply = self._exchange(header, payload, timeout)
             if not self.greeted:
                 if "hello" not in reply[0]:
@@ -377,12 +379,29 @@ class _ProcessChannel:
                 self.greeted = True
                 timing.add("sandbox.greeting", timing.clock() - started)
                 timing.add("sandbox.greeting.cpu", 0.0)  # waiting, hardly any CPU here
-                reply = self._receive(time.monotonic() + timeout)
+                deadline = time.monotonic() + timeout
+                reply = self._receive(deadline)
+            while "imp" in reply[0]:  # a note on the way (see import_watch.py), not the reply
+                self._note_import(reply[0]["imp"])
+                reply = self._receive(deadline)
             return reply
         except _Died as died:
             if not self.greeted:
                 died.cause = "setup"
             raise
+
+    def _note_import(self, note):
+        if not (type(note) is list and len(note) == 2 and note[0] in ("start", "end")
+                and type(note[1]) is str and _MODULE_NAME.fullmatch(note[1])):
+            raise _Died("malformed import note")
+        event, name = note
+        if event == "start" and len(self.importing) < 1000:
+            self.importing.append(name)
+        elif event == "end" and name in self.importing:
+            del self.importing[len(self.importing) - 1 - self.importing[::-1].index(name)]
+
+    def unfinished_imports(self):
+        return list(self.importing)
 
     def _receive(self, deadline):
         reader = _FrameReader(self.max_payload)
@@ -540,6 +559,7 @@ class _OutputBuffer:
         return safe_text(bytes(self.data), self.dropped)
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -579,6 +599,9 @@ class _InProcessChannel:
     def drain(self):
         pass
 
+    def unfinished_imports(self):
+        return []
+
     def finish(self, grace):
         if not self.closed:
             self.closed = True
@@ -603,6 +626,7 @@ class Worker:
         self._channel = channel
         self._config = config
         self._import_timeouts = {} if import_timeouts is None else import_timeouts
+        self._blocked_sent = 0  # how many of those this worker has been told about
         self._remotes = weakref.WeakValueDictionary()
         self._release = []
         self._dead = None  # the StudentError that ended this worker
@@ -613,18 +637,20 @@ class Worker:
         tried again by this Sandbox's workers: module code that hangs (an endless loop, or
         training at import) would otherwise cost the time limit in every test that needs
         it, and the whole grading would outlast Gradescope's own limit."""
-        earlier = self._import_timeouts.get(name)
-        if earlier is not None:
-            raise WorkerTimeout("Timeout", f"importing {name} already ran into a time limit in an earlier "
-                                f"test ({earlier}), so it was not tried again. Code at the top level of a "
-                                f"file runs on import: keep long work under `if __name__ == \"__main__\":`.")
+        if name in self._import_timeouts:
+            raise WorkerTimeout("Timeout", self._timed_out_before(name))
         alive = self.alive  # a worker that died earlier says so; that is not this import's doing
         try:
             return self._request("import", [name], what=f"importing {name}", label=name)
         except WorkerTimeout as exc:
-            if alive:
-                self._import_timeouts.setdefault(name, exc.message)
+            if alive and getattr(exc, "reason", None):
+                self._import_timeouts.setdefault(name, exc.reason)
             raise
+
+    def _timed_out_before(self, name):
+        return (f"importing {name} already ran into a time limit in an earlier test (it "
+                f"{self._import_timeouts[name]}), so it was not tried again. Code at the top level of "
+                f"a file runs on import: keep long work under `if __name__ == \"__main__\":`.")
 
     def getattr(self, obj, name):
         return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
@@ -716,6 +742,9 @@ class Worker:
             raise TypeError(f"cannot send to the worker: {exc}") from None
         if self._release:
             header["rel"], self._release = self._release, []
+        if len(self._import_timeouts) != self._blocked_sent:
+            header["blk"] = sorted(self._import_timeouts)
+            self._blocked_sent = len(self._import_timeouts)
         sent = enc.payload()
         try:
             started = timing.clock()
@@ -738,6 +767,9 @@ class Worker:
         if "err" in reply and isinstance(reply["err"], dict):
             info = reply["err"]
             err = _student_error(info)
+            earlier = info.get("timed_out_before")
+            if type(earlier) is str and earlier in self._import_timeouts:
+                raise WorkerTimeout("Timeout", self._timed_out_before(earlier), err.frames)
             if info.get("fatal"):
                 raise self._die("fatal", what, err, memory=info.get("memory") is True) from None
             raise err
@@ -796,9 +828,11 @@ class Worker:
                                 err.frames)
         elif cause == "timeout":
             exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
+            exc.reason = f"did not finish within {c.call_timeout_s:g} s"
         elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and not status.get("killed")
                                        and cpu >= c.cpu_s - 0.5):
             exc = WorkerTimeout("Timeout", f"used more than the CPU time limit of {c.cpu_s} s while {what}")
+            exc.reason = f"used more than the CPU time limit of {c.cpu_s} s"
         elif sig is not None and not status.get("killed"):
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
             hint = " (often: out of memory)" if sig == signal.SIGKILL else ""
@@ -809,6 +843,9 @@ class Worker:
             exc = WorkerCrashed("WorkerCrashed", f"the process closed its connection while {what}")
         else:
             exc = WorkerCrashed("WorkerCrashed", f"the process broke the protocol while {what} ({cause})")
+        if isinstance(exc, WorkerTimeout):
+            for name in self._channel.unfinished_imports():  # they hung: never again in this Sandbox
+                self._import_timeouts.setdefault(name, exc.reason)
         self._dead = exc
         return exc
 

@@ -27,7 +27,7 @@ import traceback
 
 import numpy as np
 
-from . import limits, protocol, stubs
+from . import import_watch, limits, protocol, stubs
 
 MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
@@ -58,10 +58,11 @@ class Dispatcher:
     identity survives the round trip (a GradientTape keys tensors by id()).
     """
 
-    def __init__(self, root, max_payload, finder=None):
+    def __init__(self, root, max_payload, finder=None, watch=None):
         self.root = os.path.realpath(root) + os.sep
         self.max_payload = max_payload
         self.finder = finder
+        self.watch = watch  # import_watch.ImportWatch, or None (in-process)
         self.objects = {}
         self.handle_of = {}
         self.counter = itertools.count(1)
@@ -156,6 +157,9 @@ class Dispatcher:
     def _handle(self, header, payload):
         try:
             self.release(header.get("rel", ()))
+            blocked = header.get("blk")
+            if self.watch is not None and type(blocked) is list:
+                self.watch.blocked = frozenset(n for n in blocked if type(n) is str)
             decode = lambda v: protocol.decode_value(v, payload, self.resolve(payload))
             op = header.get("op")
             if op == "fetch":
@@ -256,7 +260,8 @@ class Dispatcher:
                 frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
         return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
                 "fatal": self.fatal, "memory": isinstance(exc, MemoryError),
-                "stand_in": isinstance(exc, stubs.ForbiddenLibraryError)}
+                "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
+                "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}
 
     def relative(self, filename):
         if not filename:
@@ -320,8 +325,9 @@ def become_worker(cfg, sock_fd, out_fd, finder):
     sys.path.insert(0, cfg["root"])
     sock = socket.socket(fileno=3)
     sock.setblocking(True)
+    watch = import_watch.install(cfg["root"], lambda event, name: protocol.send_frame(sock, {"imp": [event, name]}))
     protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
-    serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder), cfg["max_payload"])
+    serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
 
 
 # ------------------------------------------------------------------ zygote process

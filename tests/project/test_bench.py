@@ -72,6 +72,11 @@ def test_quick_bench_grades_truthfully(quick_run):
     assert fig["hang"]["timed_out_tests"] >= 1
     assert fig["call_timeout_s"] == 2
     assert hang["wall"] <= iso["wall"] + fig["hang"]["timed_out_tests"] * fig["call_timeout_s"] + 15
+    # a module that hangs at import costs the call limit once; later tests are refused at once
+    hang_import, h = runs["hanging-import"], fig["hang_import"]
+    assert hang_import["score"] == 0
+    assert h["timed_out_tests"] == 1 and h["refused_tests"] == hang_import["tests"] - 1
+    assert hang_import["wall"] <= iso["wall"] + fig["call_timeout_s"] + 15
 
 
 def test_quick_bench_phases_add_up(quick_run):

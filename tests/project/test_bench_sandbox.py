@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autograder import timing
-from autograder.sandbox import Sandbox, SandboxConfig, WorkerTimeout, fetch
+from autograder.sandbox import Sandbox, SandboxConfig, StudentError, WorkerTimeout, fetch
 
 CONFIG = SandboxConfig(call_timeout_s=1.5, memory_mb=512)
 
@@ -16,6 +16,12 @@ def submission(tmp_path_factory):
     root = tmp_path_factory.mktemp("hang_at_import")
     (root / "endless.py").write_text("while True:\n    pass\n")
     (root / "fine.py").write_text("import numpy as np\n\ndef double(x):\n    return 2 * np.asarray(x)\n")
+    (root / "raises.py").write_text("raise ValueError('broken at import')\n")
+    (root / "lazy.py").write_text("def load():\n    import pkg.slow\n    return 1\n")
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("from pkg import slow\n")
+    (root / "pkg" / "slow.py").write_text("import fine\nwhile True:\n    pass\n")
+    (root / "pkg" / "quick.py").write_text("VALUE = 7\n")
     return root
 
 
@@ -40,9 +46,37 @@ def test_an_import_that_timed_out_is_not_tried_again(submission):
                 assert fetch(w.import_module("fine").double([1, 2])).tolist() == [2, 4]
 
 
+def test_an_import_that_hangs_inside_a_call_is_refused_in_later_workers(submission):
+    """Our helper code (or the student's) may import the hanging module itself: the worker
+    reports which imports never ended, and later workers refuse exactly those."""
+    with Sandbox(submission, CONFIG) as box:
+        with box.worker() as w:
+            with pytest.raises(StudentError, match="broken at import"):
+                w.import_module("raises")  # raising is not hanging
+            with pytest.raises(WorkerTimeout, match="did not finish"):
+                w.import_module("builtins").exec("import pkg.quick")
+        with box.worker() as w:
+            started = time.monotonic()
+            with pytest.raises(WorkerTimeout) as refused:
+                w.import_module("lazy").load()  # imports pkg.slow inside student code
+            assert time.monotonic() - started < 0.5
+            # `import pkg.slow` imports pkg first, which hung (it imports pkg.slow itself)
+            assert "importing pkg already ran into a time limit" in refused.value.message
+            assert "lazy.py" in [frame.file for frame in refused.value.frames]
+            assert w.alive
+            with pytest.raises(WorkerTimeout, match="importing pkg.slow already ran into"):
+                w.import_module("pkg.slow")
+            # what finished (fine, imported by pkg.slow) or raised stays importable, as it was
+            assert fetch(w.import_module("fine").double(1)) == 2
+            with pytest.raises(StudentError, match="broken at import") as raised:
+                w.import_module("raises")
+            assert not isinstance(raised.value, WorkerTimeout)
+
+
 def test_a_timeout_in_a_call_does_not_block_later_imports(submission):
     with Sandbox(submission, CONFIG) as box:
         with box.worker() as w:
+            assert fetch(w.import_module("fine").double(1)) == 2
             builtins = w.import_module("builtins")
             with pytest.raises(WorkerTimeout):
                 builtins.exec("while True:\n    pass\n")
