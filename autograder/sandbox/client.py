@@ -418,8 +418,8 @@ class _ProcessChannel:
         return reader.header, reader.payload
 
     def _exchange(self, header, payload, timeout):
-        head, payload = protocol.pack_frame(header, payload, self.max_payload)
-        pending = [memoryview(head)] + ([memoryview(payload)] if payload else [])
+        head, parts = protocol.pack_frame(header, payload, self.max_payload)
+        pending = [memoryview(head)] + [memoryview(p) for p in parts]
         deadline = time.monotonic() + timeout
         self._send_now(pending)
         if pending:
@@ -592,9 +592,9 @@ class _InProcessChannel:
     def exchange(self, header, payload, timeout):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            reply = self.dispatcher.handle(header, bytes(payload))
+            reply, blob = self.dispatcher.handle(header, bytearray(b"".join(payload)))
         self.output.add(buf.getvalue().encode())
-        return reply
+        return reply, b"".join(blob) if isinstance(blob, list) else blob
 
     def drain(self):
         pass
@@ -745,11 +745,11 @@ class Worker:
         if len(self._import_timeouts) != self._blocked_sent:
             header["blk"] = sorted(self._import_timeouts)
             self._blocked_sent = len(self._import_timeouts)
-        sent = enc.payload()
+        sent = enc.parts()
         try:
             started = timing.clock()
             reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s)
-            _record_exchange(reply, len(sent), len(payload), timing.clock() - started)
+            _record_exchange(reply, enc.offset, len(payload), timing.clock() - started)
         except _Died as died:
             raise self._die(died.cause, what) from None
         except BaseException:

@@ -46,12 +46,16 @@ class ProtocolError(Exception):
 # ---------------------------------------------------------------- framing
 
 def pack_frame(header, payload=b"", max_payload=None):
+    """(prefix + header bytes, payload parts). `payload` is bytes-like, or a list of them (an
+    Encoder's parts(): the arrays' own memory, sent without being joined or copied)."""
+    parts = [p for p in (payload if isinstance(payload, list) else [payload]) if len(p)]
+    size = sum(len(p) for p in parts)
     head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode("utf-8")
     if len(head) > MAX_HEADER:
         raise ProtocolError(f"message header of {len(head)} bytes exceeds the cap of {MAX_HEADER}")
-    if max_payload is not None and len(payload) > max_payload:
-        raise ProtocolError(f"message of {len(payload)} bytes exceeds the cap of {max_payload}")
-    return PREFIX.pack(MAGIC, len(head), len(payload)) + head, payload
+    if max_payload is not None and size > max_payload:
+        raise ProtocolError(f"message of {size} bytes exceeds the cap of {max_payload}")
+    return PREFIX.pack(MAGIC, len(head), size) + head, parts
 
 
 def parse_prefix(prefix, max_payload):
@@ -77,10 +81,10 @@ def parse_header(raw):
 
 
 def send_frame(sock, header, payload=b"", max_payload=None):
-    prefix_and_head, payload = pack_frame(header, payload, max_payload)
+    prefix_and_head, parts = pack_frame(header, payload, max_payload)
     sock.sendall(prefix_and_head)
-    if payload:
-        sock.sendall(payload)
+    for part in parts:
+        sock.sendall(part)
 
 
 def recv_exact(sock, n):
@@ -125,7 +129,8 @@ def array_to_wire(arr, blobs, offset):
     if dtype.kind not in ALLOWED_KINDS or dtype.itemsize not in ALLOWED_ITEMSIZE[dtype.kind]:
         raise ProtocolError(f"an array of dtype {dtype} (only bool, int, uint and float arrays may cross)")
     little = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
-    data = np.ascontiguousarray(arr, dtype=little).tobytes()
+    # The array's own memory when it is already contiguous and little-endian: no copy.
+    data = memoryview(np.ascontiguousarray(arr, dtype=little).reshape(-1).view(np.uint8))
     blobs.append(data)
     tag = {"a": [little.str, [int(n) for n in arr.shape], offset, len(data)]}
     return tag, offset + len(data)
@@ -227,3 +232,7 @@ class Encoder:
 
     def payload(self):
         return b"".join(self.blobs)
+
+    def parts(self):
+        """The payload as the arrays' own buffers, in order (for pack_frame/send_frame)."""
+        return list(self.blobs)

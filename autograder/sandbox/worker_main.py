@@ -169,7 +169,7 @@ class Dispatcher:
                     encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
                 except BadValueError as exc:
                     return {"bad": str(exc)}, b""
-                return {"ok": encoded}, enc.payload()
+                return {"ok": encoded}, enc.parts()
             args = [decode(a) for a in header.get("args", ())]
             kwargs = decode(header.get("kwargs", {"d": []}))
             if op == "iter":
