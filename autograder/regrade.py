@@ -682,7 +682,7 @@ def _fmt_number(value) -> str:
     return repr(round(value, 6))
 
 
-def test_label(test: dict, index: int) -> str:
+def label_of_test(test: dict, index: int) -> str:
     name = str(test.get("name") or f"test {index + 1}")
     number = test.get("number")
     return f"{number} {name}" if number not in (None, "") else name
@@ -709,7 +709,7 @@ class Row:
             return []
         labels, seen = [], {}
         for index, test in enumerate(self.results.get("tests") or []):
-            label = test_label(test, index)
+            label = label_of_test(test, index)
             seen[label] = seen.get(label, 0) + 1
             if seen[label] > 1:  # two tests with one name still get two columns
                 label = f"{label} #{seen[label]}"
@@ -743,7 +743,7 @@ def collect_rows(out_dir: Path) -> list[Row]:
     return rows
 
 
-def test_columns(rows: list[Row]) -> list[str]:
+def columns_of_tests(rows: list[Row]) -> list[str]:
     """Every test seen in any submission, in Gradescope's order (number, then first seen)."""
     order: dict[str, tuple] = {}
     for row in rows:
@@ -754,7 +754,7 @@ def test_columns(rows: list[Row]) -> list[str]:
 
 
 def scores_csv(rows: list[Row]) -> str:
-    columns = test_columns(rows)
+    columns = columns_of_tests(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(list(FIXED_COLUMNS) + columns)
@@ -773,7 +773,7 @@ def scores_csv(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
-def test_passed(test: dict) -> bool:
+def is_passed(test: dict) -> bool:
     status = test.get("status")
     if status in ("passed", "failed"):
         return status == "passed"
@@ -786,9 +786,9 @@ def summary(rows: list[Row]) -> dict:
     totals = [r.total() for r in graded]
     maxima = sorted({r.max_score() for r in graded})
     per_test = []
-    for label in test_columns(rows):
+    for label in columns_of_tests(rows):
         entries = [t for r in graded for lab, t in r.tests() if lab == label]
-        passed = sum(test_passed(t) for t in entries)
+        passed = sum(is_passed(t) for t in entries)
         per_test.append({
             "name": label,
             "max_score": max((t.get("max_score") or 0 for t in entries), default=0),

@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from autograder.regrade import GRADED, Row, collect_rows, natural_key, summary, test_passed, write_text_atomic
+from autograder.regrade import GRADED, Row, collect_rows, natural_key, summary, is_passed, write_text_atomic
 
 # Distinct chart colours (the page's own CSS uses none of them): the browser test looks
 # for these pixels to prove that the charts, not just the text, are on screen.
@@ -49,7 +49,7 @@ def failures_by_test(rows: list[Row], top: int) -> list[tuple[str, int, int, lis
     for row in rows:
         for label, test in row.tests():
             seen[label] += 1
-            if not test_passed(test):
+            if not is_passed(test):
                 counters.setdefault(label, collections.Counter())[failure_message(test)] += 1
     table = []
     for label, counter in counters.items():
