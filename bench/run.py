@@ -79,11 +79,17 @@ def run(quick: bool, workdir: Path) -> dict:
     tree = scenarios.Tree.build(workdir, overrides)
     reference, template = tree.source / "reference", tree.source / "student_template"
     args = cfg["pytest_args"]
+    loads = {}  # 1-minute load average as each scenario starts: the machine may be shared
+
+    def note_load(label):
+        loads[label] = os.getloadavg()[0]
 
     log("grading the reference through run_autograder (isolated)")
+    note_load("isolated")
     isolated = scenarios.run_autograder(tree, reference, "isolated", pytest_args=args, mnist_dir=mnist)
     log(f"  {isolated.wall:.1f} s, {isolated.score:g}/{isolated.max_score:g}")
     log("grading the reference in-process (benchmark-only mode)")
+    note_load("in-process")
     # The worker runs with one BLAS thread (its environment says so); student code in this
     # mode gets the same, or the comparison would measure thread oversubscription instead.
     in_process = scenarios.run_autograder(tree, reference, "in-process", in_process=True,
@@ -91,18 +97,22 @@ def run(quick: bool, workdir: Path) -> dict:
                                           env={v: "1" for v in scenarios.THREAD_VARS})
     log(f"  {in_process.wall:.1f} s, {in_process.score:g}/{in_process.max_score:g}")
     log("grading the template (0%)")
+    note_load("template")
     template_run = scenarios.run_autograder(tree, template, "template", pytest_args=args, mnist_dir=mnist)
     log(f"  {template_run.wall:.1f} s, {template_run.score:g}/{template_run.max_score:g}")
     log("grading a submission whose Sigmoid.forward never returns")
+    note_load("hanging")
     hanging = scenarios.hanging_submission(reference, workdir / "hanging")
     hang_run = scenarios.run_autograder(tree, hanging, "hanging", pytest_args=args, mnist_dir=mnist)
     log(f"  {hang_run.wall:.1f} s, {hang_run.score:g}/{hang_run.max_score:g}")
     log("grading a submission whose beras/activations.py never finishes importing")
+    note_load("hanging-import")
     hanging_import = scenarios.hanging_submission(reference, workdir / "hanging-import", at_import=True)
     import_run = scenarios.run_autograder(tree, hanging_import, "hanging-import", pytest_args=args, mnist_dir=mnist)
     log(f"  {import_run.wall:.1f} s, {import_run.score:g}/{import_run.max_score:g}")
 
     log(f"round trips: {cfg['calls']} small calls, isolated and in-process")
+    note_load("latency")
     latency = scenarios.round_trip(reference, False, cfg["calls"])
     latency_in = scenarios.round_trip(reference, True, cfg["calls"])
 
@@ -112,18 +122,21 @@ def run(quick: bool, workdir: Path) -> dict:
     regrades = []
     for jobs in (1, 2):
         log(f"regrading {cfg['regrade_submissions']} submissions ({cfg['regrade_kind']}) with {jobs} job(s)")
+        note_load(f"regrade-{jobs}")
         regrades.append(scenarios.regrade(tree, export, workdir / f"regrade-{jobs}", jobs,
                                           pytest_args=regrade_args, mnist_dir=mnist))
         log(f"  {regrades[-1].wall:.1f} s")
 
     timeout_s = tree.sandbox_setting("call_timeout_s", 20.0)
+    note_load("end")
     return {
         **facts,
+        "loads": loads,
         "call_timeout_s": timeout_s,
         "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run, import_run)},
         "breakdown": {r.label: asdict(phases.breakdown(r.timings, r.started, r.ended, r.cpu,
                                                        in_process=r is in_process))
-                      for r in (isolated, in_process) if r.timings},
+                      for r in (isolated, in_process, template_run) if r.timings},
         "latency": {"isolated": asdict(latency), "in_process": asdict(latency_in)},
         "regrade": [asdict(r) | {"per_minute": r.per_minute} for r in regrades],
         "hang": hang_figures(hang_run, timeout_s),
