@@ -3,6 +3,7 @@
 
     python3 dev.py example        grade the bundled example submission (offline)
     python3 dev.py test [ARGS]    run the project's whole test suite (ARGS go to pytest)
+    python3 dev.py check [DIR]    students: run the public tests on your work (default: here)
     python3 dev.py run ARGS       run `python ARGS` inside the project's environment
 
 It makes a virtual environment, installs the dependencies listed in pyproject.toml
@@ -98,6 +99,8 @@ def main(argv: list[str]) -> int:
     if command == "example":
         out = ROOT / "results.json"
         cmd = [python, "-m", "autograder", "grade", str(EXAMPLE_SUBMISSION), "--out", str(out), *rest]
+    elif command == "check":
+        cmd = [python, "-m", "autograder", "check", *rest]
     elif command == "test":
         cmd = [python, "-m", "pytest", *rest]
     elif command == "run":
