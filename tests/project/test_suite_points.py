@@ -1,6 +1,7 @@
 """The graded suite's bookkeeping: 100 points in all, and every test declares its weight,
 number, visibility (matching its folder) and tags."""
 import importlib.util
+import re
 import sys
 from collections import Counter
 
@@ -64,3 +65,16 @@ def test_numbers_are_unique(graded_tests):
 def test_only_one_test_is_style_sensitive(graded_tests):
     style = [nodeid for _, nodeid, fn in graded_tests if "style-sensitive" in (metadata(fn, "__tags__") or ())]
     assert len(style) == 1 and "style" in style[0], style
+
+
+def readme_points_table():
+    """{number: (points, visibility)} from README.md's table of graded tests."""
+    readme = (GRADED_SUITE.parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+\.\d+) \| .* \| ([\d.]+) \| (\w+) \|$", readme, re.M)
+    return {number: (float(points), visibility) for number, points, visibility in rows}
+
+
+def test_readme_points_table_matches_the_decorators(graded_tests):
+    declared = {metadata(fn, "__number__"): (float(metadata(fn, "__weight__")), metadata(fn, "__visibility__"))
+                for _, _, fn in graded_tests}
+    assert readme_points_table() == declared
