@@ -432,7 +432,11 @@ def run_jobs(jobs: list[Job], workers: int, grade_fn: Callable[..., dict], users
             kwargs: dict[str, Any] = {"out": job.out, "extra_pytest_args": job.extra, "timeout_s": job.timeout_s}
             if user is not None:
                 kwargs["sandbox_user"] = user
-            doc = grade_fn(job.submission, **kwargs)
+            try:
+                doc = grade_fn(job.submission, **kwargs)
+            except Exception as err:  # noqa: BLE001 - one broken grading must not hide the others
+                from autograder import results as results_mod
+                doc = results_mod.grader_error(f"validate: grading raised {type(err).__name__}: {err}")
             graded = Graded(job, doc, time.monotonic() - started)
         finally:
             _sweep(user)

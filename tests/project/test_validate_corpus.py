@@ -303,3 +303,30 @@ def test_determinism_comparison_ignores_only_execution_time():
     b["tests"][0]["output"] = "x" * 100 + "/tmp/box-2/f.py"
     found = validate.first_difference(validate.comparable(a), validate.comparable(b))
     assert found == "/tests/0/output (character 109): '" + "x" * 31 + "/tmp/box-1/f.py' vs '" + "x" * 31 + "/tmp/box-2/f.py'"
+
+
+def test_run_jobs_gives_each_slot_its_own_user_and_survives_a_broken_grading(monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setattr(validate, "_sweep", lambda user: None)
+    active, clashes, lock = set(), [], threading.Lock()
+
+    def fake_grade(submission, out, extra_pytest_args, timeout_s, sandbox_user="none"):
+        with lock:
+            if sandbox_user in active:
+                clashes.append(sandbox_user)
+            active.add(sandbox_user)
+        time.sleep(0.02)
+        with lock:
+            active.discard(sandbox_user)
+        if submission.name == "broken":
+            raise RuntimeError("boom")
+        return doc_for({})
+
+    jobs = [Job(f"j{i}", Path("broken" if i == 3 else f"s{i}"), Path("x.json")) for i in range(8)]
+    seen = []
+    graded = validate.run_jobs(jobs, 2, fake_grade, ["u1", "u2"], lambda g, done, count: seen.append(done))
+    assert [g.job.label for g in graded] == [j.label for j in jobs] and sorted(seen) == list(range(1, 9))
+    assert not clashes
+    assert validate.is_grader_error(graded[3].doc) and "RuntimeError: boom" in graded[3].doc["output"]
