@@ -1100,6 +1100,14 @@ class Validation:
                  + (f" (under {test_bound:.2e} at 95% confidence)" if test_bound is not None else ""))
         for key, n in sorted(failed_tests.items()):
             self.say(f"  {key}: failed under {n} seed(s)")
+        failures = []
+        for g, v in zip(graded, verdicts):
+            for raw in g.doc.get("tests", []):
+                key = (raw.get("extra_data") or {}).get("nodeid") or raw.get("name")
+                if key in v.lost:
+                    failures.append({"grading": g.job.label, "test": key, "output": str(raw.get("output", ""))[:4000]})
+                    first = str(raw.get("output", "")).strip().splitlines()[:3]
+                    self.say(f"  {g.job.label}, {key}:\n      " + "\n      ".join(first))
         for t in statistical:
             self.say(f"  statistical test {t.label()} {t.function}: failed under {failed_tests.get(t.key, 0)} "
                      f"of {len(graded)} seeds")
@@ -1108,7 +1116,7 @@ class Validation:
         self.report["randomised"] = {"seeds": seeds, "examples": args.examples, "gradings": len(verdicts),
                                      "failed_gradings": len(failed), "rate": rate, "bound_95": bound,
                                      "test_rate": test_rate, "test_bound_95": test_bound,
-                                     "test_runs": runs, "failed_tests": failed_tests,
+                                     "test_runs": runs, "failed_tests": failed_tests, "failures": failures,
                                      "seconds": [round(g.seconds, 1) for g in graded]}
 
 
