@@ -6,15 +6,15 @@ process holds the test labels; it computes the accuracy from the predictions tha
 
 Data (data.py): with only MNIST's test files (as in CI), its first 8,000 images train and its
 last 2,000 test. Training: EPOCHS epochs of batch size BATCH_SIZE (the handout's values), one
-epoch per call so that no single call nears the per-call time limit, within BUDGET_S.
+epoch per call so that no single call nears the per-call time limit. The number of epochs is
+fixed, never cut by a clock: on a loaded machine a clock would train fewer epochs and change
+the grade (the engine's per-call and per-test limits stop code that is pathologically slow).
 Tiers: a correct single Dense(784, 10) + Softmax layer reaches about 92% here (92.0-92.4% over
 three seeds of the reference), so full credit starts at 90%. Without MNIST (offline runs), the
 handout falls back to scikit-learn's 8x8 digits resized to 28x28, where the same model reaches
 87.5-88.6% on the 297 test digits: its tiers are 5 points lower, and every message says which
 data was used.
 """
-import time
-
 import numpy as np
 import pytest
 from gradescope_utils.autograder_utils.decorators import (leaderboard, number, partial_credit, tags,
@@ -24,7 +24,7 @@ import data
 from autograder.sandbox import fetch
 from feedback import message
 
-EPOCHS, BATCH_SIZE, BUDGET_S = 10, 100, 90.0
+EPOCHS, BATCH_SIZE = 10, 100
 TIERS = ((0.90, 1.0), (0.85, 2 / 3), (0.75, 1 / 3))  # (accuracy at least, fraction of the points)
 FALLBACK_TIERS = ((0.85, 1.0), (0.80, 2 / 3), (0.70, 1 / 3))  # scikit-learn's digits, not MNIST
 POINTS = 7
@@ -65,14 +65,12 @@ def test_end_to_end_training_accuracy(student, worker_side, set_score=None, set_
                   acc_fn=assignment.get_acc_fn())
     keep = worker_side("probes").kept  # send the training set once, then refer to it
     train_x, train_labels = keep(split.train_x), keep(data.one_hot(split.train_y))
-    started, epochs_done = time.monotonic(), 0
-    while epochs_done < EPOCHS and time.monotonic() - started < BUDGET_S:
+    for _ in range(EPOCHS):
         model.fit(train_x, train_labels, epochs=1, batch_size=BATCH_SIZE)
-        epochs_done += 1
     predictions = fetch(model(split.test_x))
     classes = predicted_classes(predictions, len(split.test_x))
     shape = np.shape(predictions)
-    what = (f"Your `get_model()` trained with your optimizer and loss for {epochs_done} epoch(s) of batch size "
+    what = (f"Your `get_model()` trained with your optimizer and loss for {EPOCHS} epochs of batch size "
             f"{BATCH_SIZE} on {len(split.train_x):,} training images ({split.source}).")
     if classes is None:
         set_score(0)
@@ -83,9 +81,8 @@ def test_end_to_end_training_accuracy(student, worker_side, set_score=None, set_
     set_leaderboard_value(round(accuracy * 100, 2))
     set_score(POINTS * tier_credit(accuracy, tiers))
     if tier_credit(accuracy, tiers) < 1:
-        stopped = " Training stopped early: the time budget ran out." if epochs_done < EPOCHS else ""
         raise AssertionError(message(
-            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.{stopped}",
+            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'92' if split.is_mnist else '88'}% here.",
             hint="check the learning rate of get_optimizer() (plain SGD works well around 0.1 to 0.5), the "
