@@ -116,7 +116,7 @@ class TreeMemory:
         by_role: Dict[str, int] = {}
         for pid, size in sizes.items():
             r = self._roles.get(pid) or role(pid)
-            if r != "other":  # may still exec into something else (bash -> python)
+            if r == "worker":  # the others may still exec into something else (fork, then exec)
                 self._roles[pid] = r
             by_role[r] = by_role.get(r, 0) + size
         for r, size in by_role.items():
