@@ -210,7 +210,9 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
         "--assert=plain",
     ]
     # Staff read pytest's own report in stdout; `check` shows students only our table.
-    args += ["-q", "-rN", "--tb=short"] if terminal else ["-p", "no:terminal"]
+    # --tb=native: pytest's own traceback formatting cost ~125 ms per failing test (a 0%
+    # submission fails them all); students never see it, their feedback is our message.
+    args += ["-q", "-rN", "--tb=native"] if terminal else ["-p", "no:terminal"]
     if public_only:
         args.append("--public-only")
     if in_process:

@@ -264,7 +264,9 @@ class Dispatcher:
                 "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}
 
     def relative(self, filename):
-        if not filename:
+        # "<frozen importlib._bootstrap>", "<string>", "<grader: ...>" are no files of the
+        # student's, though realpath would place them in the working directory.
+        if not filename or filename.startswith("<"):
             return None
         path = os.path.realpath(filename)
         if path.startswith(self.root):
