@@ -56,8 +56,6 @@ SELECTOR_KINDS = ("tag", "test", "number", "file")
 PLACEHOLDERS = ("@@COURSE_ROOT@@", "@@RESULTS_DIR@@")
 HACK_MARKER = "HACKED-BY-SUBMISSION"
 MAX_RESULTS_BYTES = 2 * 1024 * 1024
-# Slot users of our own, so a concurrent regrade (or its sweep) never touches our workers.
-SLOT_USER_BASE = "beras-validate"
 
 
 class CorpusError(Exception):
@@ -452,17 +450,6 @@ def run_jobs(jobs: list[Job], workers: int, grade_fn: Callable[..., dict], users
     return results
 
 
-def slot_users(workers: int) -> list[str | None]:
-    if os.geteuid() != 0:
-        return [None] * max(workers, 1)
-    from autograder.sandbox import ensure_sandbox_user
-
-    names = [f"{SLOT_USER_BASE}-{i}" for i in range(1, max(workers, 1) + 1)]
-    for name in names:
-        ensure_sandbox_user(name)
-    return names
-
-
 def _sweep(user: str | None) -> None:
     if user is None:
         return
@@ -512,6 +499,10 @@ def test_scores(doc: dict) -> dict[str, tuple[float, float]]:
             for t, raw in zip(suite_tests(doc), doc.get("tests", []))}
 
 
+def outputs(doc: dict) -> dict[str, str]:
+    return {t.key: str(raw.get("output", "")) for t, raw in zip(suite_tests(doc), doc.get("tests", []))}
+
+
 def lost_points(doc: dict) -> dict[str, float]:
     return {key: m - s for key, (s, m) in test_scores(doc).items() if s < m - 1e-9}
 
@@ -556,7 +547,10 @@ def check_full(label: str, kind: str, graded: Graded, exempt: list[SuiteTest] = 
         problems.append("grader error: " + str(doc.get("output", ""))[:300])
     bad = {k: v for k, v in lost.items() if k not in exempt_keys}
     if bad:
-        problems.append("lost points in " + ", ".join(f"{k} (-{v:g})" for k, v in bad.items()))
+        texts = outputs(doc)
+        problems.append("lost points in " + ", ".join(
+            f"{k} (-{v:g}, {failure_cause(texts.get(k, ''))}: {headline(texts.get(k, ''))[:100]})"
+            for k, v in bad.items()))
     return Verdict(label, kind, not problems, problems, float(doc.get("score", 0)), total(doc),
                    graded.seconds, lost, {"exempt_lost": {k: v for k, v in lost.items() if k in exempt_keys},
                                           "scores": test_scores(doc)})
@@ -718,6 +712,22 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None
 
 
+def failure_cause(output: str) -> str:
+    """Why a test of a correct submission failed: its property, or the machinery around it."""
+    if "WorkerCrashed" in output or "Grader error" in output or "could not check your result" in output:
+        return "crash"
+    if "Time limit" in output or "WorkerTimeout" in output or "did not finish within" in output:
+        return "time limit"
+    return "property"
+
+
+def headline(output: str) -> str:
+    """The line of a failure message that says what happened."""
+    lines = [l.strip() for l in output.splitlines() if l.strip() and not l.strip().startswith("```")]
+    telling = [l for l in lines if any(w in l for w in ("Error", "Worker", "Worst", "returned", "Time limit"))]
+    return ((telling or lines or [""])[0])[:200]
+
+
 # ================================================================ figures and the matrix
 
 
@@ -845,7 +855,10 @@ class Validation:
         self.bases = {"reference": self.course.reference, "template": self.course.template}
         self.values = {"@@COURSE_ROOT@@": str(self.course.root), "@@RESULTS_DIR@@": str(work / "results")}
         self.grade_fn = grade_fn or (lambda sub, **kw: grade(sub, config=self.config, **kw))
-        self.users = slot_users(args.jobs)
+        # Claimed exclusively (as regrade does): another grading on this machine that shared
+        # a user would have its workers killed by our sweeps, and change our grades.
+        from autograder.regrade import SlotUsers
+        self.users = SlotUsers(max(args.jobs, 1)).names
         self.violations: list[str] = []
         self.report: dict[str, Any] = {"quick": args.quick, "randomised": args.randomised}
         (work / "results").mkdir(mode=0o700)
@@ -1105,9 +1118,14 @@ class Validation:
             for raw in g.doc.get("tests", []):
                 key = (raw.get("extra_data") or {}).get("nodeid") or raw.get("name")
                 if key in v.lost:
-                    failures.append({"grading": g.job.label, "test": key, "output": str(raw.get("output", ""))[:4000]})
-                    first = str(raw.get("output", "")).strip().splitlines()[:3]
-                    self.say(f"  {g.job.label}, {key}:\n      " + "\n      ".join(first))
+                    output = str(raw.get("output", ""))
+                    failures.append({"grading": g.job.label, "test": key, "cause": failure_cause(output),
+                                     "output": output[:4000]})
+                    self.say(f"  {g.job.label}, {key}: {failure_cause(output)}: {headline(output)}")
+        causes = {c: sum(1 for f in failures if f["cause"] == c) for c in ("property", "crash", "time limit")}
+        self.say(f"  causes: {causes['property']} property failure(s) (the test's own verdict), "
+                 f"{causes['crash']} worker crash(es) and {causes['time limit']} time limit(s) "
+                 f"(the machine or the engine, not the test)")
         for t in statistical:
             self.say(f"  statistical test {t.label()} {t.function}: failed under {failed_tests.get(t.key, 0)} "
                      f"of {len(graded)} seeds")

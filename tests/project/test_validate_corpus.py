@@ -330,3 +330,12 @@ def test_run_jobs_gives_each_slot_its_own_user_and_survives_a_broken_grading(mon
     assert [g.job.label for g in graded] == [j.label for j in jobs] and sorted(seen) == list(range(1, 9))
     assert not clashes
     assert validate.is_grader_error(graded[3].doc) and "RuntimeError: boom" in graded[3].doc["output"]
+
+
+def test_failure_causes_separate_the_test_from_the_machinery():
+    crash = "The process running your code stopped:\n\n```text\nWorkerCrashed: the process was killed by SIGKILL\n```"
+    assert validate.failure_cause(crash) == "crash"
+    assert validate.headline(crash) == "WorkerCrashed: the process was killed by SIGKILL"
+    assert validate.failure_cause("**Time limit:** this test took longer than 180 seconds") == "time limit"
+    wrong = "**Property.** x\n\nWorst difference at index (0, 0): expected 1, returned 2"
+    assert validate.failure_cause(wrong) == "property" and validate.headline(wrong).startswith("Worst difference")
