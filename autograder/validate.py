@@ -858,7 +858,9 @@ class Validation:
         # Claimed exclusively (as regrade does): another grading on this machine that shared
         # a user would have its workers killed by our sweeps, and change our grades.
         from autograder.regrade import SlotUsers
-        self.users = SlotUsers(max(args.jobs, 1)).names
+
+        self.slot_users = SlotUsers(max(args.jobs, 1))  # its locks are held until run() ends
+        self.users = self.slot_users.names
         self.violations: list[str] = []
         self.report: dict[str, Any] = {"quick": args.quick, "randomised": args.randomised}
         (work / "results").mkdir(mode=0o700)
@@ -897,10 +899,13 @@ class Validation:
     # -- the run
     def run(self) -> int:
         started = time.monotonic()
-        if self.args.randomised:
-            self.randomised()
-        else:
-            self.corpus_run()
+        try:
+            if self.args.randomised:
+                self.randomised()
+            else:
+                self.corpus_run()
+        finally:
+            self.slot_users.close()
         elapsed = time.monotonic() - started
         self.report["seconds"] = round(elapsed, 1)
         self.report["violations"] = self.violations
