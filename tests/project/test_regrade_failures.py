@@ -11,9 +11,12 @@ from autograder.report import render
 def test_a_grading_cut_short_is_a_not_graded_row(tmp_path):
     export = tmp_path / "export"
     ta_support.copy_submission(ta_support.REFERENCE, export / "slow_one")
+    # Hangs on import, so no machine is fast enough to finish inside the timeout.
+    with open(export / "slow_one" / "beras" / "__init__.py", "a") as handle:
+        handle.write("\nimport time\ntime.sleep(120)\n")
     (export / "missing_one").mkdir()  # an empty folder: nothing to grade, still a row
     out = tmp_path / "out"
-    # One second is far less than starting a sandbox takes: grade() stops the child.
+    # After one second grade() stops the child that is still waiting on the hung import.
     proc = ta_support.cli("regrade", export, "--out", out, "--jobs", 2, "--timeout", 1, "--public-only",
                           "--pytest-arg=-k", "--pytest-arg=test_dense_forward")
     assert proc.returncode == 1, proc.stderr  # some submissions could not be graded
