@@ -22,16 +22,33 @@ GRADIENT = dict(rtol=1e-5, atol=1e-6)
 FD_STEP = 1e-6
 
 
-def tolerance_for(returned, strict: dict, float32: dict = VALUE) -> dict:
+def tolerance_for(produced, strict: dict, float32: dict = VALUE) -> dict:
     """`strict` when the student computed in float64, `float32` otherwise.
 
-    The Q1 identities hold to 1e-10 in float64; a student who works in float32 cannot reach
-    that, and the API allows float32 inside, so such a student is held to float32 precision.
+    `produced` is what the student's code returned: one array, or a list of every array
+    along a chain of calls. A single low-precision array in the chain means the student
+    computed (part of) it in float32, even when the last step returns float64 (a float32
+    Jacobian times our float64 upstream is float64 with float32 precision). The API allows
+    float32 inside, so such a student is held to float32 precision, never to float64's.
     """
-    dtype = getattr(returned, "dtype", None)
-    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
-        return float32
+    arrays = produced if isinstance(produced, (list, tuple)) else [produced]
+    for array in arrays:
+        dtype = getattr(array, "dtype", None)
+        if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+            return float32
     return strict
+
+
+def float32_inputs_at(magnitude: float) -> dict:
+    """The tolerance of a float32 computation on inputs as large as `magnitude`.
+
+    Rounding an input of size |x| to float32 moves it by up to |x| * 2^-24 (3e-5 at 1000);
+    a softmax or sigmoid output moves by at most half its inputs' largest move (the
+    row sums of their Jacobians' absolute values are at most 2 p (1 - p) <= 1/2). The
+    atol below is twice that bound, so float32 work never fails, and a formula that
+    overflows (inf, nan) or is wrong still does.
+    """
+    return dict(rtol=VALUE["rtol"], atol=max(VALUE["atol"], magnitude * float(np.finfo(np.float32).eps)))
 
 
 # ---------------------------------------------------------------------------- finite differences
