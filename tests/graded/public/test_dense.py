@@ -151,7 +151,7 @@ def init_std(name, m, r):
     return {"normal": 1.0, "xavier": np.sqrt(2.0 / (m + r)), "kaiming": np.sqrt(2.0 / m)}[name]
 
 
-@weight(3)
+@weight(2)
 @number("2.5")
 @visibility("visible")
 @tags("dense", "initializers")

@@ -27,7 +27,7 @@ def linear_case(draw):
             "target": draw(S.array((n, r))), "sources": order}
 
 
-@weight(3)
+@weight(2)
 @number("7.1")
 @visibility("visible")
 @tags("gradient-tape")

@@ -113,6 +113,50 @@ def test_cross_entropy_gradient(beras, case):
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT)
 
 
+@weight(1)
+@number("4.8")
+@visibility("visible")
+@tags("losses", "mse", "gradients")
+@given(case=regression_case())
+def test_mse_gradient_wrt_y_true(beras, case):
+    """MSE gradient w.r.t. y_true vs FD"""
+    yp, yt = case["y_pred"], case["y_true"]
+    n = yp.shape[0]
+    loss = beras.losses.MeanSquaredError()
+    loss(yp, yt)
+    prop = ("`MeanSquaredError.get_input_gradients()[1]` is d loss / d y_true = -2 (y_pred - y_true) / (N C), "
+            "as finite differences of the loss confirm.")
+    grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
+    d = yp - yt
+    expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(yp, z), yt), returned=grads[1],
+                 what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
+                 mistakes={"the sign is flipped: y_true enters the difference with a minus, so its gradient is "
+                           "minus the one for y_pred.": 2 * d / d.size,
+                           "zeros are not the gradient with respect to y_true: the loss changes with y_true too.":
+                           np.zeros_like(d)})
+
+
+@weight(1)
+@number("4.9")
+@visibility("visible")
+@tags("losses", "cross-entropy", "gradients")
+@given(case=classification_case())
+def test_cross_entropy_gradient_wrt_y_true(beras, case):
+    """cross-entropy gradient w.r.t. y_true vs FD"""
+    p, y = case["y_pred"], case["y_true"]
+    n = p.shape[0]
+    loss = beras.losses.CategoricalCrossEntropy()
+    loss(p, y)
+    prop = ("`CategoricalCrossEntropy.get_input_gradients()[1]` is d loss / d y_true = -log(y_pred) / N, "
+            "as finite differences of the loss confirm.")
+    grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
+    expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(p, z), y), returned=grads[1],
+                 what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
+                 mistakes={"the minus sign is missing.": np.log(p) / n,
+                           "zeros are not the gradient with respect to y_true: the loss changes with y_true too.":
+                           np.zeros_like(p)})
+
+
 @st.composite
 def logits_case(draw):
     n, c = draw(S.batch_shape(min_dim=2))
@@ -120,13 +164,14 @@ def logits_case(draw):
 
 
 def softmax_then_cce(beras, logits, y):
-    """Forward through the student's Softmax and CCE, and back to d loss / d logits."""
+    """Forward through the student's Softmax and CCE, and back to d loss / d logits; also the
+    probabilities (their dtype tells whether the student computed in float32)."""
     softmax, loss = beras.activations.Softmax(), beras.losses.CategoricalCrossEntropy()
     probs = softmax(logits)
     loss(probs, y)
     upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1, "CategoricalCrossEntropy.get_input_gradients()",
                              "the loss returns one gradient per input", {"logits": logits, "y_true": y})[0]
-    return softmax, upstream
+    return softmax, fetch(probs), upstream
 
 
 @weight(2)
@@ -138,14 +183,14 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
     """[Q1] Softmax + CCE gradient = (P - Y)/N to 1e-10"""
     logits, y = case["logits"], case["y_true"]
     n = logits.shape[0]
-    softmax, upstream = softmax_then_cce(beras, logits, y)
+    softmax, probs, upstream = softmax_then_cce(beras, logits, y)
     prop = ("[Q1] Through Softmax then CategoricalCrossEntropy, the gradient of the loss with respect to the "
             "logits is (P - Y) / N (P the softmax, Y one-hot), to 1e-10.")
     got = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
                         "Softmax.compose_input_gradients([dL/dP])", prop, case)[0]
     P = M.softmax(logits)
     expect_close(prop, expected=(P - y) / n, returned=got, what="d loss / d logits", inputs=case, batch=n,
-                 **M.tolerance_for(got, Q1_FLOAT64, Q1_FLOAT32),
+                 **M.tolerance_for([probs, upstream, got], Q1_FLOAT64, Q1_FLOAT32),
                  mistakes={"the sign is flipped: it is P - Y, not Y - P.": (y - P) / n})
 
 
@@ -166,7 +211,9 @@ def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
             "(P_j - Y_j) x_i, i.e. x.T @ (P - Y) / N, to 1e-10.")
     dense = worker_side("probes").layer_with(beras.layers.Dense, w=w, b=b)
     softmax, loss = beras.activations.Softmax(), beras.losses.CategoricalCrossEntropy()
-    loss(softmax(dense(x)), y)
+    logits = dense(x)
+    probs = softmax(logits)
+    loss(probs, y)
     upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1,
                              "CategoricalCrossEntropy.get_input_gradients()", prop, inputs)[0]
     d_logits = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
@@ -175,4 +222,4 @@ def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
                        "Dense.compose_weight_gradients([dL/dlogits])", prop, inputs)[0]
     P = M.softmax(x @ w)
     expect_close(prop, expected=x.T @ (P - y) / n, returned=dW, what="dL/dw", inputs=inputs, batch=n,
-                 **M.tolerance_for(dW, Q1_FLOAT64, Q1_FLOAT32))
+                 **M.tolerance_for(fetch([logits, probs]) + [upstream, d_logits, dW], Q1_FLOAT64, Q1_FLOAT32))

@@ -39,7 +39,7 @@ def test_categorical_accuracy(beras, case):
                            "you counted the hits; the accuracy is their fraction (the mean).": float(hits.sum())})
 
 
-@weight(3)
+@weight(2)
 @number("5.2")
 @visibility("visible")
 @tags("onehot")

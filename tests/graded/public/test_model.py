@@ -101,7 +101,50 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
            hint="pass `self.trainable_variables` and the tape's gradients for them to `self.optimizer.apply_gradients`.")
 
 
-@weight(3)
+@st.composite
+def two_layer_case(draw):
+    n, m, h, r = draw(S.dim(1, 5)), draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(2, 4))
+    return {"x": draw(S.array((n, m))), "w1": draw(S.array((m, h))), "b1": draw(S.array((1, h))),
+            "w2": draw(S.array((h, r))), "b2": draw(S.array((1, r))), "y": draw(S.one_hot(n, r)),
+            "frozen layer": draw(st.sampled_from(["first", "second"]))}
+
+
+@weight(1)
+@number("8.6")
+@visibility("visible")
+@tags("model")
+@given(case=two_layer_case())
+def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
+    """`batch_step` trains only the trainable variables (a frozen layer stays)"""
+    probes = worker_side("probes")
+    layers = [probes.Linear(case["w1"], case["b1"]), probes.Linear(case["w2"], case["b2"])]
+    frozen = layers[0] if case["frozen layer"] == "first" else layers[1]
+    for variable in (frozen.w, frozen.b):  # the flag itself, not the student's `trainable` setter
+        variable.trainable = False
+    model, optimizer = compiled(beras, probes, layers)
+    ids = worker_side("tensors").ids
+    trainable = fetch(ids(model.trainable_variables))
+    frozen_ids = fetch(ids([frozen.w, frozen.b]))
+    before = fetch(probes.values_of([frozen.w, frozen.b]))
+    model.batch_step(case["x"], case["y"], training=True)
+    received = fetch(optimizer.received)
+    inputs = {**case, "model": "SequentialModel([Linear(w1, b1), Linear(w2, b2)]), loss sum((.-y)^2)/N"}
+    prop = ("`batch_step(x, y, training=True)` hands the optimizer the model's `trainable_variables`, so the "
+            "weights of a layer whose `trainable` is False do not change.")
+    names = dict(zip(fetch(ids([layers[0].w, layers[0].b, layers[1].w, layers[1].b])), ["w1", "b1", "w2", "b2"]))
+    expect(len(received) == 1 and sorted(received[0]) == sorted(trainable), prop, inputs=inputs,
+           detail=(f"The optimizer was called {len(received)} time(s)"
+                   + (f", with {[names.get(i, '?') for i in received[0]]}" if received else "")
+                   + f"; expected once, with {[names.get(i, '?') for i in trainable]}."),
+           hint="apply the gradients of `self.trainable_variables`, not of `self.weights`.")
+    if not set(frozen_ids) & set(trainable):  # otherwise the student's Weighted is at fault, not the model
+        after = fetch(probes.values_of([frozen.w, frozen.b]))
+        expect(all(np.array_equal(a, b) for a, b in zip(after, before)), prop, inputs=inputs,
+               detail=f"The frozen {case['frozen layer']} layer's weights changed.",
+               hint="only the optimizer may change weights, and only those it is given.")
+
+
+@weight(2)
 @number("8.3")
 @visibility("visible")
 @tags("model", "fit")

@@ -132,7 +132,7 @@ def test_basic_optimizer_sequence(beras, worker_side, case, lr):
     check_sequence(beras, worker_side, "BasicOptimizer", {"learning_rate": lr}, case)
 
 
-@weight(3)
+@weight(2.5)
 @number("6.2")
 @visibility("visible")
 @tags("optimizers", "rmsprop")
@@ -142,7 +142,7 @@ def test_rmsprop_sequence(beras, worker_side, case, lr, beta):
     check_sequence(beras, worker_side, "RMSProp", {"learning_rate": lr, "beta": beta, "epsilon": 1e-6}, case)
 
 
-@weight(3)
+@weight(2.5)
 @number("6.3")
 @visibility("visible")
 @tags("optimizers", "adam")
