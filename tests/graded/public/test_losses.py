@@ -197,7 +197,7 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
 @weight(2)
 @number("4.6")
 @visibility("visible")
-@tags("losses", "cross-entropy", "dense", "q1")
+@tags("losses", "cross-entropy", "dense", "softmax", "q1")
 @given(case=logits_case(), m=S.dim(), data=st.data())
 def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
     """[Q1] single-layer weight gradient = x.T (P - Y)/N to 1e-10"""
