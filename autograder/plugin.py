@@ -16,7 +16,7 @@ points always count in the maximum):
 |------------------------------------|----------------------------|--------|
 | passed, or xpassed (non-strict)    | weight, or the set score   | passed unless score < weight |
 | failed, timed out, worker crashed  | 0, or the score set before | failed |
-| error in fixture setup or teardown | 0                          | failed |
+| error in fixture setup or teardown | 0                          | failed (a grader error unless the submission caused it) |
 | skipped, xfailed                   | 0                          | failed (passed if weight 0) |
 | never ran (run interrupted)        | 0                          | failed |
 
@@ -192,6 +192,15 @@ def exceptions_in(exc: BaseException | None) -> list[BaseException]:
         todo.extend(getattr(e, "exceptions", ()) or ())
         todo.extend([e.__cause__, e.__context__])
     return found
+
+
+def blames_the_submission(exc: BaseException) -> bool:
+    """Whether an exception outside the test body is about the submission: raised by its code
+    (through the sandbox), a time limit, or a fixture's own verdict on it (assert, pytest.fail).
+    Anything else came from the grader's code."""
+    StudentError, _ = _sandbox_types()
+    return any(isinstance(e, (StudentError, TestTimeout, AssertionError, pytest.fail.Exception))
+               for e in exceptions_in(exc))
 
 
 def missing_file_text(err: Any, submission_root: Path | None) -> str | None:
@@ -547,7 +556,15 @@ class Grading:
                 text = f"**Error while {'preparing' if outcome == 'error in setup' else 'finishing'} this test.**\n\n{text}"
             if staff:
                 self.staff(f"autograder: {item.nodeid} ({outcome}):\n{staff}")
-            if self._grader_problem(failure.value):
+            if outcome.startswith("error in") and not blames_the_submission(failure.value):
+                # Student code runs only in the sandbox, so a fixture error that did not come
+                # from it (nor from a check on it) is ours: never the student's lost points.
+                self.grader_error(f"{outcome} of {item.nodeid}",
+                                  "".join(traceback.format_exception(type(failure.value), failure.value,
+                                                                     failure.value.__traceback__)))
+                text = (f"**Grader error** while {'preparing' if outcome == 'error in setup' else 'finishing'} "
+                        f"this test; it is not your code's doing, and course staff have been told.")
+            elif self._grader_problem(failure.value):
                 self.grader_error(f"the sandbox failed in {item.nodeid}")
                 text = "**Grader error:** the autograder could not run your code for this test."
             sections.append(str(hide) if hide else text)

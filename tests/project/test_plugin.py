@@ -139,6 +139,20 @@ def test_collection_error_keeps_the_files_points_and_is_a_grader_error(tmp_path)
     assert "a_module_that_does_not_exist" in proc.stdout
 
 
+def test_a_broken_fixture_of_ours_is_a_grader_error_not_the_students(tmp_path):
+    out = tmp_path / "results.json"
+    proc = run_plugin(harness.CASES / "grader_fixture_error", out)
+    doc = harness.validate(json.loads(out.read_text()))
+    entries = {t["extra_data"]["nodeid"].split("::")[-1]: t for t in doc["tests"]}
+    assert entries["test_fine"]["status"] == "passed"
+    broken = entries["test_uses_our_broken_fixture"]
+    assert broken["score"] == 0 and broken["extra_data"]["outcome"] == "error in setup"
+    assert "not your code" in broken["output"] and "seek of closed file" not in broken["output"]
+    assert doc["output"].startswith("**Grader error.**") and doc["score"] == 0
+    assert "error in setup of" in doc["output"]
+    assert "ValueError: seek of closed file" in proc.stdout  # the traceback is for staff
+
+
 def test_results_are_written_after_each_test(tmp_path):
     out = tmp_path / "results.json"
     proc = run_plugin(harness.CASES / "progress", out, env={"AG_RESULTS": str(out)})

@@ -1,12 +1,13 @@
 import pytest
 
 
+# Fixtures that check the submission and find it wanting: the student's failure, shown to them.
 @pytest.fixture
 def broken_setup():
-    raise RuntimeError("fixture exploded during setup")
+    raise AssertionError("fixture exploded during setup")
 
 
 @pytest.fixture
 def broken_teardown():
     yield 1
-    raise RuntimeError("fixture exploded during teardown")
+    raise AssertionError("fixture exploded during teardown")
