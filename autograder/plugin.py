@@ -90,6 +90,7 @@ class TestState:
     excinfo: dict[str, Any] = field(default_factory=dict)
     score: Any = UNSET
     leaderboard_value: Any = UNSET
+    notes: list[str] = field(default_factory=list)  # the test's own words, shown whatever its outcome
     student_output: str = ""
     deadline: float = math.inf
     over_budget: bool = False  # not run: the whole run's time budget was used up
@@ -578,6 +579,8 @@ class Grading:
             report = call or setup
             detail = getattr(report, "longreprtext", "") if report is not None else ""
             sections.append(str(hide) if hide else "**The test failed.** " + fenced_inline(detail or "no detail"))
+        if state.notes and not (hide and failure is not None):
+            sections.append("\n\n".join(state.notes))
         if state.student_output.strip() and not hide:
             sections.append("Your code printed:\n\n" + fenced(state.student_output))
         entry.output = "\n\n".join(sections)
@@ -766,6 +769,18 @@ def set_score(request: pytest.FixtureRequest):
     def set_score(value: Any) -> None:
         state.score = value
     return set_score
+
+
+@pytest.fixture
+def add_output(request: pytest.FixtureRequest):
+    """Call with Markdown to show in this test's output, passed or failed (e.g. the measured
+    value behind a partial score); a failure's own message comes first. Every call adds a
+    paragraph, so in a Hypothesis test call it outside the examples."""
+    state = state_of(request.node)
+
+    def add_output(markdown: Any) -> None:
+        state.notes.append(str(markdown))
+    return add_output
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ EXPECTED = {
     "test_parametrized[1]": (1, 1, "passed", "passed"),
     "test_parametrized[2]": (0, 1, "failed", "failed"),
     "test_no_weight": (0, 0, "passed", "passed"),
+    "test_output_on_a_pass": (1, 1, "passed", "passed"),
+    "test_output_then_fails": (0, 1, "failed", "failed"),
 }
 
 
@@ -92,6 +94,8 @@ def test_failure_messages_are_the_feedback_and_show_no_internals(outcomes):
     assert "XPASS(strict)" in tests["test_xpassed_strict"]["output"]
     assert tests["test_times_out"]["output"].startswith("**Time limit:**")
     assert tests["test_partial_then_fails"]["output"] == "only half"
+    assert tests["test_output_on_a_pass"]["output"] == "Measured: **3 ms**, within the target."
+    assert tests["test_output_then_fails"]["output"] == "Too slow.\n\nMeasured: 90 ms."
     assert "is too large" in tests["test_visibility_with_given"]["output"]
     # hide_errors replaces every detail
     assert tests["test_hide_errors"]["output"] == "Something is off; no details for this one."

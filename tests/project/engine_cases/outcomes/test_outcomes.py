@@ -161,3 +161,16 @@ def test_parametrized(k):
 
 def test_no_weight():
     pass
+
+
+@weight(1)
+@number("30")
+def test_output_on_a_pass(add_output):
+    add_output("Measured: **3 ms**, within the target.")
+
+
+@weight(1)
+@number("31")
+def test_output_then_fails(add_output):
+    add_output("Measured: 90 ms.")
+    assert False, "Too slow."
