@@ -40,7 +40,7 @@ def credit(student_s, baseline_s):
 @number("10.1")
 @visibility("hidden")
 @tags("q6", "vectorisation", "style-sensitive", "speed")
-def test_q6_style_dense_and_softmax_are_vectorised(beras, worker_side, set_score=None):
+def test_q6_style_dense_and_softmax_are_vectorised(beras, worker_side, add_output, set_score=None):
     """[Q6] STYLE: Dense and Softmax vectorised (partial credit)"""
     rng = np.random.default_rng(6)
     timing = worker_side("timing")
@@ -55,6 +55,9 @@ def test_q6_style_dense_and_softmax_are_vectorised(beras, worker_side, set_score
     set_score(POINTS * sum(credits.values()) / len(credits))
     slow = [key for key, c in credits.items() if c < 1]
     if not slow:
+        # No measured figure here: timings vary, and the same submission must get the same results.json.
+        add_output(f"[Q6] On a batch of {N_ROWS:,} rows, your Dense and Softmax run within {FULL_FACTOR:g}x the time "
+                   f"of a vectorised NumPy version measured in the same run: vectorised.")
         return
     lines = [f"- {layer} {part}: {s * 1000:.1f} ms, {s / max(base, 1e-9):.0f}x a vectorised version "
              f"({base * 1000:.2f} ms). Try this: {ADVICE[(layer, part)]}"
