@@ -29,8 +29,13 @@ from .users import check_interpreter_runnable, ensure_sandbox_user, sandbox_user
 
 RUNTIME_PACKAGE = "_agsandbox"
 RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py")
-ZYGOTE_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+# The zygote runs with -s, not -I: -I implies -E, which ignores PYTHONHASHSEED, and string
+# hashes (so the order of a set of strings in student code) must not change between runs,
+# or neither may a grade. -E would protect nothing here: the environment is entirely ours
+# (_worker_env). The boot drops the '' (current directory) that -c puts on sys.path, as -I does.
+ZYGOTE_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
                "from _agsandbox.worker_main import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
+HASH_SEED = "0"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _MB = 1024 * 1024
@@ -182,7 +187,7 @@ class Sandbox:
     def _worker_env(self):
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "HOME": str(self._dir / "home"), "TMPDIR": str(self._dir / "home"),
-               "MPLBACKEND": "Agg", "AUTOGRADER_SANDBOX_TOKEN": self._token}
+               "MPLBACKEND": "Agg", "AUTOGRADER_SANDBOX_TOKEN": self._token, "PYTHONHASHSEED": HASH_SEED}
         env.update({v: "1" for v in THREAD_VARS})
         env.update(self.config.env)
         return env
@@ -271,7 +276,7 @@ class _Zygote:
         import json
         try:
             self.proc = subprocess.Popen(
-                [box._python(), "-I", "-c", ZYGOTE_BOOT, str(box._dir / "runtime"),
+                [box._python(), "-s", "-c", ZYGOTE_BOOT, str(box._dir / "runtime"),
                  json.dumps(box._zygote_config()), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
                 stderr=self.log, env=box._worker_env(), cwd=str(box._dir), start_new_session=True)

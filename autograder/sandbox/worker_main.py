@@ -3,7 +3,7 @@
 This package is copied into the sandbox directory as `_agsandbox` and runs from there:
 standard library and numpy only, relative imports only, never `autograder`.
 
-    zygote   started once per Sandbox by the trusted process (`python -I`). Imports numpy
+    zygote   started once per Sandbox by the trusted process (`python -s`, fixed hash seed). Imports numpy
              once, becomes the subreaper of everything it forks, then serves a control
              socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds);
              "finish" kills a worker with everything it started and reports how it ended.

@@ -50,11 +50,23 @@ def test_worker_runs_as_the_unprivileged_sandbox_user_in_its_own_session(box):
     assert (uid, gid) == (user.pw_uid, user.pw_gid)
     assert os.getsid(0) != pid
     assert cwd == str(box.sandbox_dir / "submission")
-    assert set(env) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "MPLBACKEND", "AUTOGRADER_SANDBOX_TOKEN",
+    assert set(env) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "MPLBACKEND", "AUTOGRADER_SANDBOX_TOKEN", "PYTHONHASHSEED",
                         "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                         "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
     assert env["HOME"].startswith(str(box.sandbox_dir))
+
+
+def test_string_hashes_are_the_same_in_every_sandbox(box):
+    # Student code that iterates over a set of strings must behave the same on every run.
+    with Sandbox(CASES / "hostile", SandboxConfig()) as other:
+        with box.worker() as first, other.worker() as second:
+            hashes = [fetch(w.import_module("builtins").hash("beras")) for w in (first, second)]
+            paths = fetch(first.import_module("sys").path)
+    expected = subprocess.run([sys.executable, "-c", "print(hash('beras'))"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": "0"}).stdout.strip()
+    assert hashes == [int(expected)] * 2
+    assert "" not in paths and str(box.sandbox_dir) not in paths  # nothing from the current directory
 
 
 def test_limits_are_applied_as_configured(box):
