@@ -195,6 +195,10 @@ def exceptions_in(exc: BaseException | None) -> list[BaseException]:
     return found
 
 
+def fixture_phase(outcome: str) -> str:
+    return "preparing" if outcome == "error in setup" else "finishing"
+
+
 def blames_the_submission(exc: BaseException) -> bool:
     """Whether an exception outside the test body is about the submission: raised by its code
     (through the sandbox), a time limit, or a fixture's own verdict on it (assert, pytest.fail).
@@ -554,17 +558,16 @@ class Grading:
                 text = (f"Skipped: {reason}" if outcome == "skipped"
                         else f"Expected to fail, and it did ({getattr(call or setup, 'wasxfail', '')}); it earns no points.")
             elif outcome.startswith("error in"):
-                text = f"**Error while {'preparing' if outcome == 'error in setup' else 'finishing'} this test.**\n\n{text}"
+                text = f"**Error while {fixture_phase(outcome)} this test.**\n\n{text}"
             if staff:
                 self.staff(f"autograder: {item.nodeid} ({outcome}):\n{staff}")
             if outcome.startswith("error in") and not blames_the_submission(failure.value):
                 # Student code runs only in the sandbox, so a fixture error that did not come
                 # from it (nor from a check on it) is ours: never the student's lost points.
-                self.grader_error(f"{outcome} of {item.nodeid}",
-                                  "".join(traceback.format_exception(type(failure.value), failure.value,
-                                                                     failure.value.__traceback__)))
-                text = (f"**Grader error** while {'preparing' if outcome == 'error in setup' else 'finishing'} "
-                        f"this test; it is not your code's doing, and course staff have been told.")
+                # Its traceback is the `staff` text logged just above.
+                self.grader_error(f"{outcome} of {item.nodeid}")
+                text = (f"**Grader error** while {fixture_phase(outcome)} this test; it is not your "
+                        f"code's doing, and course staff have been told.")
             elif self._grader_problem(failure.value):
                 self.grader_error(f"the sandbox failed in {item.nodeid}")
                 text = "**Grader error:** the autograder could not run your code for this test."
