@@ -118,29 +118,27 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
     """`batch_step` trains only the trainable variables (a frozen layer stays)"""
     probes = worker_side("probes")
     layers = [probes.Linear(case["w1"], case["b1"]), probes.Linear(case["w2"], case["b2"])]
-    frozen = layers[0] if case["frozen layer"] == "first" else layers[1]
+    frozen, frozen_names = (layers[0], ("w1", "b1")) if case["frozen layer"] == "first" else (layers[1], ("w2", "b2"))
     for variable in (frozen.w, frozen.b):  # the flag itself, not the student's `trainable` setter
         variable.trainable = False
     model, optimizer = compiled(beras, probes, layers)
     ids = worker_side("tensors").ids
     trainable = fetch(ids(model.trainable_variables))
-    frozen_ids = fetch(ids([frozen.w, frozen.b]))
-    before = fetch(probes.values_of([frozen.w, frozen.b]))
+    names = dict(zip(fetch(ids([layers[0].w, layers[0].b, layers[1].w, layers[1].b])), ["w1", "b1", "w2", "b2"]))
     model.batch_step(case["x"], case["y"], training=True)
     received = fetch(optimizer.received)
     inputs = {**case, "model": "SequentialModel([Linear(w1, b1), Linear(w2, b2)]), loss sum((.-y)^2)/N"}
     prop = ("`batch_step(x, y, training=True)` hands the optimizer the model's `trainable_variables`, so the "
             "weights of a layer whose `trainable` is False do not change.")
-    names = dict(zip(fetch(ids([layers[0].w, layers[0].b, layers[1].w, layers[1].b])), ["w1", "b1", "w2", "b2"]))
     expect(len(received) == 1 and sorted(received[0]) == sorted(trainable), prop, inputs=inputs,
            detail=(f"The optimizer was called {len(received)} time(s)"
                    + (f", with {[names.get(i, '?') for i in received[0]]}" if received else "")
                    + f"; expected once, with {[names.get(i, '?') for i in trainable]}."),
            hint="apply the gradients of `self.trainable_variables`, not of `self.weights`.")
-    if not set(frozen_ids) & set(trainable):  # otherwise the student's Weighted is at fault, not the model
+    if not {names.get(i) for i in trainable} & set(frozen_names):  # else the student's Weighted is at fault
         after = fetch(probes.values_of([frozen.w, frozen.b]))
-        expect(all(np.array_equal(a, b) for a, b in zip(after, before)), prop, inputs=inputs,
-               detail=f"The frozen {case['frozen layer']} layer's weights changed.",
+        expect(all(np.array_equal(value, case[name]) for value, name in zip(after, frozen_names)), prop,
+               inputs=inputs, detail=f"The frozen {case['frozen layer']} layer's weights changed.",
                hint="only the optimizer may change weights, and only those it is given.")
 
 
