@@ -14,6 +14,7 @@ drawn) and wraps results.write_atomic to time it. On exit it writes $AUTOGRADER_
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -52,6 +53,18 @@ def _hypothesis_handle(obj):
     return None
 
 
+
+@contextlib.contextmanager
+def accumulated(record: dict, wall: str, cpu: str, count: str):
+    """Add the wall and CPU time of the block, and one call, to record[wall], [cpu], [count]."""
+    started, cpu_started = timing.clock(), timing.cpu_clock()
+    try:
+        yield
+    finally:
+        record[wall] += timing.clock() - started
+        record[cpu] += timing.cpu_clock() - cpu_started
+        record[count] += 1
+
 class PhaseTimer:
     def __init__(self) -> None:
         self.doc = {"configured": time.time(), "first_test": None, "last_test": None,
@@ -69,13 +82,8 @@ class PhaseTimer:
 
         @functools.wraps(original)
         def write_atomic(*args, **kwargs):
-            started, cpu = timing.clock(), timing.cpu_clock()
-            try:
+            with accumulated(record, "s", "cpu", "n"):
                 return original(*args, **kwargs)
-            finally:
-                record["s"] += timing.clock() - started
-                record["cpu"] += timing.cpu_clock() - cpu
-                record["n"] += 1
         results.write_atomic = write_atomic
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -118,13 +126,8 @@ class PhaseTimer:
 
         @functools.wraps(inner)  # same source and signature, hence the same derandomised seed
         def timed_example(*args, **kwargs):
-            started, cpu = timing.clock(), timing.cpu_clock()
-            try:
+            with accumulated(record, "examples", "examples_cpu", "examples_n"):
                 return inner(*args, **kwargs)
-            finally:
-                record["examples"] += timing.clock() - started
-                record["examples_cpu"] += timing.cpu_clock() - cpu
-                record["examples_n"] += 1
         handle.inner_test = timed_example
         try:
             yield from self._phase("call")
