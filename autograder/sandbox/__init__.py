@@ -5,7 +5,11 @@
         layers = w.import_module("beras.layers")
         y = fetch(layers.Dense(3, 4)(np.ones((2, 3))))
 """
-from .client import Remote, Sandbox, Worker, fetch, safe_text
+from .channel import safe_text
+from .fetching import fetch
+from .remote import Remote
+from .sandbox import Sandbox
+from .worker import Worker
 from .config import SandboxConfig
 from .errors import BadValue, SandboxError, StudentError, StudentFrame, WorkerCrashed, WorkerTimeout
 from .users import ensure_sandbox_user

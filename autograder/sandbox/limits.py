@@ -151,14 +151,26 @@ def _kill(pid):
         return False
 
 
+def running(proc):
+    """Whether anything of the process still runs. A zombie thread-group leader (state Z)
+    still runs when other threads of it do (its main thread ended by a raw exit syscall):
+    count its tasks, not its state."""
+    if proc.state != "Z":
+        return True
+    try:
+        return len(os.listdir(f"/proc/{proc.pid}/task")) > 1
+    except OSError:
+        return False
+
+
 def kill_until_gone(select, rounds=200):
-    """Repeatedly SIGKILL the live (non-zombie) pids that select(procs) returns, until none
-    is left: a fork bomb keeps forking while we kill, but the process limit bounds it.
+    """Repeatedly SIGKILL the pids that select(procs) returns and that still run, until
+    none is left: a fork bomb keeps forking while we kill, but the process limit bounds it.
     Returns how many kills were sent."""
     sent = 0
     for i in range(rounds):
         procs = processes()
-        victims = [pid for pid in select(procs) if procs[pid].state != "Z" and pid != os.getpid()]
+        victims = [pid for pid in select(procs) if pid != os.getpid() and running(procs[pid])]
         if not victims:
             return sent
         for pid in victims:
@@ -186,6 +198,11 @@ def kill_user(uid, spare_roots=()):
             spared.update(descendants(s, procs))
         return [p.pid for p in procs.values() if p.uid == uid and p.pid not in spared]
     return kill_until_gone(select)
+
+
+def tasks_of_user(uid):
+    """Pids of the processes of `uid` that still run (threads counted, see running())."""
+    return [p.pid for p in processes().values() if p.uid == uid and running(p)]
 
 
 def pids_with_env(token):

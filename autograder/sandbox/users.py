@@ -3,7 +3,9 @@ import grp
 import os
 import pwd
 import signal
+import stat
 import subprocess
+import threading
 import time
 
 DEFAULT_USER = "beras-sandbox"
@@ -74,3 +76,98 @@ def check_interpreter_runnable(executable, user):
             f"({detail or 'permission denied'}). Build the environment from /usr/bin/python3 in a "
             f"world-readable directory (python3 dev.py does this as root: /opt/beras-autograder/venv).")
     _checked.add(key)
+
+
+# ---------------------------------------------------------------- one user per grading
+
+LOCK_DIR = "/run/beras-autograder"  # root-only: the sandbox user can plant nothing in it
+MAX_ALTERNATES = 200
+_claims = {}  # name -> [lock fd, how many Sandboxes of this process use it]
+_claims_lock = threading.Lock()
+
+
+def claim_sandbox_user(configured=None):
+    """The passwd entry of a sandbox user no other grading process uses right now.
+
+    As root, a sandbox kills every process of its user when it cleans up, and a student
+    process could reach whatever else runs under it, so two graders must never share a
+    user. The configured name ($AUTOGRADER_SANDBOX_USER or beras-sandbox) is taken if free,
+    else NAME-g2, NAME-g3, ...; each is claimed with an exclusive flock held until
+    release_sandbox_user(). Sandboxes of one process share their claim (the process
+    grades one submission at a time)."""
+    import fcntl
+    base = sandbox_user_name(configured)
+    with _claims_lock:
+        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+        info = os.lstat(LOCK_DIR)
+        if info.st_uid != 0 or not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022:
+            raise SandboxError(f"grader error: {LOCK_DIR} must be a directory only root can write")
+        for i in range(1, MAX_ALTERNATES + 1):
+            name = base if i == 1 else f"{base}-g{i}"
+            if name in _claims:
+                _claims[name][1] += 1
+                return ensure_sandbox_user(name)
+            fd = os.open(os.path.join(LOCK_DIR, f"{name}.lock"),
+                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                entry = ensure_sandbox_user(name)
+            except BaseException:
+                os.close(fd)
+                raise
+            _claims[name] = [fd, 1]
+            return entry
+    raise SandboxError(f"grader error: all {MAX_ALTERNATES} sandbox users {base}, {base}-g2, ... are in use")
+
+
+def release_sandbox_user(name):
+    """Returns True when this process no longer uses the user (its processes may go)."""
+    with _claims_lock:
+        claim = _claims.get(name)
+        if claim is None:
+            return True
+        claim[1] -= 1
+        if claim[1] > 0:
+            return False
+        del _claims[name]
+        os.close(claim[0])  # releases the lock
+        return True
+
+
+def kill_everything_of(uid, gid=65534, deadline_s=10.0):
+    """SIGKILL every process of `uid` until /proc shows none still running (threads
+    counted, not states). kill(-1) is sent by a helper that becomes that user: it reaches
+    exactly the user's processes, in any PID namespace below ours, at once. Returns the
+    pids still running at the deadline (normally none)."""
+    from . import limits
+    if uid == 0:
+        raise ValueError("refusing to kill every process of root")
+    deadline = time.monotonic() + deadline_s
+    while True:
+        left = limits.tasks_of_user(uid)
+        if not left or time.monotonic() > deadline:
+            return left
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+                for _ in range(50):
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except ProcessLookupError:
+                        break
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        for victim in left:  # also by pid, as root: e.g. a process that changed its real uid
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)

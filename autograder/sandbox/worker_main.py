@@ -1,33 +1,21 @@
-"""The untrusted side: the zygote and the worker processes it forks.
+"""The untrusted side's request loop: a worker answers requests (Dispatcher) on the
+student's objects until its socket closes. The zygote that forks workers, and how a
+worker sets itself up, are in zygote_process.py.
 
 This package is copied into the sandbox directory as `_agsandbox` and runs from there:
 standard library and numpy only, relative imports only, never `autograder`.
-
-    zygote   started once per Sandbox by the trusted process (`python -s`, fixed hash seed). Imports numpy
-             once, becomes the subreaper of everything it forks, then serves a control
-             socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds);
-             "finish" kills a worker with everything it started and reports how it ended.
-             When the grader is root the zygote stays root (so student code cannot signal
-             it), and each forked worker drops to the sandbox user before anything else.
-    worker   new session, rlimits, unprivileged user, stdout/stderr to a pipe the trusted
-             side drains, then answers requests (Dispatcher) until its socket closes.
 """
 import importlib
-import io
 import itertools
-import json
 import operator
 import os
-import select
-import signal
-import socket
 import sys
 import time
 import traceback
 
 import numpy as np
 
-from . import import_watch, limits, protocol, stubs
+from . import import_watch, protocol, stubs
 
 MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
@@ -297,148 +285,3 @@ def serve(sock, dispatcher, max_payload):
             os._exit(0)
         if dispatcher.fatal:
             os._exit(3)
-
-
-def become_worker(cfg, sock_fd, out_fd, finder):
-    """In the forked child: isolate, drop privileges, serve. Never returns."""
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(out_fd, 1)
-    os.dup2(out_fd, 2)
-    os.dup2(sock_fd, 3)
-    os.closerange(4, 1 << 16)  # the zygote's control socket must not reach student code
-    os.umask(0o077)
-    lim = cfg["limits"]
-    limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
-    if cfg.get("uid") is not None:
-        os.setgroups([])
-        os.setgid(cfg["gid"])
-        os.setuid(cfg["uid"])
-    limits.no_new_privileges()
-    limits.die_with_parent()
-    os.chdir(cfg["root"])
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
-    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
-    sys.argv = [""]
-    sys.path.insert(0, cfg["root"])
-    sock = socket.socket(fileno=3)
-    sock.setblocking(True)
-    watch = import_watch.install(cfg["root"], lambda event, name: protocol.send_frame(sock, {"imp": [event, name]}))
-    protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
-    serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
-
-
-# ------------------------------------------------------------------ zygote process
-
-def zygote_main(cfg_json, ctl_fd):
-    cfg = json.loads(cfg_json)
-    ctl = socket.socket(fileno=int(ctl_fd))
-    limits.become_subreaper()
-    # Best effort: some containers forbid namespaces (Docker's default seccomp profile).
-    offline = not cfg.get("network", True) and cfg.get("uid") is not None and limits.leave_network()
-    # Warm what every worker needs, once: numpy and the submodules it loads lazily.
-    import numpy.fft, numpy.linalg, numpy.random  # noqa: F401
-    finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
-    import gc
-    statuses, live = {}, set()
-
-    def reap():
-        while True:
-            try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in live:
-                live.discard(pid)
-                statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
-
-    def reply(msg):
-        ctl.send(json.dumps(msg).encode())
-
-    reply({"ready": os.getpid(), "offline": bool(offline)})
-    while True:
-        ready, _, _ = select.select([ctl], [], [], 0.5)
-        reap()
-        if not ready:
-            continue
-        try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 65536, 4)
-        except OSError:
-            msg, fds = b"", []
-        if not msg:
-            break
-        req = json.loads(msg)
-        op = req.get("op")
-        if op == "spawn":
-            sys.stdout.flush()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    ctl.close()
-                    become_worker(cfg, fds[0], fds[1], finder)
-                except BaseException:
-                    traceback.print_exc()  # to the worker's output pipe: the grader shows it
-                finally:
-                    os._exit(70)
-            for fd in fds:
-                os.close(fd)
-            live.add(pid)
-            reply({"pid": pid})
-        elif op == "finish":
-            reply(finish(req["pid"], req.get("grace", 0.0), live, statuses, reap))
-        elif op == "ping":
-            reply({"ok": True})
-    for pid in list(live):
-        _killpg(pid)
-    limits.kill_tree(os.getpid())
-    reap()
-
-
-def finish(pid, grace, live, statuses, reap):
-    """Wait up to `grace` s for the worker to end by itself, then kill it and everything it
-    started (its orphans are our children: we are their subreaper). Report how it ended."""
-    import time
-    deadline = time.monotonic() + grace
-    reap()
-    while pid in live and time.monotonic() < deadline:
-        time.sleep(0.002)
-        reap()
-    killed = pid in live
-    if killed:
-        _killpg(pid)
-    while pid in live:
-        try:
-            _, status, usage = os.wait4(pid, 0)
-            live.discard(pid)
-            statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
-        except ChildProcessError:
-            live.discard(pid)
-    # Whatever the worker started and left alive is now our child (we are the subreaper),
-    # so the full /proc scan is needed only when we have children besides live workers.
-    swept = 0
-    strays = limits.children_of(os.getpid())
-    if strays is None or strays - live:
-        swept = limits.kill_tree(os.getpid(), spare=list(live)) or len(strays or ())
-    reap()
-    status, cpu = statuses.pop(pid, [None, 0.0])
-    out = {"killed": killed, "cpu": cpu, "swept": swept}
-    if status is not None:
-        if os.WIFSIGNALED(status):
-            out["signal"] = os.WTERMSIG(status)
-        else:
-            out["exit"] = os.WEXITSTATUS(status)
-    return out
-
-
-def _killpg(pid):
-    for fn in (os.killpg, os.kill):
-        try:
-            fn(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, StudentError, WorkerCrashed,
-                                WorkerTimeout, fetch, limits)
+                                WorkerTimeout, fetch, limits, namespaces)
 
 CASES = Path(__file__).parent / "sandbox_cases"
 CONFIG = SandboxConfig(call_timeout_s=2, memory_mb=384, max_value_mb=8, max_processes=32)
@@ -20,12 +20,13 @@ def box():
 
 
 def leftovers(box):
-    """Live processes that carry this sandbox's token, other than its zygote."""
-    zygote = box._zygote.pid if box._zygote else None
+    """Running processes (threads counted, not states) that carry this sandbox's token,
+    other than its zygote."""
+    zygote = box._zygote.tree_roots() if box._zygote else set()
     token = f"AUTOGRADER_SANDBOX_TOKEN={box._token}"
     procs = limits.processes()
     return [pid for pid in limits.pids_with_env(token)
-            if pid != zygote and pid in procs and procs[pid].state != "Z"]
+            if pid not in zygote and pid in procs and limits.running(procs[pid])]
 
 
 def next_worker_works(box):
@@ -121,12 +122,21 @@ def test_fork_bomb_is_contained_and_cleaned_up(box):
     next_worker_works(box)
 
 
+def host_pid(box, pid):
+    """A pid seen inside the sandbox's PID namespace, as this process sees it."""
+    init = box._zygote.init_pid if box._zygote else None
+    if init is None:
+        return pid
+    found = [p for p in limits.descendants(init, limits.processes()) if namespaces.ns_pid_of(p) == pid]
+    assert len(found) == 1, (pid, found)
+    return found[0]
+
+
 def test_setsid_daemon_does_not_outlive_its_worker(box):
-    pidfile = box.sandbox_dir / "home" / "daemon.pid"
     with box.worker() as w:
-        pid = fetch(hostile(w).daemon(str(pidfile)))
+        pid = host_pid(box, fetch(hostile(w).daemon()))
         assert limits.read_proc(pid) is not None              # it did escape its session...
-        assert limits.read_proc(pid).sid != limits.read_proc(int(fetch(w.import_module("os").getpid()))).sid
+        assert limits.read_proc(pid).sid != limits.read_proc(w.pid).sid
     assert limits.read_proc(pid) is None                      # ...and still did not survive
     assert leftovers(box) == []
 
@@ -180,9 +190,10 @@ def test_breaking_the_workers_own_builtins_is_a_clean_crash(box):
 def test_file_size_limit():
     with Sandbox(CASES / "hostile", CONFIG.with_(file_size_mb=1)) as b, b.worker() as w:
         h = hostile(w)
-        assert fetch(h.write_file("small.txt", "x" * 1000)) == "small.txt"
+        home = fetch(w.import_module("os").environ["HOME"])
+        assert fetch(h.write_file(f"{home}/small.txt", "x" * 1000)) == f"{home}/small.txt"
         with pytest.raises(StudentError) as info:
-            h.write_file("big.txt", "x" * 3_000_000)
+            h.write_file(f"{home}/big.txt", "x" * 3_000_000)
         assert "too large" in info.value.message.lower()
 
 

@@ -43,8 +43,9 @@ def fork_bomb():
         os.fork()
 
 
-def daemon(pidfile):
+def daemon(pidfile=None):
     """Double fork + setsid: a daemon that outlives the call, as far as it can tell."""
+    pidfile = pidfile or os.path.join(os.environ["HOME"], "daemon.pid")
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:

@@ -1,0 +1,63 @@
+"""fetch(): the only way a value comes back from a worker as data. What arrives must be
+plain (see protocol.decode_value), and may not hold a handle: a worker (whose encoder the
+student may have patched) cannot slip a live Remote into "plain" data."""
+import numpy as np
+
+from . import protocol
+from .errors import BadValue
+from .remote import Remote
+
+
+def fetch(value, worker=None):
+    """Bring a value back from the worker as plain, validated data (one round trip):
+    None/bool/int/float/str, lists, tuples, str-keyed dicts, and np.ndarray (exactly that
+    type) of bool/int/uint/float. Remotes anywhere inside `value` are fetched too."""
+    workers = set()
+    _find_workers(value, workers, 0)
+    if worker is not None:
+        workers.add(worker)
+    if len(workers) > 1:
+        raise ValueError("fetch() got Remotes from different workers")
+    if not workers:
+        return _plain_copy(value)
+    (w,) = workers
+    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}")
+
+
+def _find_workers(value, found, depth):
+    if depth > protocol.MAX_DEPTH:
+        return
+    if isinstance(value, Remote):
+        found.add(value._w)
+    elif type(value) in (list, tuple):
+        for v in value:
+            _find_workers(v, found, depth + 1)
+    elif type(value) is dict:
+        for v in value.values():
+            _find_workers(v, found, depth + 1)
+
+
+def _plain_copy(value):
+    enc = protocol.Encoder(lambda obj, e, path: e.array(np.asarray(obj)) if type(obj) is np.ndarray
+                           else _reject(obj, path), 1 << 62)
+    try:
+        wire = enc.encode(value)
+    except protocol.ProtocolError as exc:
+        raise BadValue("BadValue", str(exc)) from None
+    return protocol.decode_value(wire, enc.payload(), _no_tags)
+
+
+def _reject(obj, path):
+    raise protocol.ProtocolError(f"{path} is a {type(obj).__qualname__}")
+
+
+def _no_tags(tag, body):
+    raise protocol.ProtocolError("unexpected tag")
+
+
+def _describe(value):
+    if isinstance(value, Remote):
+        return value._n
+    if type(value) in (list, tuple, dict):
+        return f"a {type(value).__name__} of values"
+    return "a value"

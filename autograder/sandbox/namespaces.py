@@ -1,0 +1,118 @@
+"""The trusted side's part of isolation, done as root BEFORE anything untrusted runs.
+
+The zygote is started by the grader as the sandbox user, never as root. Between fork and
+exec (Popen's preexec_fn: code already in the grader's memory, no file the sandbox user
+could touch) the child enters new namespaces and drops to the sandbox user:
+
+    PID    its first child (the zygote proper) is init of a namespace of its own: student
+           processes cannot see or signal anything outside it, cannot signal the zygote
+           (init ignores them), and killing that init ends every process inside at once.
+    mount  private mounts: an empty read-only tmpfs over the course checkout, and a
+           size-capped tmpfs for the workers' writable folders (a total cap on disk use).
+    net    no interface but a downed loopback (unless the course allows network).
+
+Each is probed once; what the kernel or container refuses is left out and logged.
+"""
+import ctypes
+import os
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_RDONLY, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1, 0x4000, 0x40000
+
+_probed = {}
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags):
+    if _libc().unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare({flags:#x}): {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    if _libc().mount(source.encode() if source else None, target.encode(),
+                     fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+                     data.encode() if data else None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def available(flag):
+    """Whether this kernel and container let root create the namespace (probed in a child)."""
+    if os.geteuid() != 0:
+        return False
+    if flag not in _probed:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _unshare(flag)
+                if flag == CLONE_NEWNS:
+                    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+                    _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        _probed[flag] = os.waitstatus_to_exitcode(status) == 0
+    return _probed[flag]
+
+
+class Plan:
+    """What the zygote's child does between fork and exec, decided up front."""
+
+    def __init__(self, user, network, work_dir, work_mb, hide=()):
+        self.user = user
+        self.pid = available(CLONE_NEWPID)
+        self.mount = available(CLONE_NEWNS)
+        self.net = not network and available(CLONE_NEWNET)
+        self.work_dir = str(work_dir)
+        self.work_mb = int(work_mb)
+        self.hide = [str(p) for p in hide] if self.mount else []
+
+    def layers(self):
+        out = []
+        if self.pid:
+            out.append("pid-namespace")
+        if self.mount:
+            out.append("mount-namespace")
+            out.append(f"capped-scratch({self.work_mb} MB)")
+            if self.hide:
+                out.append("course-hidden")
+        if self.net:
+            out.append("no-network")
+        return out
+
+    def preexec(self):
+        """In the child, after fork, before exec. Any failure aborts the start (Popen
+        raises), so no zygote ever runs half isolated."""
+        flags = (CLONE_NEWPID if self.pid else 0) | (CLONE_NEWNS if self.mount else 0) \
+            | (CLONE_NEWNET if self.net else 0)
+        if flags:
+            _unshare(flags)
+        if self.mount:
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            uid, gid = self.user.pw_uid, self.user.pw_gid
+            _mount("tmpfs", self.work_dir, "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"size={self.work_mb}m,mode=0700,uid={uid},gid={gid}")
+            for path in self.hide:
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
+        os.setgroups([])
+        os.setresgid(self.user.pw_gid, self.user.pw_gid, self.user.pw_gid)
+        os.setresuid(self.user.pw_uid, self.user.pw_uid, self.user.pw_uid)
+        # After the uid change (which clears it): this process dies with the grader.
+        _libc().prctl(1, ctypes.c_ulong(9), 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def ns_pid_of(host_pid):
+    """The innermost pid of a process (its pid inside its PID namespace), from NSpid."""
+    try:
+        with open(f"/proc/{host_pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -1,0 +1,287 @@
+"""Worker: one live worker process with the student's objects, reached through Remotes.
+Every request goes through _request, which decodes and validates the reply, and turns a
+dead, stalled or misbehaving worker into the error that explains it to the student."""
+import contextlib
+import signal
+import weakref
+
+import numpy as np
+
+from .. import timing
+from . import protocol
+from .channel import _Died
+from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerTimeout
+from .remote import Remote
+
+_MB = 1024 * 1024
+
+
+class Worker:
+    """A live worker process with the student's objects; reached through Remotes."""
+
+    def __init__(self, channel, config, import_timeouts=None):
+        self._channel = channel
+        self._config = config
+        self._import_timeouts = {} if import_timeouts is None else import_timeouts
+        self._blocked_sent = 0  # how many of those this worker has been told about
+        self._remotes = weakref.WeakValueDictionary()
+        self._release = []
+        self._dead = None  # the StudentError that ended this worker
+
+    # -------------------------------------------------------------- the API
+    def import_module(self, name):
+        """The module, imported in the worker. An import that ran into a time limit is not
+        tried again by this Sandbox's workers: module code that hangs (an endless loop, or
+        training at import) would otherwise cost the time limit in every test that needs
+        it, and the whole grading would outlast Gradescope's own limit."""
+        if name in self._import_timeouts:
+            raise WorkerTimeout("Timeout", self._timed_out_before(name))
+        alive = self.alive  # a worker that died earlier says so; that is not this import's doing
+        try:
+            return self._request("import", [name], what=f"importing {name}", label=name)
+        except WorkerTimeout as exc:
+            if alive and getattr(exc, "reason", None):
+                self._import_timeouts.setdefault(name, exc.reason)
+            raise
+
+    def _timed_out_before(self, name):
+        return (f"importing {name} already ran into a time limit in an earlier test (it "
+                f"{self._import_timeouts[name]}), so it was not tried again. Code at the top level of "
+                f"a file runs on import: keep long work under `if __name__ == \"__main__\":`.")
+
+    def getattr(self, obj, name):
+        return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
+                             label=f"{_label(obj)}.{name}")
+
+    def setattr(self, obj, name, value):
+        self._request("setattr", [obj, name, value], what=f"setting {_label(obj)}.{name}")
+
+    def call(self, fn, *args, **kwargs):
+        return self._request("call", [fn, *args], kwargs, what=f"calling {_label(fn)}(...)",
+                             label=f"{_label(fn)}(...)")
+
+    def getitem(self, obj, key):
+        return self._request("getitem", [obj, key], what=f"indexing {_label(obj)}[...]",
+                             label=f"{_label(obj)}[...]")
+
+    def setitem(self, obj, key, value):
+        self._request("setitem", [obj, key, value], what=f"assigning into {_label(obj)}[...]")
+
+    def op(self, name, *args):
+        """An operator (operator module name: add, matmul, eq, lt, len, truth, ...) in the worker."""
+        label = f"{name}({', '.join(_label(a) for a in args)})"
+        return self._request("op", [name, *args], what=f"computing {label}", label=label)
+
+    def list(self, obj):
+        """list(obj), evaluated in the worker: a list of Remotes / plain scalars."""
+        return self._request("iter", [obj], what=f"iterating over {_label(obj)}",
+                             label=f"an item of {_label(obj)}")
+
+    def type_name(self, obj):
+        return obj._t if isinstance(obj, Remote) else type(obj).__qualname__
+
+    def fetch(self, value):
+        from .fetching import fetch
+        return fetch(value, worker=self)
+
+    def output(self):
+        """Student stdout+stderr so far (capped, control characters escaped)."""
+        if not self._channel.closed:
+            self._channel.drain()
+        return self._channel.output.text()
+
+    def substitutions(self):
+        """Names of the stand-ins the student's code imported (e.g. ["tensorflow", "tqdm"])."""
+        return self._request("substitutions", [], what="listing stand-ins")
+
+    @property
+    def alive(self):
+        return self._dead is None and not self._channel.closed
+
+    @property
+    def pid(self):
+        """The worker's process id as this (the grader's) process sees it; None in-process."""
+        return self._channel.pid
+
+    def close(self):
+        if not self._channel.closed:
+            self._channel.finish(0.0)  # kills everything the worker started (see channel.py)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -------------------------------------------------------------- plumbing
+    def _request(self, *args, **kwargs):
+        started, cpu = timing.clock(), timing.cpu_clock()
+        try:
+            return self._timed_request(*args, **kwargs)
+        finally:
+            timing.add("sandbox.request", timing.clock() - started)
+            timing.add("sandbox.request.cpu", timing.cpu_clock() - cpu)
+
+    def _timed_request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
+        if isinstance(self._dead, SandboxError):
+            raise self._dead
+        if self._dead is not None:
+            raise type(self._dead)(self._dead.type_name,
+                                   f"this worker already stopped earlier ({self._dead.message})",
+                                   self._dead.frames)
+        if self._channel.closed:
+            raise SandboxError("this worker is closed")
+        enc = protocol.Encoder(self._leaf, self._config.max_value_mb * _MB)
+        try:
+            header = {"op": op}
+            if fetching:
+                header["value"] = enc.encode(value)
+            else:
+                header["args"] = [enc.encode(a, f"argument {i}") for i, a in enumerate(args)]
+                header["kwargs"] = enc.encode(kwargs or {}, "keyword arguments")
+        except protocol.ProtocolError as exc:
+            raise TypeError(f"cannot send to the worker: {exc}") from None
+        if self._release:
+            header["rel"], self._release = self._release, []
+        if len(self._import_timeouts) != self._blocked_sent:
+            header["blk"] = sorted(self._import_timeouts)
+            self._blocked_sent = len(self._import_timeouts)
+        sent = enc.parts()
+        try:
+            started = timing.clock()
+            reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s)
+            _record_exchange(reply, enc.offset, len(payload), timing.clock() - started)
+        except _Died as died:
+            raise self._die(died.cause, what) from None
+        except BaseException:
+            # Interrupted here (e.g. the plugin's per-test alarm) with a reply possibly half
+            # read: the stream is out of step, so this worker must not be used again.
+            self._dead = WorkerCrashed("Interrupted", f"the grader stopped waiting while {what}")
+            with contextlib.suppress(BaseException):
+                self._channel.finish(0.0)
+            raise
+        if "ok" in reply:
+            try:
+                # A fetched value is plain data: no tag may come back in it (a worker whose
+                # encoder was patched could otherwise answer comparisons through a handle).
+                resolve = _no_handles if fetching else (lambda t, b: self._resolve(t, b, label))
+                return protocol.decode_value(reply["ok"], payload, resolve)
+            except protocol.ProtocolError as exc:
+                raise BadValue("BadValue", f"while {what}: {exc}") from None
+        if "err" in reply and isinstance(reply["err"], dict):
+            info = reply["err"]
+            err = _student_error(info)
+            earlier = info.get("timed_out_before")
+            if type(earlier) is str and earlier in self._import_timeouts:
+                raise WorkerTimeout("Timeout", self._timed_out_before(earlier), err.frames)
+            if info.get("fatal"):
+                raise self._die("fatal", what, err, memory=info.get("memory") is True) from None
+            raise err
+        if "bad" in reply:
+            raise BadValue("BadValue", f"while {what}: {str(reply['bad'])[:2000]}")
+        raise self._die(str(reply.get("proto", "malformed reply"))[:2000], what) from None
+
+    def _leaf(self, obj, enc, path):
+        if isinstance(obj, Remote):
+            if obj._w is not self:
+                raise protocol.ProtocolError(f"{path} is a Remote from another worker")
+            return {"h": obj._h}
+        if isinstance(obj, np.ndarray):
+            return enc.array(np.asarray(obj))
+        if isinstance(obj, np.generic):
+            return {"n": enc.array(np.asarray(obj))["a"]}
+        if isinstance(obj, np.dtype) or obj in (float, int, bool) or \
+                (isinstance(obj, type) and issubclass(obj, np.generic)):
+            return {"y": np.dtype(obj).str}
+        if type(obj) is slice:
+            return {"s": [enc.encode(obj.start, path), enc.encode(obj.stop, path), enc.encode(obj.step, path)]}
+        if obj is Ellipsis:
+            return {"e": 0}
+        raise protocol.ProtocolError(f"{path} is a {type(obj).__qualname__}, which cannot cross to the worker")
+
+    def _resolve(self, tag, body, label):
+        if tag != "r" or not (type(body) is list and len(body) == 2 and type(body[0]) is int
+                              and type(body[1]) is str):
+            raise protocol.ProtocolError(f"unexpected value tag {tag!r}")
+        h, type_name = body
+        remote = self._remotes.get(h)
+        if remote is None:
+            remote = Remote(self, h, type_name[:200], label[:120])
+            self._remotes[h] = remote
+            with contextlib.suppress(ValueError):
+                self._release.remove(h)
+            weakref.finalize(remote, self._release.append, h)
+        return remote
+
+    def _die(self, cause, what, err=None, memory=False):
+        """The worker is unusable: kill it (and all it started) and explain why."""
+        c = self._config
+        grace = {"eof": 0.5, "fatal": 0.5}.get(cause, 0.0)
+        status = self._channel.finish(grace)  # and everything the worker started
+        sig, code, cpu = status.get("signal"), status.get("exit"), status.get("cpu", 0.0)
+        if cause == "setup":
+            self._dead = SandboxError(f"grader error: a worker process failed to set up "
+                                      f"(status {status}):\n{self._channel.output.text()[-3000:]}")
+            return self._dead
+        if err is not None and memory:
+            exc = WorkerCrashed("MemoryError", f"ran out of memory while {what} "
+                                f"(the limit is {c.memory_mb} MB)", err.frames)
+        elif err is not None:
+            exc = WorkerCrashed(err.type_name, f"{err.message}: your code ended the process while {what}",
+                                err.frames)
+        elif cause == "timeout":
+            exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
+            exc.reason = f"did not finish within {c.call_timeout_s:g} s"
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and not status.get("killed")
+                                       and cpu >= c.cpu_s - 0.5):
+            exc = WorkerTimeout("Timeout", f"used more than the CPU time limit of {c.cpu_s} s while {what}")
+            exc.reason = f"used more than the CPU time limit of {c.cpu_s} s"
+        elif sig is not None and not status.get("killed"):
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            hint = " (often: out of memory)" if sig == signal.SIGKILL else ""
+            exc = WorkerCrashed("WorkerCrashed", f"the process was killed by {name}{hint} while {what}")
+        elif code is not None and not status.get("killed"):
+            exc = WorkerCrashed("WorkerCrashed", f"the process exited (status {code}, e.g. os._exit) while {what}")
+        elif cause == "eof":
+            exc = WorkerCrashed("WorkerCrashed", f"the process closed its connection while {what}")
+        else:
+            exc = WorkerCrashed("WorkerCrashed", f"the process broke the protocol while {what} ({cause})")
+        if isinstance(exc, WorkerTimeout):
+            for name in self._channel.unfinished_imports():  # they hung: never again in this Sandbox
+                self._import_timeouts.setdefault(name, exc.reason)
+        self._dead = exc
+        return exc
+
+
+def _no_handles(tag, body):
+    raise protocol.ProtocolError(f"a fetched value holds a {tag!r} tag; only plain data may come back")
+
+
+def _record_exchange(reply, sent, received, elapsed):
+    timing.add("sandbox.bytes_sent", 0.0, sent)
+    timing.add("sandbox.bytes_received", 0.0, received)
+    # The worker's own figures: plausibility-checked, for benchmarks only.
+    student_s, student_cpu, worker_cpu = reply.get("t"), reply.get("tc"), reply.get("c")
+    if type(student_s) is float and student_s >= 0.0:
+        timing.add("sandbox.student", min(student_s, elapsed))
+    if type(worker_cpu) is float and 0.0 <= worker_cpu < 1e6:
+        timing.add("sandbox.worker.cpu", worker_cpu)
+        if type(student_cpu) is float and student_cpu >= 0.0:
+            timing.add("sandbox.student.cpu", min(student_cpu, worker_cpu))
+
+
+def _student_error(info):
+    frames = []
+    for f in info.get("frames", [])[:50]:
+        if type(f) is list and len(f) == 4:
+            frames.append((str(f[0])[:300], int(f[1]) if type(f[1]) is int else 0,
+                           str(f[2])[:200], str(f[3])[:300]))
+    return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
+
+
+def _label(obj):
+    if isinstance(obj, Remote):
+        return obj._n
+    return repr(obj) if type(obj) in (int, float, bool, str, type(None)) and len(repr(obj)) < 40 \
+        else type(obj).__qualname__
+

@@ -1,0 +1,255 @@
+"""The untrusted side's processes: the zygote, and how each worker it forks sets itself up.
+
+    zygote   started by the trusted process AS THE SANDBOX USER (never root: whatever a
+             worker does to it gains nothing), with `python -s`, a fixed hash seed, from a
+             root-owned copy of this package. When the grader made a PID namespace, the
+             process it started forks once: the child is init of that namespace (workers
+             cannot signal it, every orphan lands on it, and the grader ends the namespace
+             by killing it), the parent only waits outside. The zygote imports numpy once,
+             puts seccomp on itself (inherited by every worker), then serves a control
+             socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds) with
+             fresh HOME and TMPDIR; "finish" kills a worker with everything it started,
+             reports how it ended and deletes its folders.
+    worker   new session, rlimits, no_new_privs, Landlock (reads only the system, the
+             interpreter, this runtime and the submission; writes only its own folder),
+             stdout/stderr to a pipe the trusted side drains, then serves requests.
+"""
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+
+from . import confine, import_watch, limits, protocol, stubs
+from .worker_main import Dispatcher, serve
+
+REAP_DEADLINE_S = 5.0  # a killed worker is reaped by then, or reported as stuck
+
+
+def become_worker(cfg, sock_fd, out_fd, finder, folder):
+    """In the forked child: isolate, serve. Never returns."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.dup2(sock_fd, 3)
+    os.closerange(4, 1 << 16)  # the zygote's control socket must not reach student code
+    os.umask(0o077)
+    lim = cfg["limits"]
+    limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
+    limits.no_new_privileges()
+    limits.die_with_parent()
+    home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
+    os.environ["HOME"], os.environ["TMPDIR"] = home, tmp
+    import tempfile
+    tempfile.tempdir = None  # computed again from TMPDIR
+    os.chdir(cfg["root"])
+    if cfg.get("landlock"):
+        readable = list(cfg.get("readable", ())) + [cfg["root"]]
+        if not confine.landlock_restrict(readable, [folder, os.devnull]):
+            raise RuntimeError("Landlock could not be applied in this worker")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    sys.argv = [""]
+    sys.path.insert(0, cfg["root"])
+    sock = socket.socket(fileno=3)
+    sock.setblocking(True)
+    watch = import_watch.install(cfg["root"], lambda event, name: protocol.send_frame(sock, {"imp": [event, name]}))
+    protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
+    serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
+
+
+def _become_namespace_init(ctl):
+    """Fork; the child (pid 1 of the new PID namespace) goes on as the zygote. The parent,
+    outside the namespace, only waits for it: it is what the grader started and waits for."""
+    child = os.fork()
+    if child:
+        ctl.close()
+        while True:
+            try:
+                os.waitpid(child, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                pass
+            os._exit(0)
+    limits.die_with_parent()
+
+
+def zygote_main(cfg_json, ctl_fd):
+    cfg = json.loads(cfg_json)
+    ctl = socket.socket(fileno=int(ctl_fd))
+    in_namespace = bool(cfg.get("pidns"))
+    if in_namespace:
+        _become_namespace_init(ctl)
+    else:
+        limits.become_subreaper()
+    # Warm what every worker needs, once: numpy and the submodules it loads lazily.
+    import numpy.fft, numpy.linalg, numpy.random  # noqa: F401
+    import tempfile  # noqa: F401  (workers reset its cached folder)
+    finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
+    layers = []
+    limits.no_new_privileges()
+    if confine.seccomp_filter(bool(cfg.get("network"))):
+        layers.append("seccomp")
+    if cfg.get("landlock"):
+        abi = confine.landlock_abi()
+        if abi:
+            layers.append(f"landlock(abi {abi})")
+        else:
+            cfg["landlock"] = False
+    work = cfg["work"]
+    statuses, live, folders = {}, set(), {}  # folders: pid -> the worker's HOME and TMPDIR
+
+    def reap():
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in live:
+                statuses[pid] = [status, usage.ru_utime + usage.ru_stime]
+                live.discard(pid)
+
+    def reply(msg):
+        ctl.send(json.dumps(msg).encode())
+
+    reply({"ready": os.getpid(), "layers": layers})
+    while True:
+        ready, _, _ = select.select([ctl], [], [], 0.5)
+        reap()
+        if not ready:
+            continue
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 65536, 4)
+        except OSError:
+            msg, fds = b"", []
+        if not msg:
+            break
+        req = json.loads(msg)
+        op = req.get("op")
+        if op == "spawn":
+            folder = os.path.join(work, str(int(req.get("n", 0))))
+            try:
+                shutil.rmtree(folder, ignore_errors=True)
+                os.mkdir(folder, 0o700)
+                os.mkdir(os.path.join(folder, "home"), 0o700)
+                os.mkdir(os.path.join(folder, "tmp"), 0o700)
+            except OSError as exc:
+                for fd in fds:
+                    os.close(fd)
+                reply({"error": f"cannot make the worker's folder: {exc}"})
+                continue
+            sys.stdout.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    ctl.close()
+                    become_worker(cfg, fds[0], fds[1], finder, folder)
+                except BaseException:
+                    traceback.print_exc()  # to the worker's output pipe: the grader shows it
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            live.add(pid)
+            folders[pid] = folder
+            reply({"pid": pid})
+        elif op == "finish":
+            reply(finish(req["pid"], req.get("grace", 0.0), live, statuses, reap, in_namespace,
+                         folders.pop(req["pid"], None)))
+        elif op == "ping":
+            reply({"ok": True})
+    if in_namespace:
+        _kill_all_but_me()
+    else:
+        for pid in list(live):
+            _killpg(pid)
+        limits.kill_tree(os.getpid())
+    reap()
+
+
+def finish(pid, grace, live, statuses, reap, in_namespace, folder):
+    """Wait up to `grace` s for the worker to end by itself, then kill it and everything it
+    started (its orphans are our children: we are init or their subreaper), delete its
+    folder, and report how it ended."""
+    deadline = time.monotonic() + grace
+    reap()
+    while pid in live and time.monotonic() < deadline:
+        time.sleep(0.002)
+        reap()
+    killed = pid in live
+    if killed:
+        _killpg(pid)
+    deadline = time.monotonic() + REAP_DEADLINE_S
+    while pid in live and time.monotonic() < deadline:
+        reap()
+        if pid in live:
+            time.sleep(0.001)
+    stuck = pid in live
+    if stuck:
+        live.discard(pid)
+    swept = 0
+    others = set(live)
+    if in_namespace:
+        # init of the namespace: kill(-1) reaches every process in it but us, at once.
+        swept = _kill_all_but_me() if not others else 0
+    else:
+        # Whatever the worker started and left alive is now our child (we are the subreaper),
+        # so the full /proc scan is needed only when we have children besides live workers.
+        strays = limits.children_of(os.getpid())
+        if strays is None or strays - others:
+            swept = limits.kill_tree(os.getpid(), spare=list(others)) or len(strays or ())
+    reap()
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    status, cpu = statuses.pop(pid, [None, 0.0])
+    out = {"killed": killed, "cpu": cpu, "swept": swept, "others": len(others)}
+    if stuck:
+        out["stuck"] = True
+    if status is not None:
+        if os.WIFSIGNALED(status):
+            out["signal"] = os.WTERMSIG(status)
+        else:
+            out["exit"] = os.WEXITSTATUS(status)
+    return out
+
+
+def _kill_all_but_me():
+    """As init of a PID namespace: SIGKILL everything else in it until nothing is left."""
+    sent = 0
+    deadline = time.monotonic() + REAP_DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)
+            sent += 1
+        except ProcessLookupError:
+            return sent  # nothing left to signal
+        # orphans are ours to reap; a thread group whose main thread exited is still signalled
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        time.sleep(0.001)
+    return sent
+
+
+def _killpg(pid):
+    for fn in (os.killpg, os.kill):
+        try:
+            fn(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
