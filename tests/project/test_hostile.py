@@ -6,6 +6,7 @@ The cases are engine_cases/hostile/<case>/ laid over submissions/correct. Two tr
 with its own sandbox user) grade them side by side to keep the set fast."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import queue
@@ -50,7 +51,20 @@ CASES = {
     # Hypothesis (and pytest) run in the trusted process only; the worker is unprivileged.
     "probe_worker": dict(fail=set(), says={"test_add": "hypothesis loaded: False\npytest loaded: False\n"
                                                        "running as root: False"}),
+    # Issue 10's findings. 1: rename the runtime, plant our own, stall the zygote.
+    "root_exec": dict(fail=set(), says={"test_add": "rename runtime: refused"}),
+    # 2: a process running on in threads after its main thread's raw exit (state Z).
+    "thread_zombie": dict(fail=set()),
+    # 5: files left for a later test in the submission, HOME, TMPDIR and shared temp folders.
+    "shared_state": dict(fail=set(), says={"test_add": "nothing left by earlier tests"}),
+    # 6: a patched worker encoder turns "plain" data into a live handle.
+    "fetch_handle": dict(fail=ADD, says={"test_add": "tag"}),
+    # 7: the course's reference, searched for on the disk and imported.
+    "course_search": dict(fail=ADD, partial=1, says={"test_add": "nothing readable"}),
 }
+# Cases whose processes try hardest to live on: checked again 2 s after the grader exits.
+LINGER = {"thread_zombie", "setsid_daemon", "fork_bomb", "root_exec"}
+LEFT_BEHIND = [os.path.join(d, "ag-hostile-left-behind") for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +87,11 @@ def graded():
                 elapsed = time.monotonic() - started
                 time.sleep(0.2)  # a daemon would try to write again by now
                 doc_later = json.loads((tree.root / "results" / "results.json").read_text())
-                return case, (doc, proc, harness.processes_of(tree.uid), elapsed, doc_later,
+                leftovers = harness.processes_of(tree.uid)
+                if case in LINGER:
+                    time.sleep(1.8)
+                    leftovers += harness.processes_of(tree.uid)
+                return case, (doc, proc, leftovers, elapsed, doc_later,
                               (tree.root / "results" / "results.json").stat().st_size)
             finally:
                 slots.put(tree)
@@ -120,7 +138,7 @@ def test_hostile_submission(graded, case):
 def test_reading_our_files_was_attempted_and_denied(graded):
     doc = graded["read_secrets"][0]
     printed = harness.by_function(doc)["test_add"]["output"]
-    assert "LIST /tmp" in printed  # the attack ran...
+    assert "LIST /tmp" in printed or "could not list /tmp" in printed  # the attack ran...
     assert "READ" not in printed  # ...and read nothing of ours
 
 
@@ -130,3 +148,48 @@ def test_results_attack_was_attempted_and_denied(graded):
     on_ours = [line for line in attempts if line.split()[2].startswith(("/tmp/", "/autograder/"))]
     assert on_ours, printed  # it found the results folder of the tree...
     assert all(" failed: " in line for line in on_ours), on_ours  # ...and changed nothing there
+
+
+def test_planted_runtime_never_runs_as_root(graded):
+    """Finding 1: the attack ran (it says what it tried), every step was refused, and no
+    file written by the planted code as uid 0 exists anywhere it could have put one."""
+    printed = harness.by_function(graded["root_exec"][0])["test_add"]["output"]
+    assert "ATTACK rename runtime: refused" in printed and "plant in runtime: refused" in printed, printed
+    assert "ptrace-seize zygote: refused" in printed, printed
+    assert not os.path.exists("/tmp/ag-hostile-planted-uid0")
+    assert not [p for p in glob.glob("/tmp/ag-hostile-planted-*") if os.lstat(p).st_uid == 0]
+
+
+def test_no_test_sees_what_an_earlier_one_left(graded):
+    """Finding 5: every test's worker imported the module that looks for and leaves files;
+    none found one, and none is left on the machine."""
+    doc = graded["shared_state"][0]
+    outputs = [t["output"] for t in doc["tests"]]
+    assert sum("nothing left by earlier tests" in o for o in outputs) >= 5
+    assert not any("FOUND" in o for o in outputs)
+    assert [p for p in LEFT_BEHIND if os.path.lexists(p)] == []
+
+
+def test_a_handle_smuggled_into_fetched_data_is_refused(graded):
+    """Finding 6: the patched encoder's handle tag is a bad value, not a Remote the grader
+    would compare through student code."""
+    tests = harness.by_function(graded["fetch_handle"][0])
+    assert tests["test_add"]["score"] == 0 and "HACKED" not in tests["test_add"]["output"]
+
+
+def test_the_reference_is_not_found_in_a_ta_checkout(tmp_path):
+    """Finding 7 in a TA's mode: `grade` as root in this checkout (755/644, the course's
+    reference readable by everyone) still shows the sandbox user nothing of it."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root: it grades with a real sandbox user")
+    sub = harness.make_submission(harness.public_tmp() / "sub", "course_search")
+    try:
+        out = tmp_path / "results.json"
+        done = harness.engine("grade", sub, "--config", harness.COURSE_CFG, "--out", out)
+        doc = harness.validate(json.loads(out.read_text()))
+        assert done.returncode in (0, 1), (doc["output"][:3000], done.stdout[-3000:])
+    finally:
+        shutil.rmtree(sub.parent, ignore_errors=True)
+    tests = harness.by_function(doc)
+    assert "nothing readable" in tests["test_add"]["output"], tests["test_add"]["output"]
+    assert tests["test_add"]["score"] == 0 and harness.SECRET not in json.dumps(doc)

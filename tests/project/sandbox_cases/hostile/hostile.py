@@ -123,3 +123,92 @@ def phone_home(host, port):
     import socket
     with socket.create_connection((host, port), timeout=2):
         return "connected"
+
+
+def kernel_probe():
+    """What the kernel lets this process do: "ok" or the errno's name, per attempt."""
+    import ctypes
+    import errno
+    import platform
+    import socket
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(fn, *args):
+        ctypes.set_errno(0)
+        return "ok" if fn(*args) >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+
+    out = {
+        "unshare user namespace": call(libc.unshare, 0x10000000),
+        "unshare network namespace": call(libc.unshare, 0x40000000),
+        "setns": call(libc.setns, 0, 0),
+        "ptrace-seize the parent": call(libc.ptrace, 0x4206, os.getppid(), None, None),
+        "mount": call(libc.mount, b"none", os.environ["TMPDIR"].encode(), b"tmpfs", 0, None),
+    }
+    if platform.machine() == "x86_64":
+        for name, nr in (("bpf", 321), ("perf_event_open", 298), ("keyctl", 250), ("userfaultfd", 323),
+                         ("process_vm_readv", 310), ("io_uring_setup", 425)):
+            out[name] = call(libc.syscall, nr, 0, 0, 0, 0, 0)
+    for name, family in (("inet socket", socket.AF_INET), ("inet6 socket", socket.AF_INET6),
+                         ("netlink socket", socket.AF_NETLINK), ("unix socket", socket.AF_UNIX)):
+        try:
+            socket.socket(family, socket.SOCK_DGRAM).close()
+            out[name] = "ok"
+        except OSError as exc:
+            out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+    return out
+
+
+def thread_zombie():
+    """A child whose main thread ends by a raw exit syscall while another thread runs on:
+    it shows state Z, and is not dead. Returns its pid."""
+    import ctypes
+    import platform
+    import threading
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        threading.Thread(target=lambda: [time.sleep(0.05) for _ in iter(int, 1)]).start()
+        os.write(w, b"x")
+        ctypes.CDLL(None).syscall({"x86_64": 60, "aarch64": 93}.get(platform.machine(), 60), 0)
+    os.read(r, 1)
+    time.sleep(0.1)
+    return pid
+
+
+class Yes:
+    def __eq__(self, other):
+        return True
+
+    def __bool__(self):
+        return True
+
+    __hash__ = object.__hash__
+
+
+def patch_encoder():
+    """Make the worker's encoder send a live handle where plain data is expected."""
+    import gc
+    import _agsandbox.protocol as protocol
+    original = protocol.Encoder.encode
+
+    def encode(self, value, path="value", depth=0):
+        if isinstance(value, Yes):
+            for obj in gc.get_objects():
+                if type(obj).__name__ == "Dispatcher":
+                    return {"r": [obj.handle_for(value), "int"]}
+        return original(self, value, path, depth)
+    protocol.Encoder.encode = encode
+    return Yes()
+
+
+def fill_home(total_mb):
+    """Write 1 MB files into HOME until `total_mb` or an error; returns how many got written."""
+    block = b"x" * (1 << 20)
+    for i in range(total_mb):
+        try:
+            with open(os.path.join(os.environ["HOME"], f"fill{i}"), "wb") as f:
+                f.write(block)
+        except OSError as exc:
+            return i, os.strerror(exc.errno)
+    return total_mb, None
