@@ -138,7 +138,7 @@ def release_sandbox_user(name):
         return True
 
 
-def kill_everything_of(uid, gid=65534, deadline_s=10.0):
+def kill_everything_of(uid, gid=65534, deadline_s=10):
     """SIGKILL every process of `uid` until /proc shows none still running (threads
     counted, not states). kill(-1) is sent by a helper that becomes that user: it reaches
     exactly the user's processes, in any PID namespace below ours, at once. Returns the
@@ -170,4 +170,4 @@ def kill_everything_of(uid, gid=65534, deadline_s=10.0):
                 os.kill(victim, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        time.sleep(0.005)
+        time.sleep(0.001)

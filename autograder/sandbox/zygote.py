@@ -25,7 +25,7 @@ from .errors import SandboxError
 ZYGOTE_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
                "from _agsandbox.zygote_process import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
 REQUEST_TIMEOUT_S = 30.0
-FINISH_TIMEOUT_S = 15.0   # the zygote itself waits at most 5 s for a killed worker
+FINISH_TIMEOUT_S = 15   # the zygote itself waits at most 5 s for a killed worker
 
 
 class ZygoteGone(Exception):
