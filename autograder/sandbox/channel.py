@@ -174,7 +174,7 @@ class _ProcessChannel:
         if type(cpu) is float:  # the zygote's account of the worker's whole life (bench only)
             timing.add("sandbox.worker_process.cpu", cpu)
         # Whatever the zygote says, the grader makes sure: nothing the worker started runs on.
-        self.box._after_worker(self)
+        self.box._after_worker(self, status)
         self.drain()
         self.sel.close()
         self.sock.close()

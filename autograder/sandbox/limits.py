@@ -9,6 +9,7 @@ import signal
 import time
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -29,6 +30,12 @@ def become_subreaper():
 
 def die_with_parent():
     return _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def set_dumpable(flag):
+    """A process that is not dumpable cannot be reached through /proc/PID/mem and the like
+    by other processes of its user (ptrace rules); seccomp alone does not stop that."""
+    return _prctl(_PR_SET_DUMPABLE, 1 if flag else 0)
 
 
 def no_new_privileges():

@@ -178,11 +178,13 @@ class Sandbox:
             self.close()
 
     # -------------------------------------------------------------- after each worker
-    def _after_worker(self, channel):
+    def _after_worker(self, channel, status):
         """The worker is finished: nothing it started may run on, nothing it wrote outside
         its own folder (which the zygote deletes) may stay."""
         self._live.discard(channel)
         if self.user is None:
+            if status.get("zygote_gone") or status.get("stuck"):
+                self.sweep()  # without the zygote, its orphans are found by our token
             return
         if not self._strays_possible():
             return

@@ -43,6 +43,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.umask(0o077)
     lim = cfg["limits"]
     limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
+    limits.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
     limits.no_new_privileges()
     limits.die_with_parent()
     home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
@@ -98,6 +99,8 @@ def zygote_main(cfg_json, ctl_fd):
     import tempfile  # noqa: F401  (workers reset its cached folder)
     finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
     layers = []
+    if limits.set_dumpable(False):  # workers (same user) cannot read or write our memory
+        layers.append("zygote-not-dumpable")
     limits.no_new_privileges()
     if confine.seccomp_filter(bool(cfg.get("network"))):
         layers.append("seccomp")

@@ -148,6 +148,14 @@ def kernel_probe():
         for name, nr in (("bpf", 321), ("perf_event_open", 298), ("keyctl", 250), ("userfaultfd", 323),
                          ("process_vm_readv", 310), ("io_uring_setup", 425)):
             out[name] = call(libc.syscall, nr, 0, 0, 0, 0, 0)
+    try:
+        with open("/proc/self/stat") as f:  # the parent's pid as /proc numbers it (no PID namespace there)
+            zygote = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{zygote}/mem", "rb") as f:  # the zygote's memory
+            f.read(1)
+        out["read the zygote's memory"] = "ok"
+    except OSError as exc:
+        out["read the zygote's memory"] = errno.errorcode.get(exc.errno, str(exc.errno))
     for name, family in (("inet socket", socket.AF_INET), ("inet6 socket", socket.AF_INET6),
                          ("netlink socket", socket.AF_NETLINK), ("unix socket", socket.AF_UNIX)):
         try:
