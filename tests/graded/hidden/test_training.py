@@ -13,9 +13,11 @@ the first 8,000 test images in CI), EPOCHS = 5 epochs of batch size 100, one `fi
 call per chunk of CHUNK_IMAGES = 2,000 images (20 batches). The number of epochs is fixed,
 never cut by a clock: a clock would train less on a loaded machine and change the grade.
 A correct but loop-heavy submission (per-sample Python loops in the Softmax Jacobian or the
-tape) needs about 1.7 s per chunk on one core of the development machine (bench/: scenario
-`loop-heavy-training`), so about 3.4 s at 0.5 vCPU: 6x under the call limit, and the whole
-budget (40,000 image passes) about 70 s at 0.5 vCPU. When a chunk does run out of time, a
+tape) needs under 0.9 s per chunk on one core of the development machine, 18 s for all of 12.1
+(bench/loop_heavy_training.py, 60,000 training images available), so under 1.8 s at 0.5 vCPU;
+the slowest real submission measured (one epoch of 8,000 images in 6.8 s) needs 1.7 s per chunk
+here, 3.4 s at 0.5 vCPU: 6x under the call limit, and about 70 s for the whole budget (40,000
+image passes). When a chunk does run out of time, a
 fresh worker times one batch part by part (each layer's forward, the loss, the tape's
 gradient), measured here, and the failure names the slow part.
 Tiers: the reference's single Dense(784, 10) + Softmax reaches 91.6-91.95% on this budget

@@ -94,6 +94,54 @@ class SquaredError(Diffable):
         return []
 
 
+class Softmax(Diffable):
+    """Row-wise softmax; its input gradient is one (n, n) Jacobian per sample."""
+
+    @property
+    def weights(self):
+        return []
+
+    def forward(self, x):
+        z = plain(x)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def get_input_gradients(self):
+        y = self.forward(self.inputs[0])
+        return [y[:, :, None] * np.eye(y.shape[1]) - y[:, :, None] * y[:, None, :]]
+
+    def get_weight_gradients(self):
+        return []
+
+
+class CrossEntropy(Diffable):
+    """Loss: the batch mean of -sum_c y_true log(y_pred) (probabilities here stay far from 0)."""
+
+    @property
+    def weights(self):
+        return []
+
+    def forward(self, y_pred, y_true):
+        return -np.sum(plain(y_true) * np.log(plain(y_pred))) / plain(y_pred).shape[0]
+
+    def get_input_gradients(self):
+        p, y = plain(self.inputs[0]), plain(self.inputs[1])
+        return [-y / p / p.shape[0], -np.log(p) / p.shape[0]]
+
+    def get_weight_gradients(self):
+        return []
+
+
+def softmax_classifier_gradient(tape_class, x, w, y):
+    """dL/dw for L = CrossEntropy(Softmax(x @ w + 0), y) on the batch (x, y), through `tape_class`
+    (the student's GradientTape): only the tape's chaining is the student's."""
+    layer = Linear(w, np.zeros((1, plain(w).shape[1])))
+    softmax, loss_fn = Softmax(), CrossEntropy()
+    with tape_class() as tape:
+        loss = loss_fn(softmax(layer(plain(x))), plain(y))
+    return tape.gradient(loss, [layer.w])
+
+
 class RecordingShift(Diffable):
     """y = x + b; remembers every batch it was asked weight gradients for (i.e. trained on)."""
 
