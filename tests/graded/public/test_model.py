@@ -1,7 +1,8 @@
 """Family 8: Model and SequentialModel (beras/model.py).
 
 Models are made of test-provided layers, loss, metric and optimizer (worker_side/probes.py),
-so that only the student's model code is graded here (and, in 8.5, the tape it relies on).
+and train with a test-provided tape (a subclass of the student's GradientTape whose `gradient`
+is ours, put where model.py imports it), so that only the student's model code is graded here.
 """
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
@@ -19,6 +20,7 @@ def squared_error(pred, target):
 
 
 def compiled(beras, probes, layers, learning_rate=0.1):
+    probes.use_test_tape(beras.gradient_tape, beras.model)  # the tape is graded in 7.x, not here
     model = beras.model.SequentialModel(layers)
     optimizer = probes.SGD(learning_rate)
     model.compile(optimizer=optimizer, loss_fn=probes.SquaredError(), acc_fn=probes.Accuracy())
