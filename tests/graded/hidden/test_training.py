@@ -127,6 +127,11 @@ def slow_parts(sandbox, batch_x, batch_y):
                 found.append(("the loss", seconds))
             _, seconds = timed(lambda: tape.gradient(loss, model.trainable_variables))
             found.append(("`GradientTape.gradient` (every layer's gradients and their composition)", seconds))
+            for layer in layers:  # the layers' own gradients, which the tape composes
+                name = worker.type_name(layer)
+                for method in ("get_input_gradients", "get_weight_gradients"):
+                    _, seconds = timed(lambda: worker.call(worker.getattr(layer, method)))
+                    found.append((f"`{name}.{method}`", seconds))
     except WorkerTimeout:
         found.append(("the next part", None))
     except StudentError:  # a crash is reported by training itself; keep what was measured
