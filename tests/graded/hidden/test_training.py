@@ -42,8 +42,8 @@ from feedback import message
 EPOCHS, BATCH_SIZE = 5, 100
 FALLBACK_EPOCHS = 10  # scikit-learn's 1,500 training digits: 15,000 image passes, under MNIST's 40,000
 TRAIN_IMAGES, CHUNK_IMAGES = 8000, 2000
-# What 12.1 trains when assignment.py lacks a factory function: (assignment's name, module,
-# class, args, kwargs), the reference's single-layer model and settings.
+# What 12.1 builds from the student's own classes for each factory function assignment.py
+# lacks (standard_part): the reference's single-layer model and settings.
 STANDARD_MODEL = {
     "get_model": "SequentialModel([Dense(784, 10, initializer=\"xavier\"), Softmax()])",
     "get_optimizer": "BasicOptimizer(0.5)",
