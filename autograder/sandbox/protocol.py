@@ -195,13 +195,31 @@ def decode_value(obj, payload, resolve, depth=0):
     raise ProtocolError(f"unknown value tag {str(tag)[:10]!r}")
 
 
+def as_plain_container(value):
+    """A plain list, tuple or dict with the items of a list, tuple or dict SUBCLASS (defaultdict,
+    OrderedDict, Counter, a namedtuple...), or None. The worker's encoder sends student
+    containers as what they are; the trusted side still accepts only the exact plain types.
+    The base classes' own methods read the items, so an overridden `items` or `__iter__`
+    cannot change what is sent."""
+    if isinstance(value, dict):
+        return dict(dict.items(value))
+    if isinstance(value, list):
+        return list.copy(value)
+    if isinstance(value, tuple):
+        return tuple(tuple.__iter__(value))
+    return None
+
+
 class Encoder:
     """Turns a value into its JSON form plus payload blobs. `leaf(obj, enc)` encodes anything
-    that is not a plain scalar, list, tuple or str-keyed dict (or raises ProtocolError)."""
+    that is not a plain scalar, list, tuple or str-keyed dict (or raises ProtocolError).
+    With `plain_subclasses` (the worker's results), subclasses of list, tuple and dict are
+    sent as the plain container (see as_plain_container)."""
 
-    def __init__(self, leaf, max_payload):
+    def __init__(self, leaf, max_payload, plain_subclasses=False):
         self.leaf = leaf
         self.max_payload = max_payload
+        self.plain_subclasses = plain_subclasses
         self.blobs = []
         self.offset = 0
 
@@ -218,6 +236,10 @@ class Encoder:
         t = type(value)
         if t in PLAIN_SCALARS:
             return value
+        if self.plain_subclasses and t not in (list, tuple, dict):
+            plain = as_plain_container(value)
+            if plain is not None:
+                value, t = plain, type(plain)
         if t is list or t is tuple:
             items = [self.encode(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(value)]
             return {"l" if t is list else "t": items}

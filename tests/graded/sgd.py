@@ -1,31 +1,27 @@
-"""Per-example and full-batch gradients of a softmax classifier, through the student's loss.
+"""Per-example and full-batch gradients of a softmax classifier, through the student's tape.
 
-Model: logits = x @ W, P = softmax(logits), loss = the student's CategoricalCrossEntropy.
-The student's part is d loss / d P; the rest of the chain (softmax Jacobian, x.T @ ...) is the
-closed form, computed here, so these tests grade only how the loss scales with the batch.
+Model: logits = x @ W, P = softmax(logits), loss = the batch-mean cross-entropy. The layer,
+the softmax and the loss are test-provided (worker_side/probes.py), so a loss bug costs the
+loss tests only; the student's part is the GradientTape that chains them into dL/dW.
 """
 from __future__ import annotations
 
 import numpy as np
 
-import numerics as M
 from autograder.sandbox import fetch
 from feedback import fail, gradient_list
 
 
-def weight_gradient(beras, x, W, Y, inputs):
-    """dL/dW for the batch (x, Y), with dL/dP from the student's CategoricalCrossEntropy."""
-    P = M.softmax(x @ W)
-    loss = beras.losses.CategoricalCrossEntropy()
-    loss(P, Y)
-    dP = np.asarray(gradient_list(fetch(loss.get_input_gradients()), 1,
-                                  "CategoricalCrossEntropy.get_input_gradients()",
-                                  "The loss returns one gradient per input.", inputs)[0], dtype=float)
-    if dP.shape != P.shape:
-        fail("`CategoricalCrossEntropy.get_input_gradients()[0]` is shaped like y_pred.", inputs=inputs,
-             detail=f"It has shape {dP.shape}; expected {P.shape}.")
-    d_logits = np.einsum("bij,bj->bi", M.softmax_jacobian(x @ W), dP)
-    return x.T @ d_logits
+def weight_gradient(beras, worker_side, x, W, Y, inputs):
+    """dL/dW for the batch (x, Y), through the student's GradientTape."""
+    tape_class = beras.gradient_tape.GradientTape
+    grads = fetch(worker_side("probes").softmax_classifier_gradient(tape_class, x, W, Y))
+    dW = np.asarray(gradient_list(grads, 1, "GradientTape.gradient(loss, [W])",
+                                  "The tape returns one gradient per source.", inputs)[0], dtype=float)
+    if dW.shape != W.shape:
+        fail("`GradientTape.gradient(loss, [W])[0]` is shaped like W.", inputs=inputs,
+             detail=f"It has shape {dW.shape}; expected {W.shape}.")
+    return dW
 
 
 def problem(seed: int, n: int, m: int, classes: int):
@@ -37,5 +33,6 @@ def problem(seed: int, n: int, m: int, classes: int):
     return x, W, Y
 
 
-def per_example_gradients(beras, x, W, Y, inputs):
-    return np.stack([weight_gradient(beras, x[i:i + 1], W, Y[i:i + 1], inputs) for i in range(len(x))])
+def per_example_gradients(beras, worker_side, x, W, Y, inputs):
+    return np.stack([weight_gradient(beras, worker_side, x[i:i + 1], W, Y[i:i + 1], inputs)
+                     for i in range(len(x))])

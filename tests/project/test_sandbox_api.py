@@ -78,6 +78,29 @@ def test_subclass_comes_back_as_plain_ndarray_and_numpy_scalars_as_python_number
     assert type(fetch(g.shape[0])) is int
 
 
+def test_container_subclasses_come_back_as_plain_containers(shapes):
+    # Student code returns defaultdict / OrderedDict / Counter / namedtuple histories and
+    # numpy-scalar metrics: the worker sends them as plain dict, list, tuple and float.
+    w, m = shapes
+    collections = w.import_module("collections")
+    history = collections.defaultdict(w.import_module("builtins").list)
+    history["loss"] = [w.import_module("numpy").float64(0.5)]
+    ordered = collections.OrderedDict()
+    ordered["acc"] = w.import_module("numpy").float32(0.25)
+    counter = collections.Counter()
+    counter["n"] = 3
+    pair = collections.namedtuple("Pair", "metrics predictions")(ordered, [1.5])
+    got = fetch([history, ordered, counter, pair])
+    assert got == [{"loss": [0.5]}, {"acc": 0.25}, {"n": 3}, ({"acc": 0.25}, [1.5])]
+    assert [type(v) for v in got] == [dict, dict, dict, tuple]
+    assert type(got[0]["loss"]) is list and type(got[0]["loss"][0]) is float
+    assert type(got[3][0]) is dict and type(got[3][1]) is list
+    nested = collections.OrderedDict()
+    nested["self"] = nested  # a cycle through subclasses still hits the depth cap, not a crash
+    with pytest.raises(BadValue, match="nested deeper"):
+        fetch(nested)
+
+
 def test_handles_keep_identity_in_the_worker(shapes):
     w, m = shapes
     scaler = m.Scaler(1.0)

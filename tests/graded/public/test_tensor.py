@@ -14,8 +14,8 @@ from feedback import expect, expect_close
 @visibility("visible")
 @tags("tensor")
 @given(shape=S.batch_shape(), as_list=st.booleans(), data=st.data())
-def test_tensor_and_variable_construction(beras, student, worker_side, shape, as_list, data):
-    """Tensor and Variable construction, assign in place"""
+def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
+    """Tensor construction"""
     values = data.draw(S.array(shape), label="values")
     given_value = values.tolist() if as_list else values
     inputs = {"a": values, "passed as": "a list" if as_list else "an ndarray"}
@@ -30,15 +30,8 @@ def test_tensor_and_variable_construction(beras, student, worker_side, shape, as
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
            detail=f"`Tensor(a).trainable` is {fetch(builtins.getattr(tensor, 'trainable', None))!r}.",
            hint="set `trainable = True` on the new Tensor.")
-
-    variable = core.Variable(given_value)
-    replacement = values[::-1].copy() + 1.0
-    facts = fetch(worker_side("tensors").assign_in_place(variable, replacement))
-    expect(facts["same_object"], "`Variable.assign(value)` writes into the same array, in place.",
-           inputs=inputs)
-    expect_close("`Variable.assign(value)` writes `value` into the Variable.",
-                 expected=replacement, returned=facts["values"], what="Variable after assign",
-                 inputs=inputs)
+    # Variable and its `assign` are given code (Fall 2024's handout even has `Variable = Tensor`,
+    # without `assign`): they are not graded, and no test relies on `assign`.
 
 
 @weight(1)

@@ -25,16 +25,5 @@ def kinds(tensor):
     return {name: type(value).__name__ for name, value in derived(tensor).items()}
 
 
-def assign_in_place(variable, value):
-    """Assign and report whether the same array object now holds the value."""
-    before = id(variable)
-    result = variable.assign(value)
-    return {
-        "same_object": id(variable) == before,
-        "values": np.array(variable, dtype=np.float64),
-        "returned_none": result is None,
-    }
-
-
 def ids(items):
     return [id(item) for item in items]
