@@ -705,6 +705,13 @@ class Worker:
     def alive(self):
         return self._dead is None and not self._channel.closed
 
+    @property
+    def pid(self):
+        """The worker's process id (it leads its own session and process group), for what
+        the trusted side measures from outside it, e.g. its CPU time (sandbox/cputime.py).
+        In-process (benchmarks only): this process."""
+        return getattr(self._channel, "pid", None) or os.getpid()
+
     def close(self):
         if not self._channel.closed:
             status = self._channel.finish(0.0)
