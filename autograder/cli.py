@@ -15,6 +15,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from autograder.untrusted import terminal
+
 # name -> (module defining configure()/run(), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "grade": ("autograder.cli", "grade a submission (folder or zip) and write results.json"),
@@ -278,7 +280,8 @@ def _fmt(x) -> str:
 
 
 def _plain(md: str) -> str:
-    return md.replace("**", "")
+    # The output quotes student text: no control character of it may reach the terminal.
+    return terminal(md).replace("**", "")
 
 
 def _clip(text: str, max_lines: int) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
+from autograder.untrusted import code_span
 from feedback import expect, expect_close, show
 
 
@@ -133,7 +134,7 @@ def test_nested_tape_raises_and_outer_tape_still_works(beras, worker_side, case)
         loss = loss_fn(layer(x), t)
     expect(raised is not None and "RuntimeError" in raised.type_name,
            "Entering a GradientTape inside another raises RuntimeError.", inputs=inputs,
-           detail="No error was raised." if raised is None else f"It raised {raised.type_name}.")
+           detail="No error was raised." if raised is None else f"It raised {code_span(raised.type_name)}.")
     grads = fetch(outer.gradient(loss, [layer.w]))
     expected = M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)
     expect_close("After a refused nested tape, the outer tape still records and differentiates.",
