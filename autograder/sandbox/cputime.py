@@ -16,6 +16,7 @@ not wall time: other processes on a loaded machine do not stretch it.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -87,7 +88,14 @@ def _thread_ns(pid: int) -> dict[tuple[int, int], int]:
 
 
 def read(pid: int) -> Reading:
-    """CPU time so far of the worker `pid` and of every process its code started."""
+    """CPU time so far of the worker `pid` and of every process its code started.
+
+    For this very process (in-process workers, benchmarks only) it is the calling thread's
+    CPU time alone: the rest of the process is the grader, whose own work (this reading
+    included) must not count as the student's."""
+    if pid == os.getpid():
+        tid = threading.get_native_id()
+        return Reading(threads_ns={(pid, tid): _thread_ns(pid).get((pid, tid), 0)})
     stats = _all_stats()
     reading = Reading()
     for p in processes_of(pid, stats):

@@ -11,6 +11,8 @@ earn exactly what it earns without the patch.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -69,28 +71,61 @@ def test_patched_clocks_do_not_change_the_style_score(project_root, mnist_dir, t
     assert scores == {"honest": 0.375, "patched": 0.375}, scores
 
 
-def test_cpu_time_counts_every_thread_and_child_and_ignores_sleep():
-    """cputime reads a process from outside: its threads, its reaped children, not its waits."""
-    pid = os.getpid()
-    before = cputime.read(pid)
-    time.sleep(0.2)
-    assert cputime.seconds_between(before, cputime.read(pid)) < 0.1
+WORKLOAD = """
+import os, sys, threading, time
 
+def spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+for line in sys.stdin:
+    if line.strip() == "sleep":
+        time.sleep(0.2)
+    elif line.strip() == "thread":  # the thread has ended when we read: only the totals know it
+        thread = threading.Thread(target=spin, args=(0.3,))
+        thread.start()
+        thread.join()
+    elif line.strip() == "child":  # reaped: its time is in the process's cutime/cstime
+        child = os.fork()
+        if child == 0:
+            spin(0.3)
+            os._exit(0)
+        os.waitpid(child, 0)
+    print("done", flush=True)
+"""
+
+
+def test_cpu_time_counts_ended_threads_and_reaped_children_not_sleep():
+    proc = subprocess.Popen([sys.executable, "-c", WORKLOAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        def measured(command):
+            def run():
+                proc.stdin.write(command + "\n")
+                proc.stdin.flush()
+                assert proc.stdout.readline().strip() == "done"
+            return cputime.cpu_seconds(proc.pid, run)
+
+        assert measured("sleep") < 0.1
+        assert measured("thread") >= 0.25
+        assert measured("child") >= 0.25
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_in_process_counts_the_calling_thread_only():
+    """In-process (benchmarks), the grader's other threads are not the student's."""
     def spin(seconds):
         end = time.thread_time() + seconds
         while time.thread_time() < end:
             pass
 
-    before = cputime.read(pid)
-    thread = threading.Thread(target=spin, args=(0.3,))
-    thread.start()
-    thread.join()  # the thread is gone: only the process's own totals still know its time
-    assert cputime.seconds_between(before, cputime.read(pid)) >= 0.25
+    def busy_elsewhere():
+        thread = threading.Thread(target=spin, args=(0.3,))
+        thread.start()
+        thread.join()
 
-    before = cputime.read(pid)
-    child = os.fork()
-    if child == 0:
-        spin(0.3)
-        os._exit(0)
-    os.waitpid(child, 0)  # reaped: its time is in our cutime/cstime
-    assert cputime.seconds_between(before, cputime.read(pid)) >= 0.25
+    assert cputime.cpu_seconds(os.getpid(), busy_elsewhere) < 0.1
+    assert cputime.cpu_seconds(os.getpid(), lambda: spin(0.3)) >= 0.25
