@@ -311,7 +311,7 @@ def check(args: argparse.Namespace) -> int:
         print(summary_table(doc, details=True))
         if code == EXIT_GRADER:
             log = staff_log.read_text(errors="replace") if staff_log.exists() else ""
-            print("\nThe checker itself failed; details for the course staff:\n" + log[-3000:])
+            print("\nThe checker itself failed; details for the course staff:\n" + terminal(log[-3000:]))
             return EXIT_GRADER
     failing = [t for t in doc.get("tests", []) if t.get("status") != "passed"]
     if failing:
