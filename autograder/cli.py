@@ -15,6 +15,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from autograder.untrusted import terminal
+
 # name -> (module defining configure()/run(), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "grade": ("autograder.cli", "grade a submission (folder or zip) and write results.json"),
@@ -278,7 +280,8 @@ def _fmt(x) -> str:
 
 
 def _plain(md: str) -> str:
-    return md.replace("**", "")
+    # The output quotes student text: no control character of it may reach the terminal.
+    return terminal(md).replace("**", "")
 
 
 def _clip(text: str, max_lines: int) -> str:
@@ -308,7 +311,7 @@ def check(args: argparse.Namespace) -> int:
         print(summary_table(doc, details=True))
         if code == EXIT_GRADER:
             log = staff_log.read_text(errors="replace") if staff_log.exists() else ""
-            print("\nThe checker itself failed; details for the course staff:\n" + log[-3000:])
+            print("\nThe checker itself failed; details for the course staff:\n" + terminal(log[-3000:]))
             return EXIT_GRADER
     failing = [t for t in doc.get("tests", []) if t.get("status") != "passed"]
     if failing:

@@ -44,7 +44,8 @@ from typing import Any
 import pytest
 
 from autograder import results as results_mod
-from autograder.results import TestEntry, fenced
+from autograder.results import STUDENT_OUTPUT_CAP, TestEntry
+from autograder.untrusted import code_span, fence
 
 UNSET = object()
 
@@ -246,7 +247,7 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
             missing = missing_file_text(e, submission_root)
             if missing and not _student_frames(e):
                 # The import came from the test itself: the missing file is the whole story.
-                return f"{missing}\n\n({e.type_name}: {fenced_inline(e.message)})", None
+                return f"{missing}\n\n({code_span(e.type_name, 100)}: {code_span(e.message)})", None
             return (f"{missing}\n\n{text}" if missing else text), None
     for e in chain:
         if isinstance(e, AssertionError):
@@ -260,18 +261,12 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
     if len(first) > 500:
         first = first[:500] + " ..."
     return (f"**The test could not check your result.** While checking it, the grader hit:\n\n"
-            f"{fenced(first, 600)}\n\nThis usually means a value had an unexpected type or shape."), staff
+            f"{fence(first, cap=600)}\n\nThis usually means a value had an unexpected type or shape."), staff
 
 
 def _student_frames(err: Any) -> list[Any]:
     """Frames in the student's own files (not `<frozen importlib...>` and the like)."""
     return [f for f in getattr(err, "frames", ()) or () if not str(getattr(f, "file", "<")).startswith("<")]
-
-
-def fenced_inline(text: str) -> str:
-    text = " ".join(str(text).split())[:300]
-    ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-    return f"{ticks} {text} {ticks}"
 
 
 def _student_error_markdown(err: Any) -> str:
@@ -281,7 +276,7 @@ def _student_error_markdown(err: Any) -> str:
             return text.strip()
     except Exception:  # a broken error object must not break the report
         pass
-    return fenced(f"{getattr(err, 'type_name', type(err).__name__)}: {getattr(err, 'message', err)}", 1000)
+    return fence(f"{getattr(err, 'type_name', type(err).__name__)}: {getattr(err, 'message', err)}", cap=1000)
 
 
 # ---------------------------------------------------------------- collection errors
@@ -581,11 +576,12 @@ class Grading:
         elif outcome == "failed":  # failed without an exception, e.g. a strict xfail that passed
             report = call or setup
             detail = getattr(report, "longreprtext", "") if report is not None else ""
-            sections.append(str(hide) if hide else "**The test failed.** " + fenced_inline(detail or "no detail"))
+            detail = " ".join((detail or "no detail").split())
+            sections.append(str(hide) if hide else "**The test failed.** " + code_span(detail))
         if state.notes and not (hide and failure is not None):
             sections.append("\n\n".join(state.notes))
         if state.student_output.strip() and not hide:
-            sections.append("Your code printed:\n\n" + fenced(state.student_output))
+            sections.append("Your code printed:\n\n" + fence(state.student_output, cap=STUDENT_OUTPUT_CAP))
         entry.output = "\n\n".join(sections)
 
         column = meta(item, "__leaderboard_column__")
@@ -671,7 +667,7 @@ class Grading:
             parts.append("Imports to check:\n\n" + "\n".join(f"- {w}" for w in self.static_warnings))
         if self.substitutions:
             parts.append("Stand-ins used while grading (your code imported them; the grader does not "
-                         "provide them): " + ", ".join(f"`{n}`" for n in sorted(self.substitutions)[:20]) + ".")
+                         "provide them): " + ", ".join(code_span(n, 60) for n in sorted(self.substitutions)[:20]) + ".")
         return "\n\n".join(parts)
 
     def write_progress(self) -> None:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from autograder.regrade import GRADED, Row, collect_rows, natural_key, summary, is_passed, write_text_atomic
+from autograder.untrusted import clean
 
 # Distinct chart colours (the page's own CSS uses none of them): the browser test looks
 # for these pixels to prove that the charts, not just the text, are on screen.
@@ -125,7 +126,8 @@ code, pre { font-family: ui-monospace, monospace; font-size: 0.85em; white-space
 
 
 def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    # Student text (through results.json) is data: no control character, no live markup.
+    return html.escape(clean("" if value is None else str(value)), quote=True)
 
 
 def _num(value) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+
+from autograder.untrusted import fence
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 
@@ -212,18 +213,8 @@ def problems(doc: Any) -> list[str]:
     return found
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
 def fenced(text: str, cap: int = STUDENT_OUTPUT_CAP) -> str:
-    """Untrusted text as a Markdown code block that it cannot break out of.
-
-    Control characters (ANSI escapes included) are dropped, the text is capped, and the
-    fence is longer than any run of backticks inside, so nothing in it renders as Markdown
-    or HTML."""
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    if len(text) > cap:
-        text = text[:cap] + f"\n... ({len(text) - cap} more characters not shown)"
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    """Untrusted text as a Markdown code block that it cannot break out of (the rule lives
+    in autograder/untrusted.py): control characters dropped, capped, a fence longer than
+    any run of backticks inside."""
+    return fence(text, cap=cap)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from autograder.untrusted import code_span
+
 CLUTTER_NAMES = {
     "__pycache__", "__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini", ".ipynb_checkpoints",
     ".git", ".hg", ".svn", ".idea", ".vscode", ".venv", "venv", ".mypy_cache",
@@ -71,14 +73,14 @@ class _Budget:
 
     def admit(self, rel: str, size: int) -> bool:
         if self.files >= self.caps.files:
-            self.skipped.append(f"`{rel}` (more than {self.caps.files} files)")
+            self.skipped.append(f"{code_span(rel)} (more than {self.caps.files} files)")
             return False
         if size > self.caps.file_bytes:
-            self.skipped.append(f"`{rel}` ({size // 2**20} MB; the limit is "
+            self.skipped.append(f"{code_span(rel)} ({size // 2**20} MB; the limit is "
                                 f"{self.caps.file_bytes // 2**20} MB per file)")
             return False
         if self.bytes + size > self.caps.total_bytes:
-            self.skipped.append(f"`{rel}` (the upload exceeds "
+            self.skipped.append(f"{code_span(rel)} (the upload exceeds "
                                 f"{self.caps.total_bytes // 2**20} MB in total)")
             return False
         self.files += 1
@@ -91,7 +93,7 @@ def extract_zip(archive: Path, dest: Path, budget: _Budget, notes: list[str]) ->
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
-        notes.append(f"`{archive.name}` is not a readable zip file ({err}); it was ignored.")
+        notes.append(f"{code_span(archive.name)} is not a readable zip file ({code_span(err)}); it was ignored.")
         return False
     refused: list[str] = []
     with zf:
@@ -117,10 +119,10 @@ def extract_zip(archive: Path, dest: Path, budget: _Budget, notes: list[str]) ->
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             if not _copy_capped(zf, info, target, budget):
-                budget.skipped.append(f"`{'/'.join(parts)}` (larger than its zip header claims)")
+                budget.skipped.append(f"{code_span('/'.join(parts))} (larger than its zip header claims)")
     if refused:
         notes.append("Zip entries with unsafe paths or links were ignored: "
-                     + ", ".join(f"`{r}`" for r in refused[:5]) + ("..." if len(refused) > 5 else ""))
+                     + ", ".join(code_span(r) for r in refused[:5]) + ("..." if len(refused) > 5 else ""))
     return True
 
 
@@ -178,7 +180,7 @@ def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str]
                 shutil.copyfile(path, dest / rel, follow_symlinks=False)
     if links and notes is not None:
         notes.append("Symbolic links are not graded and were ignored: "
-                     + ", ".join(f"`{l}`" for l in links[:5]))
+                     + ", ".join(code_span(l) for l in links[:5]))
 
 
 def _find_root(top: Path, expected: list[str]) -> tuple[Path, list[str]]:
@@ -233,7 +235,7 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
                 unpacked.mkdir()
                 zip_budget = _Budget(caps)
                 if extract_zip(top, unpacked, zip_budget, notes):
-                    notes.append(f"Unpacked `{top.name}`.")
+                    notes.append(f"Unpacked {code_span(top.name)}.")
                 budget.skipped += zip_budget.skipped
                 top = unpacked
                 continue
@@ -250,7 +252,7 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
             return Prepared(dest, notes, [])
         root, wrappers = _find_root(top, expected)
         if wrappers:
-            notes.append(f"Your files were inside `{'/'.join(wrappers)}/`; that folder was graded.")
+            notes.append(f"Your files were inside {code_span('/'.join(wrappers) + '/')}; that folder was graded.")
         copy_tree(root, dest, budget, exclude_top=exclude_top, notes=notes)
     if budget.skipped:
         notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped[:5]))
@@ -285,8 +287,8 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
             source = path.read_bytes()
             tree = ast.parse(source, filename=rel)
         except SyntaxError as err:
-            warnings.append(f"`{rel}` line {err.lineno}: Python cannot read this file "
-                            f"({err.msg}); every test that imports it fails.")
+            warnings.append(f"{code_span(rel)} line {err.lineno}: Python cannot read this file "
+                            f"({code_span(err.msg)}); every test that imports it fails.")
             continue
         except (OSError, ValueError):
             continue
@@ -301,11 +303,11 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
                 top = name.split(".")[0]
                 if top in forbidden:
                     warnings.append(
-                        f"`{rel}` line {node.lineno} imports `{top}`, which this assignment does "
+                        f"{code_span(rel)} line {node.lineno} imports `{top}`, which this assignment does "
                         f"not allow. An unused import costs nothing; code that uses it fails.")
                 elif top in stand_ins:
                     warnings.append(
-                        f"`{rel}` line {node.lineno} imports `{top}`; the grader gives it a "
+                        f"{code_span(rel)} line {node.lineno} imports `{top}`; the grader gives it a "
                         f"harmless stand-in (progress bars pass items through, plots are not drawn).")
     return warnings
 

@@ -1,7 +1,7 @@
 """What student code did wrong, as the trusted side reports it (Markdown for feedback)."""
-import re
 from typing import List, NamedTuple
 
+from ..untrusted import code_span, fence
 from .users import SandboxError  # noqa: F401  (re-exported: a grader problem, not the student's)
 
 
@@ -18,7 +18,7 @@ class StudentError(Exception):
     def __init__(self, type_name: str, message: str, frames=(), output: str = ""):
         self.type_name = type_name
         self.message = message
-        self.frames: List[StudentFrame] = [StudentFrame(*f) for f in frames]
+        self.frames: List[StudentFrame] = [_frame(*f) for f in frames]
         self.output = output
         super().__init__(str(self))
 
@@ -43,10 +43,11 @@ class StudentError(Exception):
         return "\n".join(lines)
 
     def markdown(self):
-        """A few lines of Markdown: what happened and where, in a safely fenced block."""
+        """A few lines of Markdown: what happened and where. Every name and line in it is
+        the student's (or their code's) text, so it is quoted by autograder.untrusted."""
         loc = self.location
         where = f" at {code_span(loc.file)} line {loc.line}" if loc else ""
-        return f"{self.headline()}{where}:\n\n{fenced(self.traceback_text())}\n"
+        return f"{self.headline()}{where}:\n\n{fence(self.traceback_text())}\n"
 
     def headline(self):
         return f"Your code raised {code_span(self.type_name)}"
@@ -73,13 +74,11 @@ class BadValue(StudentError):
         return "Your code returned a value the grader cannot check"
 
 
-def fenced(text, lang="text"):
-    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-    return f"{fence}{lang}\n{text}\n{fence}"
-
-
-def code_span(text):
-    text = text.replace("\n", " ")
-    ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
+def _frame(file, line, function, source=""):
+    # The worker reports these; a line number that is not a number would be text in our
+    # Markdown, outside any quoting.
+    try:
+        line = int(line)
+    except (TypeError, ValueError):
+        line = 0
+    return StudentFrame(str(file), line, str(function), str(source or ""))

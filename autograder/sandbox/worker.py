@@ -100,8 +100,10 @@ class Worker:
 
     @property
     def pid(self):
-        """The worker's process id as this (the grader's) process sees it; None in-process."""
-        return self._channel.pid
+        """The worker's process id as this (the grader's) process sees it, for what the trusted
+        side measures from outside it, e.g. its CPU time (cputime.py). In-process (benchmarks
+        only): this process."""
+        return self._channel.pid or os.getpid()
 
     def close(self):
         if not self._channel.closed:

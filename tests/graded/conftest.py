@@ -95,10 +95,13 @@ def student_file(student):
 def worker_side(student):
     loaded = {}
 
-    def load(name: str) -> WorkerNamespace:
-        if name not in loaded:
-            loaded[name] = WorkerNamespace(student, name)
-        return loaded[name]
+    def load(name: str, worker=None) -> WorkerNamespace:
+        """Our worker_side/<name>.py in the student's worker, or in `worker` (e.g. a fresh
+        one from the `sandbox` fixture that never ran the student's code)."""
+        worker = student if worker is None else worker
+        if (name, id(worker)) not in loaded:
+            loaded[(name, id(worker))] = WorkerNamespace(worker, name)
+        return loaded[(name, id(worker))]
 
     return load
 

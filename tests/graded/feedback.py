@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from autograder.untrusted import code_span, fence
+
 
 class Failed(AssertionError):
     """A property does not hold; the message is the student's feedback (Markdown)."""
@@ -36,12 +38,15 @@ def show(value: Any) -> str:
             return f"{text}  (shape {arr.shape})" if arr.ndim else text
     if isinstance(value, float):
         return f"{value:.8g}"
-    text = repr(value)
+    # Fetched values are plain data, so backticks can only be in string literals, where
+    # \x60 means the same: shown inside `...`, student text then cannot end the code span.
+    text = repr(value).replace("`", "\\x60")
     return text if len(text) <= 400 else text[:400] + " ..."
 
 
 def code_block(text: str) -> str:
-    return "```\n" + text.rstrip() + "\n```"
+    # Values shown here came from student code: the engine's fence cannot be broken out of.
+    return fence(text.rstrip(), lang="")
 
 
 def inputs_block(inputs: Mapping[str, Any] | None) -> str:
@@ -235,7 +240,7 @@ def describe_error(error: BaseException) -> str:
             return markdown()
         except Exception:  # a rendering problem must not hide the student's error
             pass
-    return f"`{type(error).__name__}: {error}`"
+    return code_span(f"{type(error).__name__}: {error}")
 
 
 def dims_text(shapes: Sequence[tuple]) -> str:

@@ -37,6 +37,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 
 import data
 from autograder.sandbox import StudentError, WorkerTimeout, fetch
+from autograder.untrusted import code_span
 from feedback import message
 
 EPOCHS, BATCH_SIZE = 5, 100
@@ -230,7 +231,7 @@ def test_submitted_predictions(submission_root, add_output):
     try:
         predictions = np.load(path, allow_pickle=False)
     except Exception as error:  # anything unreadable is the file's problem, reported as such
-        raise AssertionError(message(prop, detail=f"It cannot be read by np.load: {type(error).__name__}: {error}",
+        raise AssertionError(message(prop, detail=f"It cannot be read by np.load: {code_span(f'{type(error).__name__}: {error}')}",
                                      hint="save it with np.save('predictions.npy', np.asarray(predictions)).")) from None
     classes = predicted_classes(predictions, len(labels)) if isinstance(predictions, np.ndarray) else None
     if classes is None:

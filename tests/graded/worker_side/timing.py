@@ -1,30 +1,18 @@
-"""Worker-side timing for the vectorisation test (source sent to the worker, never imported).
+"""Worker-side code for the vectorisation test (source sent to the worker, never imported).
 
-The student's code and a vectorised baseline are timed in the same process, interleaved,
-taking the best of several runs, so that machine speed cancels out of the ratio. The clock is
-the thread's CPU time, not the wall: other processes on a loaded machine (a regrade with
-several jobs, a busy CI) then cannot stretch one side's timing and change a grade.
+No clock here: the trusted side reads each worker's CPU time from /proc around every call
+(autograder/sandbox/cputime.py), so nothing the student's code patches can change it. The
+student's parts run in the student's worker; the vectorised baselines run in a fresh worker
+that never imported the student's code, so that code cannot slow them down either.
 """
-import time
-
 import numpy as np
 
-from beras.core import Variable
 
-
-def cpu_seconds(fn):
-    start = time.thread_time()
-    fn()
-    return time.thread_time() - start
-
-
-def best_times(student, baseline, repeats):
-    """(best student seconds, best baseline seconds), the two runs alternating."""
-    best_student = best_baseline = float("inf")
-    for _ in range(repeats):
-        best_student = min(best_student, cpu_seconds(student))
-        best_baseline = min(best_baseline, cpu_seconds(baseline))
-    return best_student, best_baseline
+def repeat(fn, times):
+    """Run fn() `times` times, the result staying here. For the baselines only: the student's
+    functions are called one call at a time from the trusted side."""
+    for _ in range(times):
+        fn()
 
 
 def baseline_softmax(x):
@@ -36,27 +24,30 @@ def baseline_softmax_jacobian(y):
     return y[:, :, None] * np.eye(y.shape[1]) - y[:, :, None] * y[:, None, :]
 
 
-def time_dense(Dense, x, w, b, repeats):
-    """Seconds (student, baseline) for forward, and for the input and weight gradients."""
+def dense_parts(Dense, x, w, b):
+    """The student's Dense forward, and its input and weight gradients, ready to run."""
+    from beras.core import Variable
+
     layer = Dense.__new__(Dense)
     layer.w, layer.b = Variable(w.copy()), Variable(b.copy())
     layer(x)
+    return {"forward": lambda: layer(x),
+            "gradients": lambda: (layer.get_input_gradients(), layer.get_weight_gradients())}
+
+
+def dense_baselines(x, w, b):
     n, m = x.shape
     r = w.shape[1]
-    return {
-        "forward": best_times(lambda: layer(x), lambda: x @ w + b, repeats),
-        "gradients": best_times(lambda: (layer.get_input_gradients(), layer.get_weight_gradients()),
-                                lambda: (w.copy(), np.broadcast_to(x[:, :, None], (n, m, r)).copy(),
-                                         np.ones_like(b)), repeats),
-    }
+    return {"forward": lambda: x @ w + b,
+            "gradients": lambda: (w.copy(), np.broadcast_to(x[:, :, None], (n, m, r)).copy(), np.ones_like(b))}
 
 
-def time_softmax(Softmax, x, repeats):
+def softmax_parts(Softmax, x):
     layer = Softmax()
     layer(x)
+    return {"forward": lambda: layer(x), "gradients": lambda: layer.get_input_gradients()}
+
+
+def softmax_baselines(x):
     y = baseline_softmax(x)
-    return {
-        "forward": best_times(lambda: layer(x), lambda: baseline_softmax(x), repeats),
-        "gradients": best_times(lambda: layer.get_input_gradients(),
-                                lambda: baseline_softmax_jacobian(y), repeats),
-    }
+    return {"forward": lambda: baseline_softmax(x), "gradients": lambda: baseline_softmax_jacobian(y)}
