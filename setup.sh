@@ -14,12 +14,13 @@ cd "$SOURCE"
 
 # 1. Python dependencies, in a venv built from the system python3 (Gradescope's harness keeps
 #    its own python3 untouched) in a world-readable place, so the sandbox user can run it.
-#    dev.py installs only when the venv does not already match pyproject.toml.
+#    dev.py installs only when the venv does not already match pyproject.toml, and only what
+#    grading needs (pyproject's `dependencies`, never the `dev` extras).
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
   echo "setup.sh: installing python3-venv"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
 fi
-python3 dev.py run -c "import numpy, pytest, hypothesis, gradescope_utils"
+python3 dev.py setup
 PY="$BERAS_VENV/bin/python"
 
 # 2. The sandbox user, and nothing of ours readable by it: the reference and hidden tests

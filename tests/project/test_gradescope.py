@@ -17,11 +17,11 @@ import pytest
 
 from engine_cases import harness
 
+pytestmark = pytest.mark.needs_root  # a real sandbox user, as on Gradescope and in CI
+
 
 @pytest.fixture(scope="module")
 def tree():
-    if os.geteuid() != 0:
-        pytest.fail("these tests need root (as on Gradescope and in CI): they create a real sandbox user")
     top = harness.public_tmp()
     try:
         yield harness.GradescopeTree(top)
