@@ -4,10 +4,12 @@ autograder.zip (setup.sh and run_autograder at the root, as Gradescope requires)
     setup.sh, run_autograder, dev.py, pyproject.toml, autograder.cfg, autograder/ (engine),
     the whole suite (hidden tests included), the reference, the template.
 student-kit.zip (unpacks into the student's working folder):
-    the template's files at the root, autograder/ (engine), the suite without its hidden
-    parts (its public folder and shared helpers such as conftest.py and worker-side code;
-    a folder holding any non-public test is hidden whole), and the config's kit_files. Never the reference, never a
-    hidden test: both are checked after writing, and a leak fails the build.
+    the template's files at the root, autograder/ (engine), the suite's public folder, its
+    conftest files and the helpers these reach (a helper only hidden tests use stays out, so
+    does the suite's README; a folder holding any non-public test is hidden whole), and the
+    config's kit_files. Never the reference, never a hidden test, never a function that is
+    a reference solution renamed or reformatted (answers.py): each fails the build, before
+    anything is written. Closed forms of the homework's parts are reported as warnings.
 
 Zips are deterministic (sorted entries, fixed timestamps) so a rebuild of the same tree
 gives the same bytes.
@@ -18,6 +20,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from autograder import answers
 from autograder.grading import ENGINE_ROOT, Course, load_course
 from autograder.submission import is_clutter
 
@@ -103,14 +106,7 @@ def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
     files = tree(course.template)
     files += engine_files()
     files += _package_glue(course, course.suite)
-    # The suite's shared helpers (conftest, feedback, worker-side code) and its public
-    # tests; never a test outside the public folder, nor a folder holding one.
-    hidden = hidden_dirs(course)
-    suite_prefix = _relative(course, course.suite) + "/"
-    for arc, path in tree(course.suite, suite_prefix):
-        in_public = path == course.public_suite or course.public_suite in path.parents
-        if in_public or not (_is_test_file(path.name) or any(h in path.parents for h in hidden)):
-            files.append((arc, path))
+    files += kit_suite_files(course)
     for name in course.kit_files:
         path = course.root / name
         if name == "autograder.cfg":
@@ -119,6 +115,28 @@ def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
             raise BuildError(f"kit file {name} is missing")
         files.append((name, path))
     return _unique(files)
+
+
+def kit_suite_files(course: Course) -> list[tuple[str, Path]]:
+    """The public tests, the suite's conftest and __init__ files, and the helpers they reach
+    (imports, or a module named in a string such as worker_side("probes"), transitively).
+    A helper only hidden tests use, the suite's own README and any other file stay out:
+    never a test outside the public folder, nor a folder holding one."""
+    hidden = hidden_dirs(course)
+    suite_prefix = _relative(course, course.suite) + "/"
+    public, glue, helpers = [], [], {}
+    for arc, path in tree(course.suite, suite_prefix):
+        if path == course.public_suite or course.public_suite in path.parents:
+            public.append((arc, path))
+        elif _is_test_file(path.name) or any(h in path.parents for h in hidden):
+            continue
+        elif path.name in ("conftest.py", "__init__.py"):
+            glue.append((arc, path))
+        else:
+            module = path.relative_to(course.suite).with_suffix("").as_posix()
+            helpers[path] = {module.replace("/", "."), path.stem, path.name} if path.suffix == ".py" else {path.name}
+    needed = answers.reachable([p for _, p in public + glue], helpers)
+    return public + glue + [(suite_prefix + p.relative_to(course.suite).as_posix(), p) for p in sorted(needed)]
 
 
 def _first_existing(name: str, course: Course) -> Path:
@@ -168,17 +186,40 @@ class BuildError(Exception):
     pass
 
 
-def build(out_dir: Path, config: Path | None = None) -> tuple[Path, Path]:
+def _python_sources(files: list[tuple[str, Path]]) -> list[tuple[str, str]]:
+    return [(arc, path.read_text(encoding="utf-8", errors="replace")) for arc, path in files if arc.endswith(".py")]
+
+
+def kit_answers(course: Course, files: list[tuple[str, Path]]) -> list[answers.Match]:
+    """Functions of the kit equivalent to a reference solution region: each fails the build."""
+    return answers.equivalent_functions(answers.solution_regions(course.reference), _python_sources(files))
+
+
+def kit_fingerprints(files: list[tuple[str, Path]]) -> list[answers.Fingerprint]:
+    """Closed forms of the homework's parts spelled out in the kit: warnings to read."""
+    return answers.fingerprints(_python_sources(files))
+
+
+def build(out_dir: Path, config: Path | None = None, warn=None) -> tuple[Path, Path]:
     course = load_course(config)
     grader = out_dir / "autograder.zip"
     kit = out_dir / "student-kit.zip"
-    write_zip(grader, autograder_zip_files(course))
     kit_files = kit_zip_files(course)
     leaks = kit_leaks(course, [arc for arc, _ in kit_files])
     if leaks:
         raise BuildError("the student kit would contain " + ", ".join(leaks[:5]))
+    matches = kit_answers(course, kit_files)
+    if matches:
+        raise BuildError("the student kit would hold reference solutions:\n  " + "\n  ".join(map(str, matches)))
+    for found in kit_fingerprints(kit_files):
+        (warn or _warn)(f"build: warning: closed form in the student kit: {found}")
+    write_zip(grader, autograder_zip_files(course))
     write_zip(kit, kit_files)
     return grader, kit
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def run_build(out_dir: Path, config: Path | None) -> int:

@@ -180,3 +180,74 @@ def test_check_in_an_unpacked_student_kit(engine_course_build):
         assert "score 7 / 7" in proc.stdout and "All public tests pass" in proc.stdout
     finally:
         shutil.rmtree(kit)
+
+
+# ---------------------------------------------------------------- the kit holds no answer
+
+SOLUTION_RENAMED = '''
+
+def _squash(values):
+    """Looks like a helper of the suite."""
+    expd = numpy.exp(
+        -numpy.abs(values))
+    return numpy.where(values >= 0, 1 / (1 + expd),
+                       expd / (1 + expd))
+'''
+
+
+def copy_of_this_course(top: Path) -> Path:
+    course = load_course()
+    for name in ("tests/graded", "reference", "student_template"):
+        shutil.copytree(course.root / name, top / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("autograder.cfg", "dev.py", "pyproject.toml"):
+        shutil.copy2(course.root / name, top / name)
+    return top / "autograder.cfg"
+
+
+def test_kit_leaves_out_hidden_only_helpers_and_the_suite_readme(tmp_path):
+    files = [arc for arc, _ in build.kit_zip_files(load_course())]
+    # worker_side/timing.py serves only hidden 10.1, data.py only hidden 12.x; the README
+    # describes the hidden tests.
+    for name in ("tests/graded/worker_side/timing.py", "tests/graded/data.py", "tests/graded/README.md"):
+        assert name not in files, name
+    # What the public tests reach by import or by name (worker_side("probes")) is there.
+    for name in ("tests/graded/worker_side/probes.py", "tests/graded/worker_side/optimizing.py",
+                 "tests/graded/feedback.py", "tests/graded/idx.py", "tests/graded/conftest.py"):
+        assert name in files, name
+
+
+def test_build_refuses_a_kit_holding_a_reference_solution_renamed_and_reformatted(tmp_path):
+    cfg = copy_of_this_course(tmp_path / "course")
+    helper = tmp_path / "course" / "tests" / "graded" / "feedback.py"
+    helper.write_text(helper.read_text() + SOLUTION_RENAMED)
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "reference solutions" in proc.stderr
+    assert "tests/graded/feedback.py" in proc.stderr and "_squash()" in proc.stderr
+    assert "beras/activations.py" in proc.stderr  # names the solution it copies
+    assert not (tmp_path / "dist" / "student-kit.zip").exists()
+    assert not (tmp_path / "dist" / "autograder.zip").exists()
+    # Without the planted copy the same course builds.
+    helper.write_text(helper.read_text().replace(SOLUTION_RENAMED, ""))
+    assert harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist").returncode == 0
+
+
+def test_fingerprints_of_closed_forms_in_the_kit_are_listed(tmp_path):
+    """Reported, not fatal: tests/graded/numerics.py still holds closed-form oracles (softmax,
+    sigmoid, MSE, cross-entropy, one-hot) until the public tests stop needing them. Each
+    finding is listed here as a warning, and in the build's output."""
+    import warnings
+
+    found = build.kit_fingerprints(build.kit_zip_files(load_course()))
+    for finding in found:
+        warnings.warn(f"closed form in the student kit: {finding}", UserWarning)
+    proc = harness.engine("build", "--out-dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for finding in found:
+        assert f"build: warning: closed form in the student kit: {finding}" in proc.stderr
+    # The scan sees a closed form written unlike the reference.
+    planted = build.answers.fingerprints([("x.py", "def f(z):\n    import numpy\n"
+                                                    "    return 1.0 / (1.0 + numpy.exp(-z))\n")])
+    assert [p.formula for p in planted] == ["logistic 1 / (1 + exp(-x)) (sigmoid)"]
+    # The handout's TODO text spells formulas out: text is not an oracle.
+    assert not build.answers.fingerprints([("t.py", 'def f(x):\n    raise NotImplementedError("TODO: 1 / (1 + exp(-x))")\n')])
