@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         code, doc = grade_here(args.submission, args.out, public_only=args.public_only,
                                in_process=args.in_process, config=args.config,
                                test_timeout=args.test_timeout, total_timeout=args.total_timeout,
-                               extra=getattr(args, "passthrough", []))
+                               extra=getattr(args, "passthrough", []), progress=not args.quiet)
         if not args.quiet and doc is not None:
             print(summary_table(doc))
             print(f"\nresults: {args.out}")
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace, command: str) -> int:
 def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_process: bool = False,
                config: Path | None = None, test_timeout: float | None = None,
                total_timeout: float | None = None, extra=(),
-               terminal: bool = True, staff_log: Path | None = None) -> tuple[int, dict | None]:
+               terminal: bool = True, staff_log: Path | None = None,
+               progress: bool = False) -> tuple[int, dict | None]:
     """Grade in this (trusted) process. The fallback file exists before anything else runs."""
     from autograder import results as results_mod
 
@@ -149,7 +150,7 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
     try:
         timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
         code = _run_pytest(submission, out, public_only, in_process, config, timeouts,
-                           list(extra), terminal, staff_log)
+                           list(extra) + (["--progress"] if progress else []), terminal, staff_log)
     except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
         import traceback
         print(f"{PROG}: GRADER ERROR\n{traceback.format_exc()}", flush=True)
@@ -278,7 +279,9 @@ def _fmt(x) -> str:
 
 
 def _plain(md: str) -> str:
-    return md.replace("**", "")
+    from autograder.terminal_md import render
+
+    return render(md)
 
 
 def _clip(text: str, max_lines: int) -> str:
@@ -301,7 +304,7 @@ def check(args: argparse.Namespace) -> int:
         out = (args.out or Path(tmp) / "results.json").resolve()
         staff_log = Path(tmp) / "grader.log"
         code, doc = grade_here(folder, out, public_only=True, config=args.config,
-                               terminal=False, staff_log=staff_log)
+                               terminal=False, staff_log=staff_log, progress=True)
         if doc is None:
             return EXIT_GRADER
         print()

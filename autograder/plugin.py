@@ -68,11 +68,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall-clock seconds for the whole run; later tests are not run (default from config)")
     group.addoption("--staff-log", default=None,
                     help="write staff-only details here instead of stdout")
+    group.addoption("--progress", action="store_true",
+                    help="a line per finished test on stderr, with a running count (autograder.progress)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     grading = Grading(config)
     config.pluginmanager.register(grading, "autograder-grading")
+    if config.getoption("--progress"):
+        from autograder.progress import Progress
+        config.pluginmanager.register(Progress(grading), "autograder-progress")
     config.addinivalue_line("markers", "autograder: reserved for the engine")
     grading.start()
 

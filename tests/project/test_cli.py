@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,6 +171,10 @@ def test_check_in_an_unpacked_student_kit(engine_course_build):
                               capture_output=True, text=True, timeout=300, env=KIT_ENV)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "TODO: add two numbers" in proc.stdout and "public test(s) to fix" in proc.stdout
+        # A line per test as it finishes, with a running count, on stderr.
+        progress = re.findall(r"^\[ ?(\d+)/(\d+)\] (ok|FAIL) ", proc.stderr, re.M)
+        assert progress and [int(done) for done, _, _ in progress] == list(range(1, len(progress) + 1))
+        assert {total for _, total, _ in progress} == {str(len(progress))} and "FAIL" in {m for *_, m in progress}
         assert "add agrees with +" not in proc.stdout  # hidden tests are not in the kit
         assert "Traceback" not in proc.stdout.split("Running the public tests", 1)[0]
         # The student finishes the work: all public tests pass.
@@ -251,3 +256,43 @@ def test_fingerprints_of_closed_forms_in_the_kit_are_listed(tmp_path):
     assert [p.formula for p in planted] == ["logistic 1 / (1 + exp(-x)) (sigmoid)"]
     # The handout's TODO text spells formulas out: text is not an oracle.
     assert not build.answers.fingerprints([("t.py", 'def f(x):\n    raise NotImplementedError("TODO: 1 / (1 + exp(-x))")\n')])
+
+
+# ---------------------------------------------------------------- what the terminal shows
+
+
+def test_terminal_markdown_keeps_code_verbatim_and_indents_fences():
+    from autograder.terminal_md import render
+
+    text = ("**Wrong shape** in `self.forward(*args, **kwargs)`: see *this*, and 2*3*4 stays.\n"
+            "````python\ndef f(*args, **kwargs):\n    return ```x```\n````\n"
+            "``a ` b`` and [the docs](https://x.test) and \\*literal\\*\n~~~\n**raw**\n~~~")
+    assert render(text).splitlines() == [
+        "Wrong shape in self.forward(*args, **kwargs): see this, and 2*3*4 stays.",
+        "    def f(*args, **kwargs):",
+        "        return ```x```",
+        "a ` b and the docs (https://x.test) and *literal*",
+        "    **raw**"]
+
+
+def test_progress_says_when_a_test_runs_long():
+    import io
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from autograder.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(SimpleNamespace(entries={}, items=[]), stream=stream, slow_s=0.05)
+    entry = SimpleNamespace(number="3.3", name="Sigmoid **forward**", status="failed", score=0, max_score=2)
+    stop = threading.Event()
+    watcher = threading.Thread(target=progress._still_running, args=(entry, time.monotonic(), stop))
+    watcher.start()
+    time.sleep(0.3)
+    stop.set()
+    watcher.join()
+    assert "3.3 Sigmoid forward: still running after" in stream.getvalue()
+    progress.done = 1
+    progress.line(entry, 54.0)
+    assert re.search(r"\[1/1\] FAIL  3\.3 Sigmoid forward +0/2   54\.0 s", stream.getvalue())
