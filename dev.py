@@ -9,8 +9,8 @@
 
 It makes a virtual environment, installs the dependencies listed in pyproject.toml
 (only when they are not installed yet) and re-runs the command inside it. Grading needs
-only `dependencies`; `test` and `run` (the project's tests and the TA tools) add the `dev`
-extras, so a student's or Gradescope's environment stays small.
+only `dependencies`; `example`, `test` and `run` (the project's own demo, its tests and the
+TA tools) add the `dev` extras, so a student's or Gradescope's environment stays small.
 
 Where the environment lives matters when we are root: grading then runs student code as
 an unprivileged user, who must be able to execute the interpreter and read
@@ -140,7 +140,8 @@ def main(argv: list[str]) -> int:
     if command not in {"example", "check", "test", "run", "setup"}:
         print(f"dev.py: unknown command {command!r}\n{usage}", file=sys.stderr)
         return 2
-    python = str(ensure_venv(extras=command in {"test", "run"}))
+    # The example may train on scikit-learn's digits (no MNIST on a newcomer's machine).
+    python = str(ensure_venv(extras=command in {"example", "test", "run"}))
     os.chdir(ROOT)
     if command == "example":
         out = ROOT / "results.json"

@@ -11,13 +11,20 @@ student-kit.zip (unpacks into the student's working folder):
     a reference solution renamed or reformatted (answers.py): each fails the build, before
     anything is written. Closed forms of the homework's parts are reported as warnings.
 
+Data (the config's [data] section; for Beras, the four MNIST files from $BERAS_MNIST_DIR) goes
+into autograder.zip, so Gradescope needs no download. Without every required file the build
+refuses, unless --allow-fallback-data says that grading on fallback data is intended.
+
 Zips are deterministic (sorted entries, fixed timestamps) so a rebuild of the same tree
 gives the same bytes.
 """
 from __future__ import annotations
 
+import configparser
+import os
 import sys
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import answers
@@ -200,10 +207,61 @@ def kit_fingerprints(files: list[tuple[str, Path]]) -> list[answers.Fingerprint]
     return answers.fingerprints(_python_sources(files))
 
 
-def build(out_dir: Path, config: Path | None = None, warn=None) -> tuple[Path, Path]:
+@dataclass
+class DataPlan:
+    """What autograder.zip carries of the config's [data] section, and what it lacks."""
+
+    folder: str = ""
+    source: Path | None = None
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.folder:
+            return ""
+        if not self.missing:
+            return f"data: {len(self.files)} files from {self.source} bundled as {self.folder}/"
+        where = f"from {self.source}" if self.source else "(no data folder given)"
+        have = f"{len(self.files)} files {where} bundled as {self.folder}/; " if self.files else f"{where}; "
+        return (f"data: FALLBACK: {have}missing {', '.join(self.missing)}. Grading will use the course's "
+                f"fallback data unless setup.sh can download the rest, and every message will say so.")
+
+
+def data_plan(course: Course, data_dir: Path | None) -> DataPlan:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(course.config_path)
+    if not parser.has_section("data"):
+        return DataPlan()
+    section = parser["data"]
+    folder = section.get("folder", "data").strip("/")
+    env = section.get("from_env", "")
+    source = data_dir or (Path(os.environ[env]) if env and os.environ.get(env) else None)
+    plan = DataPlan(folder=folder, source=source.resolve() if source else None)
+    for stem in section.get("required", "").split():
+        found = None
+        if source is not None:
+            found = next((source / name for name in (stem + ".gz", stem) if (source / name).is_file()), None)
+        if found is None:
+            plan.missing.append(stem)
+        else:
+            plan.files.append((f"{folder}/{found.name}", found))
+    return plan
+
+
+def build(out_dir: Path, config: Path | None = None, warn=None, *, data_dir: Path | None = None,
+          allow_fallback_data: bool = False) -> tuple[Path, Path]:
     course = load_course(config)
     grader = out_dir / "autograder.zip"
     kit = out_dir / "student-kit.zip"
+    data = data_plan(course, data_dir)
+    if data.missing and not allow_fallback_data:
+        raise BuildError(
+            f"autograder.zip would grade without its data: {', '.join(data.missing)} not found "
+            f"{'in ' + str(data.source) if data.source else '(no data folder: set the variable named by [data] from_env in ' + str(course.config_path) + ', or pass --data-dir)'}. "
+            f"Give a folder with every file, or build with --allow-fallback-data to grade on the "
+            f"course's fallback data (announced in every result).")
+    if data.folder:
+        (warn or _warn)(f"build: {data.describe()}")
     kit_files = kit_zip_files(course)
     leaks = kit_leaks(course, [arc for arc, _ in kit_files])
     if leaks:
@@ -213,7 +271,7 @@ def build(out_dir: Path, config: Path | None = None, warn=None) -> tuple[Path, P
         raise BuildError("the student kit would hold reference solutions:\n  " + "\n  ".join(map(str, matches)))
     for found in kit_fingerprints(kit_files):
         (warn or _warn)(f"build: warning: closed form in the student kit: {found}")
-    write_zip(grader, autograder_zip_files(course))
+    write_zip(grader, _unique(autograder_zip_files(course) + data.files))
     write_zip(kit, kit_files)
     return grader, kit
 
@@ -222,9 +280,10 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def run_build(out_dir: Path, config: Path | None) -> int:
+def run_build(out_dir: Path, config: Path | None, data_dir: Path | None = None,
+              allow_fallback_data: bool = False) -> int:
     try:
-        grader, kit = build(out_dir, config)
+        grader, kit = build(out_dir, config, data_dir=data_dir, allow_fallback_data=allow_fallback_data)
     except (BuildError, FileNotFoundError) as err:
         print(f"build: {err}", file=sys.stderr)
         return 2

@@ -102,6 +102,10 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     elif command == "build":
         parser.add_argument("--out-dir", type=Path, default=Path("dist"),
                             help="where to write autograder.zip and student-kit.zip (default: dist/)")
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="the files of autograder.cfg's [data] to bundle (default: its from_env variable)")
+        parser.add_argument("--allow-fallback-data", action="store_true",
+                            help="build even without every [data] file: grading then uses fallback data, and says so")
         parser.add_argument("--config", type=Path, default=None, help=config_help)
     elif command == "gradescope":
         parser.description = ("Grade $AUTOGRADER_ROOT/submission into $AUTOGRADER_ROOT/results/results.json "
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         return check(args)
     if command == "build":
         from autograder import build
-        return build.run_build(args.out_dir, args.config)
+        return build.run_build(args.out_dir, args.config, args.data_dir, args.allow_fallback_data)
     if command == "gradescope":
         return gradescope(args.config)
     raise AssertionError(command)

@@ -145,3 +145,26 @@ def reference_beras():
 def reference_preprocess():
     """reference/preprocess.py, loaded by path as graders load it (no beras needed)."""
     return load_module_from(REFERENCE_DIR / "preprocess.py", "reference_preprocess")
+
+
+@pytest.fixture(scope="session")
+def full_mnist_dir(mnist_dir, tmp_path_factory) -> Path:
+    """The four MNIST files, gzipped, as Gradescope should get them. Only the t10k files are
+    shared (and MNIST is never committed), so the train files are the real t10k images and
+    labels tiled to 60,000, under correct IDX headers: real data, the real format and sizes."""
+    import gzip
+    import struct
+
+    out = tmp_path_factory.mktemp("mnist-full")
+    for kind, magic, header in (("images", 2051, ">IIII"), ("labels", 2049, ">II")):
+        stem = f"t10k-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+        source = mnist_dir / (stem + ".gz")
+        raw = gzip.decompress(source.read_bytes()) if source.is_file() else (mnist_dir / stem).read_bytes()
+        size = struct.calcsize(header)
+        fields = struct.unpack(header, raw[:size])
+        assert fields[0] == magic and fields[1] == 10000, f"{stem}: unexpected IDX header {fields}"
+        body = raw[size:] * 6
+        train = struct.pack(header, magic, 60000, *fields[2:]) + body
+        (out / (stem + ".gz")).write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+        (out / (stem.replace("t10k", "train") + ".gz")).write_bytes(gzip.compress(train, compresslevel=1, mtime=0))
+    return out

@@ -122,7 +122,7 @@ def test_build_of_the_engine_course_lists_exactly_what_is_needed(engine_course_b
 
 def test_build_of_this_course_ships_no_reference_or_hidden_test_to_students(tmp_path):
     course = load_course()
-    proc = harness.engine("build", "--out-dir", tmp_path)
+    proc = harness.engine("build", "--out-dir", tmp_path, "--allow-fallback-data")
     assert proc.returncode == 0, proc.stderr
     grader, kit = zip_names(tmp_path / "autograder.zip"), zip_names(tmp_path / "student-kit.zip")
     # Gradescope's zip: entry points at the root, engine, the whole suite, reference, template.
@@ -225,7 +225,7 @@ def test_build_refuses_a_kit_holding_a_reference_solution_renamed_and_reformatte
     cfg = copy_of_this_course(tmp_path / "course")
     helper = tmp_path / "course" / "tests" / "graded" / "feedback.py"
     helper.write_text(helper.read_text() + SOLUTION_RENAMED)
-    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist")
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist", "--allow-fallback-data")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "reference solutions" in proc.stderr
     assert "tests/graded/feedback.py" in proc.stderr and "_squash()" in proc.stderr
@@ -234,7 +234,8 @@ def test_build_refuses_a_kit_holding_a_reference_solution_renamed_and_reformatte
     assert not (tmp_path / "dist" / "autograder.zip").exists()
     # Without the planted copy the same course builds.
     helper.write_text(helper.read_text().replace(SOLUTION_RENAMED, ""))
-    assert harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist").returncode == 0
+    assert harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist",
+                          "--allow-fallback-data").returncode == 0
 
 
 def test_fingerprints_of_closed_forms_in_the_kit_are_listed(tmp_path):
@@ -246,7 +247,7 @@ def test_fingerprints_of_closed_forms_in_the_kit_are_listed(tmp_path):
     found = build.kit_fingerprints(build.kit_zip_files(load_course()))
     for finding in found:
         warnings.warn(f"closed form in the student kit: {finding}", UserWarning)
-    proc = harness.engine("build", "--out-dir", tmp_path)
+    proc = harness.engine("build", "--out-dir", tmp_path, "--allow-fallback-data")
     assert proc.returncode == 0, proc.stderr
     for finding in found:
         assert f"build: warning: closed form in the student kit: {finding}" in proc.stderr
@@ -296,3 +297,48 @@ def test_progress_says_when_a_test_runs_long():
     progress.done = 1
     progress.line(entry, 54.0)
     assert re.search(r"\[1/1\] FAIL  3\.3 Sigmoid forward +0/2   54\.0 s", stream.getvalue())
+
+
+# ---------------------------------------------------------------- data: never silently replaced
+
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def test_build_bundles_the_four_mnist_files_into_autograder_zip(tmp_path, full_mnist_dir):
+    proc = harness.engine("build", "--out-dir", tmp_path, env={"BERAS_MNIST_DIR": str(full_mnist_dir)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"data: 4 files from {full_mnist_dir} bundled as data/mnist/" in proc.stderr
+    assert "FALLBACK" not in proc.stderr
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as zf:
+        for stem in MNIST_FILES:
+            assert zf.read(f"data/mnist/{stem}.gz") == (full_mnist_dir / f"{stem}.gz").read_bytes()
+    assert not any(n.startswith("data/") for n in zip_names(tmp_path / "student-kit.zip"))
+
+
+def test_build_without_the_training_files_refuses_unless_told(tmp_path, mnist_dir):
+    env = {"BERAS_MNIST_DIR": str(mnist_dir)}  # the shared folder: the t10k files only
+    proc = harness.engine("build", "--out-dir", tmp_path / "strict", env=env)
+    assert proc.returncode == 2
+    assert "train-images-idx3-ubyte, train-labels-idx1-ubyte not found" in proc.stderr
+    assert "--allow-fallback-data" in proc.stderr
+    assert not (tmp_path / "strict" / "autograder.zip").exists()
+    told = harness.engine("build", "--out-dir", tmp_path / "told", "--allow-fallback-data", env=env)
+    assert told.returncode == 0, told.stderr
+    assert "data: FALLBACK" in told.stderr and "missing train-images-idx3-ubyte" in told.stderr
+    names = zip_names(tmp_path / "told" / "autograder.zip")
+    assert sorted(n for n in names if n.startswith("data/")) == [
+        "data/mnist/t10k-images-idx3-ubyte.gz", "data/mnist/t10k-labels-idx1-ubyte.gz"]
+    # Nowhere to take data from at all: refused too, naming the variable to set.
+    env = {k: v for k, v in os.environ.items() if k != "BERAS_MNIST_DIR"}
+    bare = subprocess.run([sys.executable, "-m", "autograder", "build", "--out-dir", str(tmp_path / "bare")],
+                          cwd=harness.REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert bare.returncode == 2 and "no data folder" in bare.stderr
+
+
+def test_results_list_tests_in_number_order():
+    from autograder.results import TestEntry, assemble
+
+    made = [TestEntry("later", 1, number="9.2"), TestEntry("unnumbered", 0), TestEntry("b", 1, number="1.10"),
+            TestEntry("a", 1, number="1.9"), TestEntry("c", 1, number="10.1"), TestEntry("d", 1, number="2.1")]
+    doc = assemble(made, output="", execution_time=0)
+    assert [t.get("number") for t in doc["tests"]] == ["1.9", "1.10", "2.1", "9.2", "10.1", None]
