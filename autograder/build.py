@@ -7,7 +7,7 @@ student-kit.zip (unpacks into the student's working folder):
     the template's files at the root, autograder/ (engine), the suite's public folder, its
     conftest files and the helpers these reach (a helper only hidden tests use stays out, so
     does the suite's README; a folder holding any non-public test is hidden whole), and the
-    config's kit_files. Never the reference, never a hidden test, never a function that is
+    config's kit_files (`path`, or `path=name` to ship it under another name). Never the reference, never a hidden test, never a function that is
     a reference solution renamed or reformatted (answers.py): each fails the build, before
     anything is written. Closed forms of the homework's parts are reported as warnings.
 
@@ -114,13 +114,14 @@ def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
     files += engine_files()
     files += _package_glue(course, course.suite)
     files += kit_suite_files(course)
-    for name in course.kit_files:
-        path = course.root / name
-        if name == "autograder.cfg":
-            path = course.config_path
+    for entry in course.kit_files:
+        # "path" ships under its own name; "path=name" ships the file under another name.
+        source, _, name = entry.partition("=")
+        name = name or source
+        path = course.config_path if source == "autograder.cfg" else course.root / source
         if not path.is_file():
-            raise BuildError(f"kit file {name} is missing")
-        files.append((name, path))
+            raise BuildError(f"kit file {source} is missing")
+        files.insert(0, (name, path))  # before the template's files: _unique keeps the first
     return _unique(files)
 
 

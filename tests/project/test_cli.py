@@ -342,3 +342,21 @@ def test_results_list_tests_in_number_order():
             TestEntry("a", 1, number="1.9"), TestEntry("c", 1, number="10.1"), TestEntry("d", 1, number="2.1")]
     doc = assemble(made, output="", execution_time=0)
     assert [t.get("number") for t in doc["tests"]] == ["1.9", "1.10", "2.1", "9.2", "10.1", None]
+
+
+def test_the_kit_has_a_readme_for_students_and_its_dev_py_offers_only_check(tmp_path):
+    proc = harness.engine("build", "--out-dir", tmp_path / "dist", "--allow-fallback-data")
+    assert proc.returncode == 0, proc.stderr
+    kit = tmp_path / "kit"
+    with zipfile.ZipFile(tmp_path / "dist" / "student-kit.zip") as zf:
+        zf.extractall(kit)
+        assert zf.read("README.md") == (harness.REPO / "docs" / "student-kit.md").read_bytes()
+    assert "python3 dev.py check" in (kit / "README.md").read_text()
+    shown = subprocess.run([sys.executable, "dev.py", "--help"], cwd=kit, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "dev.py check" in shown.stdout
+    assert "example" not in shown.stdout and "dev.py test" not in shown.stdout
+    for command in ("example", "test"):
+        refused = subprocess.run([sys.executable, "dev.py", command], cwd=kit, capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode == 2 and "not part of the student kit" in refused.stderr
+    assert not (kit / ".venv").exists()  # refused before building anything
