@@ -112,20 +112,33 @@ def ensure_venv(extras: bool) -> Path:
     if is_root():
         check_reachable_as_root(venv)
     print(f"dev.py: preparing {venv} ...", file=sys.stderr, flush=True)
-    if not python_in(venv).exists():
+    # An interrupted first run leaves a venv without pip: it is made again from scratch.
+    if not python_in(venv).exists() or not _runs(str(python_in(venv)), "-m", "pip", "--version"):
         for folder in [*reversed(venv.parents), venv]:
             if not folder.exists():
                 folder.mkdir()
                 if is_root():
                     folder.chmod(0o755)  # made by us, whatever root's umask: ours to open
-        subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
+        _step([base_python(), "-m", "venv", "--clear", str(venv)], f"could not make a virtual environment in {venv}")
     pip = [str(python_in(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run(pip + wanted, check=True)
+    _step(pip + wanted, "could not install " + ", ".join(wanted) + " (is this machine online? pip's "
+                        "message is above)")
     if is_root():
         # The sandbox user must read and execute everything in the environment we made.
-        subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
+        _step(["chmod", "-R", "a+rX", str(venv)], f"could not open {venv} to other users")
     stamp.write_text("\n".join(sorted(installed | set(wanted))) + "\n")
     return python_in(venv)
+
+
+def _runs(*cmd: str) -> bool:
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def _step(cmd: list[str], failure: str) -> None:
+    """Run a step of the set-up; on failure say what failed in one line, not a traceback."""
+    done = subprocess.run(cmd)
+    if done.returncode != 0:
+        raise SystemExit(f"dev.py: {failure}. Run the same command again to retry.")
 
 
 def main(argv: list[str]) -> int:

@@ -227,7 +227,15 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
             args += [option, str(seconds)]
     if staff_log is not None:
         args += ["--staff-log", str(staff_log)]
-    return int(pytest.main(args + extra))
+    progress_fd = None
+    if "--progress" in extra:
+        progress_fd = os.dup(2)  # the terminal, before pytest's capture redirects descriptor 2
+        args += ["--progress-fd", str(progress_fd)]
+    try:
+        return int(pytest.main(args + extra))
+    finally:
+        if progress_fd is not None:
+            os.close(progress_fd)
 
 
 # ---------------------------------------------------------------- tables

@@ -70,6 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write staff-only details here instead of stdout")
     group.addoption("--progress", action="store_true",
                     help="a line per finished test on stderr, with a running count (autograder.progress)")
+    group.addoption("--progress-fd", type=int, default=None,
+                    help="write --progress lines to this file descriptor (one pytest's capture does not redirect)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(grading, "autograder-grading")
     if config.getoption("--progress"):
         from autograder.progress import Progress
-        config.pluginmanager.register(Progress(grading), "autograder-progress")
+        config.pluginmanager.register(Progress(grading, fd=config.getoption("--progress-fd")),
+                                      "autograder-progress")
     config.addinivalue_line("markers", "autograder: reserved for the engine")
     config.addinivalue_line("markers", "autograder_note(text): a note for the top of the results whenever "
                                        "a test carrying it runs (e.g. which data grading used)")

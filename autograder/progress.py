@@ -21,8 +21,12 @@ NAME_WIDTH = 48
 
 
 class Progress:
-    def __init__(self, grading: Any, stream=None, slow_s: float = SLOW_S):
+    def __init__(self, grading: Any, stream=None, slow_s: float = SLOW_S, fd: int | None = None):
         self.grading = grading
+        # During a test pytest redirects file descriptor 2 itself; lines written while a test
+        # runs ("still running") need a descriptor it does not touch (cli.py passes a dup).
+        if stream is None and fd is not None:
+            stream = open(fd, "w", encoding="utf-8", errors="replace", closefd=False)
         self.stream = stream or sys.stderr
         self.slow_s = slow_s
         self.done = 0
