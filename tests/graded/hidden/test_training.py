@@ -62,7 +62,7 @@ def predicted_classes(predictions, rows):
 @visibility("hidden")
 @tags("end-to-end", "training", "assignment")
 def test_end_to_end_training_accuracy(student, worker_side, add_output, set_score=None, set_leaderboard_value=None):
-    """end-to-end MNIST training, tiers 75/85/90% (leaderboard)"""
+    """end-to-end training on MNIST, tiers 75/85/90% (leaderboard); _training_title() names a fallback"""
     split = data.training_split()
     student.import_module("numpy.random").seed(TRAINING_SEED)  # reproducible initial weights
     assignment = student.import_module("assignment")
