@@ -360,3 +360,45 @@ def test_the_kit_has_a_readme_for_students_and_its_dev_py_offers_only_check(tmp_
                                  timeout=60)
         assert refused.returncode == 2 and "not part of the student kit" in refused.stderr
     assert not (kit / ".venv").exists()  # refused before building anything
+
+
+# ---------------------------------------------------------------- dev.py
+
+
+def load_dev_py():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("project_dev_py", harness.REPO / "dev.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.needs_root
+def test_dev_py_as_root_refuses_a_venv_below_a_closed_folder_and_never_opens_it(tmp_path):
+    closed = tmp_path / "private"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    proc = subprocess.run([sys.executable, str(harness.REPO / "dev.py"), "setup"], capture_output=True, text=True,
+                          env={**os.environ, "BERAS_VENV": str(closed / "sub" / "venv")}, timeout=120)
+    assert proc.returncode != 0
+    assert f"{closed} (mode 700) is closed to other users" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert oct(closed.stat().st_mode & 0o777) == oct(0o700) and list(closed.iterdir()) == []
+
+
+def test_dev_py_finds_the_interpreter_of_a_windows_venv(monkeypatch):
+    dev = load_dev_py()
+    venv = Path("venv")
+    assert dev.python_in(venv) == venv / "bin" / "python"
+    monkeypatch.setattr(dev.os, "name", "nt")
+    assert dev.python_in(venv) == venv / "Scripts" / "python.exe"
+
+
+def test_dev_py_installs_the_dev_extras_only_for_the_project_commands():
+    dev = load_dev_py()
+    grading, everything = dev.requirements(extras=False), dev.requirements(extras=True)
+    names = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in grading}
+    assert {"numpy", "pytest", "hypothesis", "gradescope-utils"} <= names
+    assert not names & {"scikit-learn", "matplotlib", "pyyaml", "jsonschema"}  # the big ones are dev extras
+    assert set(grading) < set(everything) and any(r.startswith("scikit-learn") for r in everything)
