@@ -37,8 +37,9 @@ KIT_HELP = """The student kit's one command:
     python3 dev.py check          run the public tests on your work (this folder), print a
                                   table and feedback for every failing test
 
-The first run makes a virtual environment in .venv (numpy, pytest, hypothesis and
-gradescope-utils, from pyproject.toml); later runs reuse it. See README.md.
+The first run makes a virtual environment in .venv (as root: /opt/beras-autograder/venv)
+with numpy, pytest, hypothesis and gradescope-utils (from pyproject.toml); later runs
+reuse it. See README.md.
 """
 STAMP = ".beras-installed"  # the requirement lines installed so far, one per line
 
