@@ -20,7 +20,7 @@ import pytest
 NEEDS_ROOT = "needs root: run as root, as CI does"
 NEEDS_CHROMIUM = "needs Chromium: apt-get install chromium, as .ci/run does"  # ta_support's skip
 COUNTED_REASONS = {NEEDS_ROOT: "root: run as root, as CI does",
-                   NEEDS_CHROMIUM: "Chromium for their browser half (their HTML checks ran): "
+                   NEEDS_CHROMIUM: "Chromium for the browser half (the HTML checks ran): "
                                    "apt-get install chromium, as .ci/run does"}
 _session_tmp: list = []
 
