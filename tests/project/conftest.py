@@ -3,10 +3,10 @@
 Two things a newcomer's run needs are not always there: root (a real sandbox user, the
 Gradescope layout's setup.sh) and Chromium (the TA report's screenshots). Tests that need
 them carry the `needs_root` marker or call `ta_support.chromium_binary()` after their HTML
-checks; without them they skip with
-one counted reason in the summary, never an error. Every temporary file of the run lives
-in one folder that is removed at the end, so a run leaves nothing in /tmp behind, even
-when a test kills a grading process before it could clean up.
+checks; without them they skip with one counted reason in the summary, never an error.
+Every temporary file of the run lives in one folder that is removed at the end, so a run
+leaves nothing in /tmp behind, even when a test kills a grading process before it could
+clean up.
 """
 import importlib.util
 import os
@@ -74,6 +74,7 @@ def pytest_terminal_summary(terminalreporter):
         if count:
             verb = "tests need" if count != 1 else "test needs"
             terminalreporter.write_line(f"{count} {verb} {COUNTED_REASONS[key]}", yellow=True, bold=True)
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = PROJECT_ROOT / "reference"
