@@ -14,12 +14,13 @@ cd "$SOURCE"
 
 # 1. Python dependencies, in a venv built from the system python3 (Gradescope's harness keeps
 #    its own python3 untouched) in a world-readable place, so the sandbox user can run it.
-#    dev.py installs only when the venv does not already match pyproject.toml.
+#    dev.py installs only when the venv does not already match pyproject.toml, and only what
+#    grading needs (pyproject's `dependencies`, never the `dev` extras).
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
   echo "setup.sh: installing python3-venv"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
 fi
-python3 dev.py run -c "import numpy, pytest, hypothesis, gradescope_utils"
+python3 dev.py setup
 PY="$BERAS_VENV/bin/python"
 
 # 2. The sandbox user, and nothing of ours readable by it: the reference and hidden tests
@@ -31,12 +32,24 @@ chmod 700 "$SOURCE" "$ROOT/results"
 # The root itself stays traversable (Gradescope's own layout); submission/ is readable.
 chmod 755 "$ROOT"
 
-# 3. MNIST for the graded suite, best effort: without it, grading falls back to other data.
-if [ "${AUTOGRADER_SKIP_DATA:-0}" != "1" ]; then
+# 3. MNIST for the graded suite. `build` bundles the four files into source/data/mnist, so
+#    nothing is downloaded; a zip built with --allow-fallback-data may lack them, and then
+#    we try to download them (best effort: grading otherwise falls back, and says so).
+MNIST="$SOURCE/data/mnist"
+missing=""
+for stem in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  [ -f "$MNIST/$stem.gz" ] || [ -f "$MNIST/$stem" ] || missing="$missing $stem"
+done
+if [ -z "$missing" ]; then
+  echo "setup.sh: MNIST bundled in the zip ($MNIST)"
+elif [ "${AUTOGRADER_SKIP_DATA:-0}" != "1" ]; then
+  echo "setup.sh: WARNING: autograder.zip lacks MNIST files:$missing; downloading them"
   PREPROCESS="$("$PY" -c "from autograder.grading import load_course; print(load_course().template / 'preprocess.py')")"
   if [ -f "$PREPROCESS" ]; then
-    "$PY" "$PREPROCESS" --download "$SOURCE/data/mnist" \
-      || echo "setup.sh: MNIST download failed; grading will use its fallback data"
+    "$PY" "$PREPROCESS" --download "$MNIST" \
+      || echo "setup.sh: WARNING: MNIST download failed; grading will use its FALLBACK data and say so"
   fi
+else
+  echo "setup.sh: WARNING: autograder.zip lacks MNIST files:$missing (AUTOGRADER_SKIP_DATA=1: no download)"
 fi
 echo "setup.sh: done"

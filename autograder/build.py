@@ -4,20 +4,30 @@ autograder.zip (setup.sh and run_autograder at the root, as Gradescope requires)
     setup.sh, run_autograder, dev.py, pyproject.toml, autograder.cfg, autograder/ (engine),
     the whole suite (hidden tests included), the reference, the template.
 student-kit.zip (unpacks into the student's working folder):
-    the template's files at the root, autograder/ (engine), the suite without its hidden
-    parts (its public folder and shared helpers such as conftest.py and worker-side code;
-    a folder holding any non-public test is hidden whole), and the config's kit_files. Never the reference, never a
-    hidden test: both are checked after writing, and a leak fails the build.
+    the template's files at the root, autograder/ (engine), the suite's public folder, its
+    conftest files and the helpers these reach (a helper only hidden tests use stays out, so
+    does the suite's README; a folder holding any non-public test is hidden whole), and the
+    config's kit_files (`path`, or `path=name` to ship it under another name). Never the reference, never a hidden test, never a function that is
+    a reference solution renamed or reformatted (answers.py): each fails the build, before
+    anything is written. Closed forms of the homework's parts are reported as warnings.
+
+Data (the config's [data] section; for Beras, the four MNIST files from $BERAS_MNIST_DIR) goes
+into autograder.zip, so Gradescope needs no download. Without every required file the build
+refuses, unless --allow-fallback-data says that grading on fallback data is intended.
 
 Zips are deterministic (sorted entries, fixed timestamps) so a rebuild of the same tree
 gives the same bytes.
 """
 from __future__ import annotations
 
+import configparser
+import os
 import sys
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import answers
 from autograder.grading import ENGINE_ROOT, Course, load_course
 from autograder.submission import is_clutter
 
@@ -103,22 +113,38 @@ def kit_zip_files(course: Course) -> list[tuple[str, Path]]:
     files = tree(course.template)
     files += engine_files()
     files += _package_glue(course, course.suite)
-    # The suite's shared helpers (conftest, feedback, worker-side code) and its public
-    # tests; never a test outside the public folder, nor a folder holding one.
+    files += kit_suite_files(course)
+    for entry in course.kit_files:
+        # "path" ships under its own name; "path=name" ships the file under another name.
+        source, _, name = entry.partition("=")
+        name = name or source
+        path = course.config_path if source == "autograder.cfg" else course.root / source
+        if not path.is_file():
+            raise BuildError(f"kit file {source} is missing")
+        files.insert(0, (name, path))  # before the template's files: _unique keeps the first
+    return _unique(files)
+
+
+def kit_suite_files(course: Course) -> list[tuple[str, Path]]:
+    """The public tests, the suite's conftest and __init__ files, and the helpers they reach
+    (imports, or a module named in a string such as worker_side("probes"), transitively).
+    A helper only hidden tests use, the suite's own README and any other file stay out:
+    never a test outside the public folder, nor a folder holding one."""
     hidden = hidden_dirs(course)
     suite_prefix = _relative(course, course.suite) + "/"
+    public, glue, helpers = [], [], {}
     for arc, path in tree(course.suite, suite_prefix):
-        in_public = path == course.public_suite or course.public_suite in path.parents
-        if in_public or not (_is_test_file(path.name) or any(h in path.parents for h in hidden)):
-            files.append((arc, path))
-    for name in course.kit_files:
-        path = course.root / name
-        if name == "autograder.cfg":
-            path = course.config_path
-        if not path.is_file():
-            raise BuildError(f"kit file {name} is missing")
-        files.append((name, path))
-    return _unique(files)
+        if path == course.public_suite or course.public_suite in path.parents:
+            public.append((arc, path))
+        elif _is_test_file(path.name) or any(h in path.parents for h in hidden):
+            continue
+        elif path.name in ("conftest.py", "__init__.py"):
+            glue.append((arc, path))
+        else:
+            module = path.relative_to(course.suite).with_suffix("").as_posix()
+            helpers[path] = {module.replace("/", "."), path.stem, path.name} if path.suffix == ".py" else {path.name}
+    needed = answers.reachable([p for _, p in public + glue], helpers)
+    return public + glue + [(suite_prefix + p.relative_to(course.suite).as_posix(), p) for p in sorted(needed)]
 
 
 def _first_existing(name: str, course: Course) -> Path:
@@ -168,22 +194,97 @@ class BuildError(Exception):
     pass
 
 
-def build(out_dir: Path, config: Path | None = None) -> tuple[Path, Path]:
+def _python_sources(files: list[tuple[str, Path]]) -> list[tuple[str, str]]:
+    return [(arc, path.read_text(encoding="utf-8", errors="replace")) for arc, path in files if arc.endswith(".py")]
+
+
+def kit_answers(course: Course, files: list[tuple[str, Path]]) -> list[answers.Match]:
+    """Functions of the kit equivalent to a reference solution region: each fails the build."""
+    return answers.equivalent_functions(answers.solution_regions(course.reference), _python_sources(files))
+
+
+def kit_fingerprints(files: list[tuple[str, Path]]) -> list[answers.Fingerprint]:
+    """Closed forms of the homework's parts spelled out in the kit: warnings to read."""
+    return answers.fingerprints(_python_sources(files))
+
+
+@dataclass
+class DataPlan:
+    """What autograder.zip carries of the config's [data] section, and what it lacks."""
+
+    folder: str = ""
+    source: Path | None = None
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.folder:
+            return ""
+        if not self.missing:
+            return f"data: {len(self.files)} files from {self.source} bundled as {self.folder}/"
+        where = f"from {self.source}" if self.source else "(no data folder given)"
+        have = f"{len(self.files)} files {where} bundled as {self.folder}/; " if self.files else f"{where}; "
+        return (f"data: FALLBACK: {have}missing {', '.join(self.missing)}. Grading will use the course's "
+                f"fallback data unless setup.sh can download the rest, and every message will say so.")
+
+
+def data_plan(course: Course, data_dir: Path | None) -> DataPlan:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(course.config_path)
+    if not parser.has_section("data"):
+        return DataPlan()
+    section = parser["data"]
+    folder = section.get("folder", "data").strip("/")
+    env = section.get("from_env", "")
+    source = data_dir or (Path(os.environ[env]) if env and os.environ.get(env) else None)
+    plan = DataPlan(folder=folder, source=source.resolve() if source else None)
+    for stem in section.get("required", "").split():
+        found = None
+        if source is not None:
+            found = next((source / name for name in (stem + ".gz", stem) if (source / name).is_file()), None)
+        if found is None:
+            plan.missing.append(stem)
+        else:
+            plan.files.append((f"{folder}/{found.name}", found))
+    return plan
+
+
+def build(out_dir: Path, config: Path | None = None, warn=None, *, data_dir: Path | None = None,
+          allow_fallback_data: bool = False) -> tuple[Path, Path]:
     course = load_course(config)
     grader = out_dir / "autograder.zip"
     kit = out_dir / "student-kit.zip"
-    write_zip(grader, autograder_zip_files(course))
+    data = data_plan(course, data_dir)
+    if data.missing and not allow_fallback_data:
+        raise BuildError(
+            f"autograder.zip would grade without its data: {', '.join(data.missing)} not found "
+            f"{'in ' + str(data.source) if data.source else '(no data folder: set the variable named by [data] from_env in ' + str(course.config_path) + ', or pass --data-dir)'}. "
+            f"Give a folder with every file, or build with --allow-fallback-data to grade on the "
+            f"course's fallback data (announced in every result).")
+    if data.folder:
+        (warn or _warn)(f"build: {data.describe()}")
     kit_files = kit_zip_files(course)
     leaks = kit_leaks(course, [arc for arc, _ in kit_files])
     if leaks:
         raise BuildError("the student kit would contain " + ", ".join(leaks[:5]))
+    matches = kit_answers(course, kit_files)
+    if matches:
+        raise BuildError("the student kit would hold reference solutions:\n  " + "\n  ".join(map(str, matches)))
+    for found in kit_fingerprints(kit_files):
+        (warn or _warn)(f"build: warning: closed form in the student kit: {found}")
+    write_zip(grader, _unique(autograder_zip_files(course) + data.files))
     write_zip(kit, kit_files)
     return grader, kit
 
 
-def run_build(out_dir: Path, config: Path | None) -> int:
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def run_build(out_dir: Path, config: Path | None, data_dir: Path | None = None,
+              allow_fallback_data: bool = False) -> int:
     try:
-        grader, kit = build(out_dir, config)
+        grader, kit = build(out_dir, config, data_dir=data_dir, allow_fallback_data=allow_fallback_data)
     except (BuildError, FileNotFoundError) as err:
         print(f"build: {err}", file=sys.stderr)
         return 2

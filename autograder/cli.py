@@ -104,6 +104,10 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     elif command == "build":
         parser.add_argument("--out-dir", type=Path, default=Path("dist"),
                             help="where to write autograder.zip and student-kit.zip (default: dist/)")
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="the files of autograder.cfg's [data] to bundle (default: its from_env variable)")
+        parser.add_argument("--allow-fallback-data", action="store_true",
+                            help="build even without every [data] file: grading then uses fallback data, and says so")
         parser.add_argument("--config", type=Path, default=None, help=config_help)
     elif command == "gradescope":
         parser.description = ("Grade $AUTOGRADER_ROOT/submission into $AUTOGRADER_ROOT/results/results.json "
@@ -119,7 +123,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         code, doc = grade_here(args.submission, args.out, public_only=args.public_only,
                                in_process=args.in_process, config=args.config,
                                test_timeout=args.test_timeout, total_timeout=args.total_timeout,
-                               extra=getattr(args, "passthrough", []))
+                               extra=getattr(args, "passthrough", []), progress=not args.quiet)
         if not args.quiet and doc is not None:
             print(summary_table(doc))
             print(f"\nresults: {args.out}")
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         return check(args)
     if command == "build":
         from autograder import build
-        return build.run_build(args.out_dir, args.config)
+        return build.run_build(args.out_dir, args.config, args.data_dir, args.allow_fallback_data)
     if command == "gradescope":
         return gradescope(args.config)
     raise AssertionError(command)
@@ -137,7 +141,8 @@ def run(args: argparse.Namespace, command: str) -> int:
 def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_process: bool = False,
                config: Path | None = None, test_timeout: float | None = None,
                total_timeout: float | None = None, extra=(),
-               terminal: bool = True, staff_log: Path | None = None) -> tuple[int, dict | None]:
+               terminal: bool = True, staff_log: Path | None = None,
+               progress: bool = False) -> tuple[int, dict | None]:
     """Grade in this (trusted) process. The fallback file exists before anything else runs."""
     from autograder import results as results_mod
 
@@ -151,7 +156,7 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
     try:
         timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
         code = _run_pytest(submission, out, public_only, in_process, config, timeouts,
-                           list(extra), terminal, staff_log)
+                           list(extra) + (["--progress"] if progress else []), terminal, staff_log)
     except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
         import traceback
         print(f"{PROG}: GRADER ERROR\n{traceback.format_exc()}", flush=True)
@@ -224,7 +229,15 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
             args += [option, str(seconds)]
     if staff_log is not None:
         args += ["--staff-log", str(staff_log)]
-    return int(pytest.main(args + extra))
+    progress_fd = None
+    if "--progress" in extra:
+        progress_fd = os.dup(2)  # the terminal, before pytest's capture redirects descriptor 2
+        args += ["--progress-fd", str(progress_fd)]
+    try:
+        return int(pytest.main(args + extra))
+    finally:
+        if progress_fd is not None:
+            os.close(progress_fd)
 
 
 # ---------------------------------------------------------------- tables
@@ -280,8 +293,10 @@ def _fmt(x) -> str:
 
 
 def _plain(md: str) -> str:
+    from autograder.terminal_md import render
+
     # The output quotes student text: no control character of it may reach the terminal.
-    return terminal(md).replace("**", "")
+    return render(terminal(md))
 
 
 def _clip(text: str, max_lines: int) -> str:
@@ -304,7 +319,7 @@ def check(args: argparse.Namespace) -> int:
         out = (args.out or Path(tmp) / "results.json").resolve()
         staff_log = Path(tmp) / "grader.log"
         code, doc = grade_here(folder, out, public_only=True, config=args.config,
-                               terminal=False, staff_log=staff_log)
+                               terminal=False, staff_log=staff_log, progress=True)
         if doc is None:
             return EXIT_GRADER
         print()

@@ -69,12 +69,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall-clock seconds for the whole run; later tests are not run (default from config)")
     group.addoption("--staff-log", default=None,
                     help="write staff-only details here instead of stdout")
+    group.addoption("--progress", action="store_true",
+                    help="a line per finished test on stderr, with a running count (autograder.progress)")
+    group.addoption("--progress-fd", type=int, default=None,
+                    help="write --progress lines to this file descriptor (one pytest's capture does not redirect)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     grading = Grading(config)
     config.pluginmanager.register(grading, "autograder-grading")
+    if config.getoption("--progress"):
+        from autograder.progress import Progress
+        config.pluginmanager.register(Progress(grading, fd=config.getoption("--progress-fd")),
+                                      "autograder-progress")
     config.addinivalue_line("markers", "autograder: reserved for the engine")
+    config.addinivalue_line("markers", "autograder_note(text): a note for the top of the results whenever "
+                                       "a test carrying it runs (e.g. which data grading used)")
     grading.start()
 
 
@@ -345,6 +355,7 @@ class Grading:
         self._sandbox_error: BaseException | None = None
         self.grader_errors: list[str] = []
         self.static_warnings: list[str] = []
+        self.notes: list[str] = []  # autograder_note markers of the collected tests
         self.substitutions: set[str] = set()  # stand-ins the student's code imported
         self.finished = False
 
@@ -429,6 +440,11 @@ class Grading:
         self.items = list(session.items)
         for item in self.items:
             self.entries[item.nodeid] = self._pending_entry(item)
+            for mark in item.iter_markers("autograder_note"):
+                if mark.args and str(mark.args[0]) not in self.notes:
+                    self.notes.append(str(mark.args[0]))
+        for note in self.notes:
+            sys.__stderr__.write(f"autograder: NOTE: {note}\n")
         self.write_progress()
 
     def _pending_entry(self, item: pytest.Item) -> TestEntry:
@@ -661,6 +677,7 @@ class Grading:
             passed = sum(1 for t in tests if t.status == "passed")
             parts.append(f"**{results_mod.clean_number(score)} / {results_mod.clean_number(maximum)} points**; "
                          f"{passed} of {len(tests)} tests passed.")
+        parts += [f"**Note:** {note}" for note in self.notes]
         if self.prepared is not None and (self.prepared.notes or self.prepared.warnings):
             parts.append("About your submission:\n\n" + self.prepared.markdown())
         if self.static_warnings:

@@ -81,8 +81,10 @@ def clean_number(value: Any) -> float:
 
 def assemble(tests: Iterable[TestEntry], *, output: str, execution_time: float,
              leaderboard: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
-    """The whole document. The top-level score is always the sum of the test scores."""
-    entries = [t.to_json() for t in tests]
+    """The whole document. The top-level score is always the sum of the test scores. Tests
+    are listed in `number` order ("1.10" after "1.9"), as Gradescope shows them; tests
+    without a number (e.g. a file that could not be loaded) come last, in their order."""
+    entries = sorted((t.to_json() for t in tests), key=number_key)
     return {
         "score": clean_number(sum(e["score"] for e in entries)),
         "execution_time": clean_number(max(execution_time, 0.0)),
@@ -92,6 +94,14 @@ def assemble(tests: Iterable[TestEntry], *, output: str, execution_time: float,
         "tests": entries,
         "leaderboard": list(leaderboard),
     }
+
+
+def number_key(test: dict[str, Any]) -> tuple:
+    """Gradescope's order: by number, part by part, numerically where a part is a number."""
+    number = str(test.get("number") or "")
+    if not number:
+        return (1,)
+    return (0, *[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in number.split(".")])
 
 
 def fallback(explanation: str) -> dict[str, Any]:

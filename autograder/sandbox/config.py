@@ -39,8 +39,56 @@ class SandboxConfig:
         values.update(overrides)
         return cls(**values)
 
+    def __post_init__(self):
+        # A worker that may use more than the container holds meets the container's OOM
+        # killer (which may pick the grader) instead of our limit and its clear message.
+        object.__setattr__(self, "memory_mb", fitted_memory_mb(self.memory_mb))
+
     def with_(self, **changes):
         return replace(self, **changes)
+
+
+GRADER_SHARE_MB = 512  # the trusted pytest process, the zygote and the data the grader holds
+MIN_WORKER_MB = 256    # a worker with numpy imported maps about 150 MB
+
+
+def fitted_memory_mb(configured, container_mb=None):
+    """The worker's address-space limit: the configured one, lowered (never raised) to the
+    container's memory limit minus the grader's share when that is smaller."""
+    limit = container_memory_mb() if container_mb is None else container_mb
+    if not limit:
+        return configured
+    return min(configured, max(MIN_WORKER_MB, limit - GRADER_SHARE_MB))
+
+
+def container_memory_mb(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
+    """The memory limit of our cgroup (v2 memory.max, v1 memory.limit_in_bytes) in MB, the
+    smallest of our group and the root's; None when unlimited or unknown (no cgroups: macOS,
+    Windows, or a container that hides them)."""
+    import os
+
+    paths = []
+    try:
+        with open(proc_cgroup) as handle:
+            for line in handle:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    paths.append(os.path.join(cgroup_root, path.lstrip("/"), "memory.max"))
+                elif "memory" in controllers.split(","):
+                    paths.append(os.path.join(cgroup_root, "memory", path.lstrip("/"), "memory.limit_in_bytes"))
+    except (OSError, ValueError):
+        pass
+    paths += [os.path.join(cgroup_root, "memory.max"), os.path.join(cgroup_root, "memory", "memory.limit_in_bytes")]
+    limits = []
+    for path in paths:
+        try:
+            with open(path) as handle:
+                raw = handle.read().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and int(raw) < 1 << 60:  # v1 writes a huge number for "no limit"; v2 "max"
+            limits.append(int(raw) // (1024 * 1024))
+    return min(limits) if limits else None
 
 
 def _parse(type_, raw, key, path):

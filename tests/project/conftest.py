@@ -1,10 +1,80 @@
-"""Shared fixtures of the project's own tests. Keep each small; add yours below."""
+"""Shared fixtures of the project's own tests. Keep each small; add yours below.
+
+Two things a newcomer's run needs are not always there: root (a real sandbox user, the
+Gradescope layout's setup.sh) and Chromium (the TA report's screenshots). Tests that need
+them carry the `needs_root` marker or call `ta_support.chromium_binary()` after their HTML
+checks; without them they skip with one counted reason in the summary, never an error.
+Every temporary file of the run lives in one folder that is removed at the end, so a run
+leaves nothing in /tmp behind, even when a test kills a grading process before it could
+clean up.
+"""
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+NEEDS_ROOT = "needs root: run as root, as CI does"
+NEEDS_CHROMIUM = "needs Chromium: apt-get install chromium, as .ci/run does"  # ta_support's skip
+COUNTED_REASONS = {NEEDS_ROOT: "root: run as root, as CI does",
+                   NEEDS_CHROMIUM: "Chromium for the browser half (the HTML checks ran): "
+                                   "apt-get install chromium, as .ci/run does"}
+_session_tmp: list = []
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"needs_root: the test {NEEDS_ROOT} (a real sandbox user or setup.sh)")
+    if _session_tmp or hasattr(config, "workerinput"):
+        return
+    # One sticky, world-traversable folder (like /tmp itself: sandbox users reach what the
+    # tests put there) for every temporary file of this run and of the processes it starts.
+    top = Path(tempfile.mkdtemp(prefix="beras-project-tests-"))
+    top.chmod(0o1777)
+    _session_tmp.append((top, os.environ.get("TMPDIR"), tempfile.tempdir))
+    os.environ["TMPDIR"] = str(top)
+    tempfile.tempdir = str(top)
+
+
+def pytest_unconfigure(config):
+    if not _session_tmp:
+        return
+    top, old_env, old_tempdir = _session_tmp.pop()
+    if old_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = old_env
+    tempfile.tempdir = old_tempdir
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if is_root():
+        return
+    skip = pytest.mark.skip(reason=NEEDS_ROOT)
+    for item in items:
+        if item.get_closest_marker("needs_root"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    counts = dict.fromkeys(COUNTED_REASONS, 0)
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for key in counts:
+            if key in reason:
+                counts[key] += 1
+    for key, count in counts.items():
+        if count:
+            verb = "tests need" if count != 1 else "test needs"
+            terminalreporter.write_line(f"{count} {verb} {COUNTED_REASONS[key]}", yellow=True, bold=True)
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = PROJECT_ROOT / "reference"
@@ -76,3 +146,26 @@ def reference_beras():
 def reference_preprocess():
     """reference/preprocess.py, loaded by path as graders load it (no beras needed)."""
     return load_module_from(REFERENCE_DIR / "preprocess.py", "reference_preprocess")
+
+
+@pytest.fixture(scope="session")
+def full_mnist_dir(mnist_dir, tmp_path_factory) -> Path:
+    """The four MNIST files, gzipped, as Gradescope should get them. Only the t10k files are
+    shared (and MNIST is never committed), so the train files are the real t10k images and
+    labels tiled to 60,000, under correct IDX headers: real data, the real format and sizes."""
+    import gzip
+    import struct
+
+    out = tmp_path_factory.mktemp("mnist-full")
+    for kind, magic, header in (("images", 2051, ">IIII"), ("labels", 2049, ">II")):
+        stem = f"t10k-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+        source = mnist_dir / (stem + ".gz")
+        raw = gzip.decompress(source.read_bytes()) if source.is_file() else (mnist_dir / stem).read_bytes()
+        size = struct.calcsize(header)
+        fields = struct.unpack(header, raw[:size])
+        assert fields[0] == magic and fields[1] == 10000, f"{stem}: unexpected IDX header {fields}"
+        body = raw[size:] * 6
+        train = struct.pack(header, magic, 60000, *fields[2:]) + body
+        (out / (stem + ".gz")).write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+        (out / (stem.replace("t10k", "train") + ".gz")).write_bytes(gzip.compress(train, compresslevel=1, mtime=0))
+    return out

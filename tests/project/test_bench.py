@@ -48,6 +48,7 @@ def quick_run(tmp_path_factory):
             "figures": json.loads(out.with_suffix(".json").read_text())}
 
 
+@pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
 def test_quick_bench_prints_and_writes_every_section(quick_run):
     table = quick_run["table"]
     assert quick_run["stdout"].strip() == table.strip()
@@ -60,6 +61,7 @@ def test_quick_bench_prints_and_writes_every_section(quick_run):
     assert table.count("| <= ") + table.count("| < ") + table.count("| >= ") >= 6
 
 
+@pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
 def test_quick_bench_grades_truthfully(quick_run):
     runs = quick_run["figures"]["runs"]
     iso, inp = runs["isolated"], runs["in-process"]
@@ -79,6 +81,7 @@ def test_quick_bench_grades_truthfully(quick_run):
     assert hang_import["wall"] <= iso["wall"] + fig["call_timeout_s"] + 15
 
 
+@pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
 def test_quick_bench_phases_add_up(quick_run):
     for label, b in quick_run["figures"]["breakdown"].items():
         assert sum(b["wall"].values()) == pytest.approx(b["total"], rel=1e-6), label
@@ -91,6 +94,7 @@ def test_quick_bench_phases_add_up(quick_run):
     assert inp["wall"]["training"] == 0  # not in the quick subset
 
 
+@pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
 def test_quick_bench_measures_memory_latency_and_regrade(quick_run):
     fig = quick_run["figures"]
     peak = fig["runs"]["isolated"]["peak"]

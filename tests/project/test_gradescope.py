@@ -10,18 +10,20 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from engine_cases import harness
 
+pytestmark = pytest.mark.needs_root  # a real sandbox user, as on Gradescope and in CI
+
 
 @pytest.fixture(scope="module")
 def tree():
-    if os.geteuid() != 0:
-        pytest.fail("these tests need root (as on Gradescope and in CI): they create a real sandbox user")
     top = harness.public_tmp()
     try:
         yield harness.GradescopeTree(top)
@@ -133,3 +135,47 @@ def test_the_fallback_stands_when_the_run_is_killed(tree, tmp_path):
         proc.wait()
     doc = harness.validate(json.loads(results.read_text()))
     assert doc["output"].startswith("**Grading did not finish.**") and doc["score"] == 0
+
+
+# ---------------------------------------------------------------- this course's zip and its data
+
+
+def test_autograder_zip_with_mnist_grades_on_it_without_network(full_mnist_dir):
+    """The real Beras course: autograder.zip built with the four MNIST files, set up and run in
+    a relocated Gradescope tree with no way to download (a dead proxy) and no BERAS_MNIST_DIR:
+    12.1 trains on the bundled 60,000 training images and nothing says fallback."""
+    top = harness.public_tmp()
+    try:
+        dist, root = top / "dist", top / "root"
+        built = harness.engine("build", "--out-dir", dist, env={"BERAS_MNIST_DIR": str(full_mnist_dir)})
+        assert built.returncode == 0, built.stderr
+        (root / "source").mkdir(parents=True)
+        with zipfile.ZipFile(dist / "autograder.zip") as zf:
+            zf.extractall(root / "source")
+            for info in zf.infolist():
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    (root / "source" / info.filename).chmod(mode)
+        env = {k: v for k, v in os.environ.items() if k not in ("BERAS_MNIST_DIR", "AUTOGRADER_SKIP_DATA")}
+        dead = "http://127.0.0.1:9"  # nothing listens: any download attempt fails at once
+        env.update(AUTOGRADER_ROOT=str(root), BERAS_VENV=str(Path(sys.executable).parent.parent),
+                   AUTOGRADER_SANDBOX_USER=f"{harness.E2E_USER}-data", HTTP_PROXY=dead, HTTPS_PROXY=dead,
+                   http_proxy=dead, https_proxy=dead)
+        setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True,
+                               text=True, timeout=600)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        assert "MNIST bundled in the zip" in setup.stdout and "download" not in setup.stdout.lower()
+        shutil.copytree(harness.REPO / "reference", root / "submission",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.npy"))
+        proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=900)
+        doc = json.loads((root / "results" / "results.json").read_text())
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        training = next(t for t in doc["tests"] if t.get("number") == "12.1")
+        assert training["name"].startswith("end-to-end training on MNIST, tiers 75/85/90%"), training["name"]
+        assert "on 60,000 training images" in training["output"], training["output"]
+        assert f"MNIST ({root / 'source' / 'data' / 'mnist'})" in training["output"]
+        assert training["score"] == training["max_score"]
+        assert "FALLBACK" not in json.dumps(doc)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -42,9 +42,8 @@ while True:  # then take the whole process quota, and keep it
 raise RuntimeError(f"HOSTILE: kill(-1) {_killed}; forked {_children} children, then fork failed: {_stopped}")
 '''
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0,
-    reason="needs root: without per-slot users, kill(-1) would reach the developer's own processes")
+# Root: without per-slot users, kill(-1) would reach the developer's own processes.
+pytestmark = pytest.mark.needs_root
 
 
 def regrade(export, out, *extra):

@@ -67,7 +67,7 @@ def engine(*args, cwd: Path = REPO, env: dict | None = None, timeout: float = 30
 def public_tmp() -> Path:
     """A world-traversable temporary folder (pytest's own tmp is private to root, and the
     sandbox user must reach what lies below)."""
-    path = Path(tempfile.mkdtemp(prefix="ag-engine-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="ag-engine-"))  # the run's temporary folder: conftest.py removes it
     path.chmod(0o755)
     return path
 
