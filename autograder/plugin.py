@@ -195,6 +195,21 @@ def exceptions_in(exc: BaseException | None) -> list[BaseException]:
     return found
 
 
+def failure_extra_data(exc: BaseException) -> dict[str, Any]:
+    """Machine-readable facts a suite attaches to its failure exceptions (an `extra_data`
+    dict, e.g. the classes of the hints it gave), for the test's extra_data; never shown to
+    students. Taken from the exception whose message is shown (see failure_markdown). Only
+    exceptions raised in this process carry it: a student's error arrives as StudentError."""
+    StudentError, _ = _sandbox_types()
+    for e in exceptions_in(exc):
+        if isinstance(e, AssertionError) and str(e).strip():
+            data = getattr(e, "extra_data", None)
+            if isinstance(data, dict) and not isinstance(e, StudentError):
+                return {str(k): v for k, v in data.items() if k not in ("nodeid", "outcome")}
+            return {}
+    return {}
+
+
 def fixture_phase(outcome: str) -> str:
     return "preparing" if outcome == "error in setup" else "finishing"
 
@@ -544,6 +559,8 @@ class Grading:
         if outcome in ("skipped", "xfailed") and weight == 0:
             entry.status = "passed"
         entry.extra_data["outcome"] = outcome
+        if failure is not None and outcome not in ("passed", "xpassed"):
+            entry.extra_data.update(failure_extra_data(failure.value))
 
         sections = []
         hide = meta(item, "__hide_errors__")

@@ -22,7 +22,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 
 import data
 from autograder.sandbox import fetch
-from feedback import message
+from feedback import REMINDER, Hint, failed_unit_tests, failure, message
 
 EPOCHS, BATCH_SIZE = 10, 100
 TIERS = ((0.90, 1.0), (0.85, 2 / 3), (0.75, 1 / 3))  # (accuracy at least, fraction of the points)
@@ -84,12 +84,25 @@ def test_end_to_end_training_accuracy(student, worker_side, add_output, set_scor
         add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images: full credit "
                           f"(tiers: {tiers_text(tiers)}).")
     else:
-        raise AssertionError(message(
+        raise failure(
             what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'92' if split.is_mnist else '88'}% here.",
-            hint="check the learning rate of get_optimizer() (plain SGD works well around 0.1 to 0.5), the "
-                 "initializer, and that the model ends in Softmax with cross-entropy as the loss."))
+            hint=training_hint())
+
+
+def training_hint():
+    """Training uses every part: when unit tests failed, they say where the mistake is."""
+    failed = failed_unit_tests()
+    if failed:
+        listed = ", ".join(f"{number} ({name})" for number, name in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        return Hint(REMINDER, f"training uses every part of your Beras, and these tests of its parts failed: "
+                              f"{listed}{more}. Fix them first, starting with {failed[0][0]}; this test will "
+                              f"likely pass then.")
+    return Hint(REMINDER, "every test of the parts passed, so look at assignment.py: the learning rate of "
+                          "get_optimizer() (plain SGD works well around 0.1 to 0.5), the initializer, and that "
+                          "the model ends in Softmax with cross-entropy as the loss.")
 
 
 @weight(0)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
-from feedback import expect, expect_close, show
+from feedback import REMINDER, Hint, expect, expect_close, show, gradient_list
 
 
 def squared_error(pred, target):
@@ -55,9 +55,16 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
         expect(got is not None and got.shape == source.shape, prop, inputs=inputs,
                detail=f"Entry {position} (for `{name}`, shape {source.shape}) is "
                       f"{'None' if got is None else f'of shape {got.shape}'}.",
-               hint="look each source up by `id(source)` in what the walk collected; sum the batch.")
+               hint=Hint(REMINDER, "look each source up by `id(source)` in what the walk collected; sum the batch."))
         expect_close(prop + " The values are d loss / d source.", expected=expected, returned=got,
-                     what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT)
+                     what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
+                     mistakes={never_composed(name): np.zeros_like(expected)})
+
+
+def never_composed(name):
+    return Hint("tape-recording", f"the gradient of `{name}` is all zeros although the loss depends on it: after "
+                                  "a layer's input gradients, also compose its weight gradients "
+                                  "(`compose_weight_gradients`) and add them up by id(weight).")
 
 
 @st.composite
@@ -101,13 +108,21 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
     for position, name in enumerate(DEEP_WEIGHTS):
         got = grads[position]
         expect(got is not None, prop, inputs=inputs, detail=f"The gradient of `{name}` is None.",
-               hint="after the input gradients of a layer, also compose its weight gradients, for every layer "
-                    "the walk reaches.")
+               hint=Hint("tape-recording", "after the input gradients of a layer, also compose its weight "
+                                           "gradients, for every layer the walk reaches."))
         expected = M.gradient_fd(lambda v: deep_loss(case, **{name: v}), case[name])
+        twins = [other for other in DEEP_WEIGHTS if other != name and np.shape(case[other]) == np.shape(case[name])
+                 and np.array_equal(case[other], case[name])]
+        mixed = expected + sum(M.gradient_fd(lambda v: deep_loss(case, **{o: v}), case[o]) for o in twins) \
+            if twins else None
         expect_close(prop, expected=expected, returned=got, what=f"the gradient of {name}", inputs=inputs,
                      **M.GRADIENT,
-                     hint="each layer must receive the upstream gradient of ITS OWN output (the composed "
-                          "input gradient of the layer after it), keyed by id(tensor).")
+                     mistakes={never_composed(name): np.zeros_like(expected),
+                               **({Hint("state-shared", f"`{name}` and `{twins[0]}` hold equal values, and your tape "
+                                                        "added their gradients together: key its dictionaries by "
+                                                        "id(tensor), not by value."): mixed} if twins else {})},
+                     hint=Hint(REMINDER, "each layer must receive the upstream gradient of ITS OWN output (the "
+                                         "composed input gradient of the layer after it), keyed by id(tensor)."))
 
 
 @weight(1)
@@ -136,6 +151,7 @@ def test_nested_tape_raises_and_outer_tape_still_works(beras, worker_side, case)
            detail="No error was raised." if raised is None else f"It raised {raised.type_name}.")
     grads = fetch(outer.gradient(loss, [layer.w]))
     expected = M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)
-    expect_close("After a refused nested tape, the outer tape still records and differentiates.",
-                 expected=expected, returned=grads[0] if isinstance(grads, (list, tuple)) and grads else None,
+    prop = "After a refused nested tape, the outer tape still records and differentiates."
+    expect_close(prop, expected=expected,
+                 returned=gradient_list(grads, 1, "outer.gradient(loss, [w])", prop, inputs)[0],
                  what="outer.gradient(loss, [w])[0]", inputs=inputs, **M.GRADIENT)

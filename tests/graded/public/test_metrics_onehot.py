@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from feedback import Hint, expect, expect_close, show
 
 
 @st.composite
@@ -29,14 +29,19 @@ def test_categorical_accuracy(beras, case):
     hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
     returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
     expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
-           detail=f"Returned `{show(returned)}`.", hint="take the mean of the per-row hits.")
+           detail=f"Returned `{show(returned)}`.", hint=Hint("shape", "take the mean of the per-row hits."))
     expect_close("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
                  "argmax(labels) (ties: the first largest entry, as np.argmax).",
                  expected=hits.mean(), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
                  what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
-                 mistakes={"you took argmax over the batch axis (0); take it per row (axis -1).":
+                 mistakes={Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
                            float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
-                           "you counted the hits; the accuracy is their fraction (the mean).": float(hits.sum())})
+                           Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
+                           float(hits.sum()),
+                           **({Hint("wrong-input", "you compared the predicted classes with the one-hot rows "
+                                                   "themselves: take argmax of the labels too."):
+                               float(np.mean(np.argmax(probs, axis=-1) == labels))}
+                              if probs.shape[0] == labels.shape[1] else {})})
 
 
 @weight(2)
@@ -57,9 +62,14 @@ def test_one_hot_round_trip(beras, labels, data):
     expect_close("`OneHotEncoder` after `fit(labels)` maps each label to a one-hot row with one column per "
                  "distinct label seen by fit, in sorted order.",
                  expected=expected, returned=onehot, what="encoder(labels)", inputs=inputs, rtol=0, atol=1e-12,
-                 hint="columns follow the SORTED distinct labels (np.unique); labels need not be 0..k-1.")
+                 hint=(Hint("wrong-input", "columns follow the SORTED distinct labels (np.unique), one per label "
+                                           "seen by fit; labels need not be 0..k-1.")
+                       if onehot.shape != expected.shape or not np.array_equal(onehot.sum(axis=-1), np.ones(len(subset)))
+                       or np.array_equal(np.argmax(onehot, axis=-1), np.minimum(subset, onehot.shape[-1] - 1))
+                       else None))
     back = fetch(encoder.inverse(onehot))
     expect(np.shape(back) == subset.shape and np.array_equal(np.asarray(back), subset),
            "`inverse` undoes the encoding: inverse(encoder(labels)) == labels.", inputs=inputs,
            detail=f"inverse returned `{show(np.asarray(back))}`; expected `{show(subset)}`.",
-           hint="return the learned labels at the argmax of each row, not the column indices.")
+           hint=Hint("wrong-input", "return the learned labels at the argmax of each row, not the column indices.")
+           if np.shape(back) == subset.shape and np.array_equal(np.asarray(back), np.argmax(onehot, axis=-1)) else None)
