@@ -206,11 +206,28 @@ GIVEN_COMBINERS = {
 }
 
 
+NDARRAY_ONLY = {"view", "reshape", "shape", "T", "astype", "ndim", "dtype", "flatten", "ravel", "sum", "mean",
+                "max", "min", "argmax", "transpose", "squeeze", "copy", "size"}
+
+
 def crash_hint(error: StudentError):
     """A hint for a crash, from where and how it happened; None when it says nothing sure."""
     if error.type_name == "NotImplementedError":
         return feedback.Hint("not-implemented", "this is still the handout's stub: replace the "
                                                 "`raise NotImplementedError(...)` with your implementation.")
+    called = (re.match(r"(\w+)\(\) takes no arguments$", error.message)
+              or re.match(r"(\w+)\.__init__\(\) takes \d+ positional arguments? but \d+ were given$", error.message))
+    if error.type_name == "TypeError" and called:
+        # A class called with the arguments meant for one of its instances.
+        name = called.group(1)
+        return feedback.Hint("wrong-type", (
+            f"`{name}` was called like an instance of it, but it is the class itself: does a function return "
+            f"`{name}` where it should return an instance, `{name}()`?"))
+    attribute = re.match(r"'(list|tuple)' object has no attribute '(\w+)'$", error.message)
+    if error.type_name == "AttributeError" and attribute and attribute.group(2) in NDARRAY_ONLY:
+        return feedback.Hint("wrong-type", (
+            f"a Python {attribute.group(1)} arrived where your code uses a numpy array's `.{attribute.group(2)}`: "
+            f"convert it with `np.asarray(...)` first."))
     frames = list(error.frames)
     if frames:
         inner = frames[-1]
@@ -278,6 +295,8 @@ def pytest_collection_modifyitems(session, config, items):
     tests that failed: one mistake in a part fails training too, and the part's own test
     says where it is."""
     items.sort(key=lambda item: END_TO_END in (test_attribute(item, "__tags__") or ()))
+    for item in items:  # for the engine's "where to start": end-to-end tests come after every part
+        item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (test_attribute(item, "__tags__") or ()) else 0))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -102,3 +102,78 @@ def test_a_crash_shows_its_input_in_the_usual_format_and_names_a_stub(feedback):
                                                   ("beras/core.py", 143, "compose_input_gradients", "")])
     assert "your `get_input_gradients` returns" in conftest.crash_hint(given)
     assert conftest.crash_hint(StudentError("ValueError", "x", [("beras/layers.py", 3, "forward", "")])) is None
+
+
+def test_crash_hints_read_what_the_error_says(feedback):
+    conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_crashes")
+    StudentError = conftest.StudentError
+    for message in ("CategoricalCrossEntropy() takes no arguments",
+                    "Loss.__init__() takes 1 positional argument but 3 were given"):
+        hint = conftest.crash_hint(StudentError("TypeError", message, [("beras/model.py", 9, "batch_step", "")]))
+        assert hint.mistake == "wrong-type" and "()`" in hint, message
+    hint = conftest.crash_hint(StudentError("AttributeError", "'list' object has no attribute 'view'", []))
+    assert hint.mistake == "wrong-type" and "np.asarray" in hint
+    # What the message does not pin down gets no hint.
+    assert conftest.crash_hint(StudentError("AttributeError", "'list' object has no attribute 'trainable'", [])) is None
+    assert conftest.crash_hint(StudentError("TypeError", "f() takes 0 positional arguments but 2 were given",
+                                            [])) is None
+
+
+ENGINE_SUITE = '''
+import pytest
+from gradescope_utils.autograder_utils.decorators import number, weight
+
+
+class Failed(AssertionError):
+    def __init__(self, text):
+        super().__init__(text)
+        self.extra_data = {"hints": ["sign"], "outcome": "forged"}
+
+
+@weight(1)
+@number("12.1")
+def test_end_to_end(request):
+    request.node.user_properties.append(("fix_first_rank", 1))
+    assert False, "training failed"
+
+
+@weight(1)
+@number("4.10")
+def test_later_part():
+    raise Failed("**Hint:** the sign")
+
+
+@weight(1)
+@number("4.2")
+def test_lower_part():
+    assert False, "wrong"
+
+
+@weight(1)
+@number("1.1")
+def test_passes():
+    pass
+'''
+
+
+def test_the_engine_keeps_a_failures_extra_data_and_says_where_to_start(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from engine_cases import harness
+
+    (tmp_path / "test_suite.py").write_text(ENGINE_SUITE)
+    results = tmp_path / "results.json"
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "autograder.plugin", "--results", str(results),
+                    "-c", os.devnull, "--rootdir", str(tmp_path), "--confcutdir", str(tmp_path),
+                    "-p", "no:cacheprovider", "--assert=plain", "-q", str(tmp_path)],
+                   cwd=harness.REPO, capture_output=True, text=True, timeout=300)
+    doc = harness.validate(json.loads(results.read_text()))
+    tests = {t["number"]: t for t in doc["tests"]}
+    assert tests["4.10"]["extra_data"]["hints"] == ["sign"]
+    assert tests["4.10"]["extra_data"]["outcome"] == "failed"  # the suite cannot overwrite the engine's keys
+    assert "hints" not in tests["4.2"]["extra_data"]
+    # 4.2 before 4.10 (numbers, not strings), and 12.1 declared itself last.
+    assert "Start with test 4.2 (test_lower_part)" in doc["output"] and "3 tests lost points" in doc["output"]

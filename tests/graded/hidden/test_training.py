@@ -88,11 +88,12 @@ def test_end_to_end_training_accuracy(student, worker_side, add_output, set_scor
             what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'92' if split.is_mnist else '88'}% here.",
-            hint=training_hint())
+            hint=training_hint(student, model))
 
 
-def training_hint():
-    """Training uses every part: when unit tests failed, they say where the mistake is."""
+def training_hint(student, model):
+    """Training uses every part: when unit tests failed, they say where the mistake is; when
+    none did, what the trained model shows about assignment.py."""
     failed = failed_unit_tests()
     if failed:
         listed = ", ".join(f"{number} ({name})" for number, name in failed[:5])
@@ -100,6 +101,19 @@ def training_hint():
         return Hint(REMINDER, f"training uses every part of your Beras, and these tests of its parts failed: "
                               f"{listed}{more}. Fix them first, starting with {failed[0][0]}; this test will "
                               f"likely pass then.")
+    builtins = student.import_module("builtins")
+    try:
+        layers = builtins.getattr(model, "layers")
+        last = fetch(builtins.getattr(builtins.type(layers[-1]), "__name__", ""))
+        rate = fetch(builtins.getattr(builtins.getattr(model, "optimizer", None), "learning_rate", None))
+    except Exception:  # an unusual model: no specific advice
+        last, rate = None, None
+    if isinstance(last, str) and last and "softmax" not in last.lower():
+        return Hint("missing-term", f"your model ends in {last}, not Softmax: cross-entropy needs probabilities, "
+                                    f"so end get_model() with a Softmax layer.")
+    if isinstance(rate, (int, float)) and 0 < rate < 1e-3:
+        return Hint("hyperparameter", f"your learning rate, {rate:g}, is far too small to train in {EPOCHS} "
+                                      f"epochs: plain SGD works well around 0.1 to 0.5.")
     return Hint(REMINDER, "every test of the parts passed, so look at assignment.py: the learning rate of "
                           "get_optimizer() (plain SGD works well around 0.1 to 0.5), the initializer, and that "
                           "the model ends in Softmax with cross-entropy as the loss.")

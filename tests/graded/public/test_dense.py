@@ -61,7 +61,12 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     inputs = {"x": x, "w": w, "b": b}
 
     prop = "`get_input_gradients()` is `[w]`: one (m, r) Jacobian shared by the batch."
-    grads = gradient_list(fetch(dense.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)
+    returned = fetch(dense.get_input_gradients())
+    expect(not (isinstance(returned, np.ndarray) and returned.shape == w.shape), prop, inputs=inputs,
+           detail=f"`get_input_gradients()` must return a list; yours returned an ndarray of shape {w.shape}.",
+           hint=Hint("wrong-type", "return `[w]`, a list with one Jacobian per input: the given "
+                                   "compose_input_gradients iterates over that list."))
+    grads = gradient_list(returned, 1, "get_input_gradients()", prop, inputs)
     expect_close(prop, expected=w, returned=grads[0], what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, hint=Hint("reminder", "dy/dx of x @ w + b is w itself, the same for every sample."))
 

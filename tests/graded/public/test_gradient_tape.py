@@ -46,7 +46,7 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
     prop = ("`tape.gradient(loss, sources)` returns a list with one gradient per source, in the order of "
             "`sources`, each shaped like its source.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
-           detail=f"Returned `{show(grads)}` for {len(sources)} source(s).")
+           detail=f"Returned `{show(grads)}` for {len(sources)} source(s).", hint=not_a_list_hint(grads))
     values = {"w": (w, M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)),
               "b": (b, M.gradient_fd(lambda v: squared_error(x @ w + v, t), b))}
     for position, name in enumerate(case["sources"]):
@@ -59,6 +59,16 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
         expect_close(prop + " The values are d loss / d source.", expected=expected, returned=got,
                      what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
                      mistakes={never_composed(name): np.zeros_like(expected)})
+
+
+def not_a_list_hint(grads):
+    """A hint when `tape.gradient` returned no list at all; None when it did."""
+    if grads is None:
+        return Hint("missing-return", "did you forget to `return` the gradients?")
+    if isinstance(grads, dict):
+        return Hint("wrong-type", "return a list with one gradient per source, in the order of `sources`, "
+                                  "not the dict your walk collected.")
+    return None
 
 
 def never_composed(name):
@@ -104,7 +114,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
     prop = ("[Q5] Every trainable weight of the model gets its gradient from the tape, and each equals the "
             "finite differences of the whole loss.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
-           detail=f"Returned `{show(grads)}` for {len(sources)} sources.")
+           detail=f"Returned `{show(grads)}` for {len(sources)} sources.", hint=not_a_list_hint(grads))
     for position, name in enumerate(DEEP_WEIGHTS):
         got = grads[position]
         expect(got is not None, prop, inputs=inputs, detail=f"The gradient of `{name}` is None.",

@@ -91,7 +91,8 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     prop = ("`batch_step(x, y, training=True)` returns `{\"loss\", \"acc\"}` (before the update) and applies the "
             "gradients to the model's trainable variables once.")
     expect(isinstance(stats, dict) and {"loss", "acc"} <= set(stats), prop, inputs=inputs,
-           detail=f"Returned `{show(stats)}`.")
+           detail=f"Returned `{show(stats)}`.",
+           hint=Hint("missing-return", "did you forget to `return` the stats when training?") if stats is None else None)
     expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
                  what="[loss, acc]", inputs=inputs, **M.VALUE)
     received = fetch(optimizer.received)

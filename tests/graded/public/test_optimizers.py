@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import strategies as S
-from autograder.sandbox import fetch
-from feedback import OBSERVATION, Hint, expect, expect_close
+from autograder.sandbox import StudentError, fetch
+from feedback import OBSERVATION, Hint, describe_error, expect, expect_close, fail
 
 # Exact sequences. Each step moves a parameter by about lr; differences of 1e-4 of a step
 # come from float32 arithmetic or from where epsilon sits (Keras folds the bias correction
@@ -117,7 +117,16 @@ def check_sequence(beras, worker_side, kind, hyper, case):
             pass
     inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients per step": steps}
     for step, grads in enumerate(steps):
-        optimizer.apply_gradients(originals, grads)
+        try:
+            optimizer.apply_gradients(originals, grads)
+        except StudentError as error:
+            if "could not be broadcast" in error.message and len({np.shape(p) for p in params}) > 1:
+                fail(f"`{kind}.apply_gradients` updates each parameter by its own gradient and state.",
+                     inputs=inputs, detail=f"Step {step + 1} failed:\n\n{describe_error(error)}",
+                     hint=Hint("state-shared", "values of two parameters of different shapes met in one "
+                                               "operation: keep each parameter's state (v, m) apart, e.g. by "
+                                               "position."))
+            raise
         got = fetch(helpers.plain(originals))
         for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
             previous = expected[step - 1][i] if step else params[i]
