@@ -260,8 +260,10 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
         f"(tolerance {atol:g} + {rtol:g}*|expected|).\n\n"
         f"Expected:\n{code_block(show(exp))}\nReturned:\n{code_block(show(got))}"
     )
-    fail(prop, inputs=inputs, detail=detail,
-         hint=value_hint(exp, got, batch, mistakes, rtol, atol, classes, second) or hint)
+    recognised = value_hint(exp, got, batch, mistakes, rtol, atol, classes, second)
+    if recognised is None or (mistake_of(recognised) in NEUTRAL and mistake_of(hint) not in (None, *NEUTRAL)):
+        recognised = hint  # the test's own diagnosis beats a mere observation
+    fail(prop, inputs=inputs, detail=detail, hint=recognised)
     return got  # unreachable; keeps type checkers calm
 
 
@@ -316,7 +318,7 @@ def factor_hint(c: float, batch: int | None, classes: int | None,
         try:
             exp2, got2, batch2 = second()
             exp2, got2 = np.asarray(exp2, dtype=np.float64), np.asarray(got2, dtype=np.float64)
-            c2 = _ratio(exp2, got2) if exp2.shape == got2.shape and np.count_nonzero(exp2) >= 3 else None
+            c2 = _ratio(exp2, got2) if exp2.shape == got2.shape and np.count_nonzero(exp2) >= 2 else None
         except Exception:  # the student's code failed at the second size: keep what we know
             c2 = None
         if c2 is not None:
@@ -344,7 +346,7 @@ def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
         if cand.shape == got.shape and np.allclose(got, cand, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)):
             return text
     # A ratio is a pattern only when several entries agree on it: any two numbers have one.
-    c = _ratio(exp, got) if np.count_nonzero(exp) >= 3 else None
+    c = _ratio(exp, got) if np.count_nonzero(exp) >= 2 else None
     if c is not None and not np.isclose(c, 1.0):
         if np.isclose(c, -1.0, rtol=1e-4):
             return Hint("sign", "your result has the wrong sign everywhere: check the sign of the formula.")

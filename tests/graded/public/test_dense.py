@@ -78,7 +78,7 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     if dW.ndim == 3 and dW.shape[0] == n and dW.shape[2] == m and dW.shape[1] in (1, r) and m not in (1, r):
         dW_hint = Hint("transpose", "dW's last two axes are swapped: sample b's dW has x[b] as a COLUMN, "
                                     "shape (m, 1) or (m, r), as in `x[:, :, np.newaxis]`.")
-    elif dW.ndim == 2 and dW.shape in ((m, r), (m, 1)) and n > 1:
+    elif dW.ndim == 2 and dW.shape in ((m, r), (m, 1)):
         dW_hint = Hint("shape", "dW has no batch axis: return one dW per sample, shape (N, m, 1) or (N, m, r); "
                                 "compose_weight_gradients sums over the batch.")
     else:

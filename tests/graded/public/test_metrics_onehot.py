@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import strategies as S
-from autograder.sandbox import fetch
-from feedback import Hint, expect, expect_close, show
+from autograder.sandbox import StudentError, fetch
+from feedback import Hint, describe_error, expect, expect_close, fail, show
 
 
 @st.composite
@@ -16,6 +16,17 @@ def accuracy_case(draw):
     # Small integers make ties common: argmax then takes the FIRST largest entry (numpy's rule).
     probs = draw(hnp.arrays(np.float64, (n, c), elements=st.integers(0, 3).map(float)))
     return {"probs": probs, "labels": draw(S.one_hot(n, c))}
+
+
+def without_argmax(probs, labels):
+    """{hint: accuracy computed against the one-hot rows themselves}, when numpy can broadcast
+    the predicted classes (N,) against the labels (N, C) at all (N == C, or one row)."""
+    try:
+        value = float(np.mean(np.argmax(probs, axis=-1) == labels))
+    except ValueError:
+        return {}
+    return {Hint("wrong-input", "you compared the predicted classes with the one-hot rows themselves: take "
+                                "argmax of the labels too."): value}
 
 
 @weight(2)
@@ -38,10 +49,7 @@ def test_categorical_accuracy(beras, case):
                            float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
                            Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
                            float(hits.sum()),
-                           **({Hint("wrong-input", "you compared the predicted classes with the one-hot rows "
-                                                   "themselves: take argmax of the labels too."):
-                               float(np.mean(np.argmax(probs, axis=-1) == labels))}
-                              if probs.shape[0] == labels.shape[1] else {})})
+                           **without_argmax(probs, labels)})
 
 
 @weight(2)
@@ -57,7 +65,16 @@ def test_one_hot_round_trip(beras, labels, data):
     inputs = {"fit(labels) with labels": labels, "then encoded": subset}
     encoder = beras.onehot.OneHotEncoder()
     encoder.fit(labels)
-    onehot = np.asarray(fetch(encoder(subset)), dtype=float)
+    try:
+        onehot = np.asarray(fetch(encoder(subset)), dtype=float)
+    except StudentError as error:
+        if error.type_name == "IndexError" and subset.max() >= len(classes):
+            fail("`OneHotEncoder` maps each label to a one-hot row with one column per distinct label seen by fit.",
+                 inputs=inputs, detail=describe_error(error),
+                 hint=Hint("wrong-input", f"a label ({int(subset.max())}) was used as a column index, but there are "
+                                          f"only {len(classes)} columns: labels need not be 0..k-1; columns follow "
+                                          f"the SORTED distinct labels (np.unique)."))
+        raise
     expected = (subset[:, None] == classes[None, :]).astype(float)
     expect_close("`OneHotEncoder` after `fit(labels)` maps each label to a one-hot row with one column per "
                  "distinct label seen by fit, in sorted order.",

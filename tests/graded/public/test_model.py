@@ -51,13 +51,18 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
     for layer in layers:
         expected += fetch(ids(layer.weights))
     got = fetch(ids(model.weights))
+    builtins = student.import_module("builtins")
+    weights = model.weights
+    nested = got != expected and any(fetch(builtins.isinstance(weights[i], (builtins.list, builtins.tuple)))
+                                     for i in range(len(got)))
     expect(got == expected,
            "`Model.weights` lists every layer's weights, layer by layer in order, as the same objects.",
            inputs={"layers": " -> ".join(["Linear(w, b) -> Tanh"] * count + ["Scale(s)"])},
            detail=f"Expected {len(expected)} weights in layer order; got {len(got)}"
                   + ("" if set(got) == set(expected) else " (some are not the layers' own weight objects)") + ".",
-           hint=Hint("shape" if len(got) != len(expected) and len(got) == len(layers) else REMINDER,
-                     "concatenate `layer.weights` for layer in `self.layers` into one flat list; do not copy them."))
+           hint=Hint("shape", "your list holds each layer's list of weights: concatenate `layer.weights` for "
+                              "layer in `self.layers` into one flat list.") if nested else
+           Hint(REMINDER, "concatenate `layer.weights` for layer in `self.layers`; do not copy them."))
 
 
 @weight(2)
