@@ -701,7 +701,9 @@ class Grading:
         suite's conftest may rank e.g. end-to-end tests after every unit test)."""
         ranks = {item.nodeid: dict(getattr(item, "user_properties", ()) or ()).get("fix_first_rank", 0)
                  for item in self.items}
-        failed = [t for t in tests if t.max_score > 0 and t.score < t.max_score
+        # Only tests students can see now: the summary is always shown, and must not name a
+        # hidden test before its results are published.
+        failed = [t for t in tests if t.max_score > 0 and t.score < t.max_score and t.visibility == "visible"
                   and t.extra_data.get("outcome") not in ("not run", "collection error")]
         if len(failed) < 2:
             return ""

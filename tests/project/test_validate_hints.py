@@ -124,7 +124,7 @@ def test_crash_hints_read_what_the_error_says(feedback):
 
 ENGINE_SUITE = '''
 import pytest
-from gradescope_utils.autograder_utils.decorators import number, weight
+from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 
 class Failed(AssertionError):
@@ -156,6 +156,13 @@ def test_lower_part():
 @number("1.1")
 def test_passes():
     pass
+
+
+@weight(1)
+@number("1.2")
+@visibility("hidden")
+def test_hidden_fails():
+    assert False, "hidden"
 '''
 
 
@@ -178,5 +185,6 @@ def test_the_engine_keeps_a_failures_extra_data_and_says_where_to_start(tmp_path
     assert tests["4.10"]["extra_data"]["hints"] == ["sign"]
     assert tests["4.10"]["extra_data"]["outcome"] == "failed"  # the suite cannot overwrite the engine's keys
     assert "hints" not in tests["4.2"]["extra_data"]
-    # 4.2 before 4.10 (numbers, not strings), and 12.1 declared itself last.
+    # 4.2 before 4.10 (numbers, not strings), 12.1 declared itself last, and the hidden 1.2 is
+    # not named while students cannot see it.
     assert "Start with test 4.2 (test_lower_part)" in doc["output"] and "3 tests lost points" in doc["output"]
