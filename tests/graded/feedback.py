@@ -217,7 +217,8 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
                  batch: int | None = None, classes: int | None = None,
                  mistakes: Mapping[str, Any] | None = None,
                  accept: Iterable[Any] = (), hint: str | None = None,
-                 nonfinite_hint: str | None = None, second: Callable[[], tuple] | None = None) -> np.ndarray:
+                 nonfinite_hint: str | None = None, second: Callable[[], tuple] | None = None,
+                 ratios: bool = True) -> np.ndarray:
     """Fail unless `returned` equals `expected` within rtol/atol (numpy's isclose rule).
 
     batch:    the batch size N, so that a factor of N (or 1/N) is recognised.
@@ -228,6 +229,8 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
     nonfinite_hint: the hint when the result has inf or nan where the expected value has none.
     second:   () -> (expected, returned, N) for the same computation at another batch size, to
               tell a factor of N from a constant when they coincide (called only then).
+    ratios:   False where a ratio of the values means nothing (e.g. parameters after an update,
+              whose wrong part is the step, not the value).
     Returns the returned value as a float64 array.
     """
     exp = np.asarray(expected, dtype=np.float64)
@@ -260,7 +263,7 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
         f"(tolerance {atol:g} + {rtol:g}*|expected|).\n\n"
         f"Expected:\n{code_block(show(exp))}\nReturned:\n{code_block(show(got))}"
     )
-    recognised = value_hint(exp, got, batch, mistakes, rtol, atol, classes, second)
+    recognised = value_hint(exp, got, batch, mistakes, rtol, atol, classes, second, ratios)
     if recognised is None or (mistake_of(recognised) in NEUTRAL and mistake_of(hint) not in (None, *NEUTRAL)):
         recognised = hint  # the test's own diagnosis beats a mere observation
     fail(prop, inputs=inputs, detail=detail, hint=recognised)
@@ -340,13 +343,14 @@ def factor_hint(c: float, batch: int | None, classes: int | None,
 
 def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
                mistakes: Mapping[str, Any] | None, rtol: float, atol: float,
-               classes: int | None = None, second: Callable[[], tuple] | None = None) -> str | None:
+               classes: int | None = None, second: Callable[[], tuple] | None = None,
+               ratios: bool = True) -> str | None:
     for text, candidate in (mistakes or {}).items():
         cand = np.asarray(candidate, dtype=np.float64)
         if cand.shape == got.shape and np.allclose(got, cand, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)):
             return text
     # A ratio is a pattern only when several entries agree on it: any two numbers have one.
-    c = _ratio(exp, got) if np.count_nonzero(exp) >= 2 else None
+    c = _ratio(exp, got) if ratios and np.count_nonzero(exp) >= 2 else None
     if c is not None and not np.isclose(c, 1.0):
         if np.isclose(c, -1.0, rtol=1e-4):
             return Hint("sign", "your result has the wrong sign everywhere: check the sign of the formula.")

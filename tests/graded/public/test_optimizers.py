@@ -141,7 +141,7 @@ def check_sequence(beras, worker_side, kind, hyper, case):
                          expected=e_i, returned=g_i, what=f"parameter {i} after step {step + 1}",
                          inputs=inputs,
                          mistakes={hint: sequence[step][i] for hint, sequence in wrong.items()},
-                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"],
+                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"], ratios=False,
                          nonfinite_hint=(FIRST_STEP_DIVIDES_BY_ZERO if kind == "Adam" and step == 0 else None))
 
 
@@ -168,7 +168,7 @@ def check_tiny_gradients(beras, worker_side, kind, hyper, params, signs):
                      f"epsilon's place matters (within 1% of a step).",
                      expected=e_i, returned=g_i, what=f"parameter {i} after one step", inputs=inputs,
                      mistakes={MISTAKES[(kind, "epsilon inside")]: inside[i]},
-                     rtol=1e-6, atol=1e-2 * hyper["learning_rate"])
+                     rtol=1e-6, atol=1e-2 * hyper["learning_rate"], ratios=False)
 
 
 @weight(2)
