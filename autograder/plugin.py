@@ -206,6 +206,21 @@ def exceptions_in(exc: BaseException | None) -> list[BaseException]:
     return found
 
 
+def failure_extra_data(exc: BaseException) -> dict[str, Any]:
+    """Machine-readable facts a suite attaches to its failure exceptions (an `extra_data`
+    dict, e.g. the classes of the hints it gave), for the test's extra_data; never shown to
+    students. Taken from the exception whose message is shown (see failure_markdown). Only
+    exceptions raised in this process carry it: a student's error arrives as StudentError."""
+    StudentError, _ = _sandbox_types()
+    for e in exceptions_in(exc):
+        if isinstance(e, AssertionError) and str(e).strip():
+            data = getattr(e, "extra_data", None)
+            if isinstance(data, dict) and not isinstance(e, StudentError):
+                return {str(k): v for k, v in data.items() if k not in ("nodeid", "outcome")}
+            return {}
+    return {}
+
+
 def fixture_phase(outcome: str) -> str:
     return "preparing" if outcome == "error in setup" else "finishing"
 
@@ -555,6 +570,8 @@ class Grading:
         if outcome in ("skipped", "xfailed") and weight == 0:
             entry.status = "passed"
         entry.extra_data["outcome"] = outcome
+        if failure is not None and outcome not in ("passed", "xpassed"):
+            entry.extra_data.update(failure_extra_data(failure.value))
 
         sections = []
         hide = meta(item, "__hide_errors__")
@@ -677,6 +694,9 @@ class Grading:
             passed = sum(1 for t in tests if t.status == "passed")
             parts.append(f"**{results_mod.clean_number(score)} / {results_mod.clean_number(maximum)} points**; "
                          f"{passed} of {len(tests)} tests passed.")
+            start = self._where_to_start(tests)
+            if start:
+                parts.append(start)
         parts += [f"**Note:** {note}" for note in self.notes]
         if self.prepared is not None and (self.prepared.notes or self.prepared.warnings):
             parts.append("About your submission:\n\n" + self.prepared.markdown())
@@ -686,6 +706,30 @@ class Grading:
             parts.append("Stand-ins used while grading (your code imported them; the grader does not "
                          "provide them): " + ", ".join(code_span(n, 60) for n in sorted(self.substitutions)[:20]) + ".")
         return "\n\n".join(parts)
+
+    def _where_to_start(self, tests: list[TestEntry]) -> str:
+        """When several tests lost points, the one to fix first: the lowest in the suite's
+        order of parts, since one mistake there often fails the tests built on it. The order
+        is the tests' numbers, unless a test declares a `fix_first_rank` user property (a
+        suite's conftest may rank e.g. end-to-end tests after every unit test)."""
+        ranks = {item.nodeid: dict(getattr(item, "user_properties", ()) or ()).get("fix_first_rank", 0)
+                 for item in self.items}
+        # Only tests students can see now: the summary is always shown, and must not name a
+        # hidden test before its results are published.
+        failed = [t for t in tests if t.max_score > 0 and t.score < t.max_score and t.visibility == "visible"
+                  and t.extra_data.get("outcome") not in ("not run", "collection error")]
+        if len(failed) < 2:
+            return ""
+
+        def order(t: TestEntry):
+            rank = ranks.get(t.extra_data.get("nodeid"), 0)
+            parts = [int(p) if p.isdigit() else math.inf for p in str(t.number or "").split(".") if p]
+            return (rank if isinstance(rank, (int, float)) else 0, parts or [math.inf])
+
+        first = min(failed, key=order)
+        label = f"test {first.number} ({first.name})" if first.number else f"the test {first.name}"
+        return (f"**Where to start:** {len(failed)} tests lost points. Start with {label}: it checks the most "
+                f"basic part among them, and one mistake there often fails the tests built on it too.")
 
     def write_progress(self) -> None:
         if self.results_path is None or self.finished:

@@ -86,6 +86,7 @@ class Case:
     part: str | None = None
     fails: list[str] = dataclasses.field(default_factory=list)
     determinism: bool = False
+    mistake: str | None = None  # its class in the corpus' vocabulary (parts.yaml `mistakes`)
     # variants: tests a correct variant may lose points in (declared style-sensitive)
     exempt: list[str] = dataclasses.field(default_factory=list)
     # hostile
@@ -111,6 +112,10 @@ class Corpus:
     parts: dict[str, Part]
     integration: list[str]
     cases: list[Case]
+    # The classes of mistakes (parts.yaml `mistakes`) that mutants declare and the suite's
+    # hints name (a failed test's extra_data["hints"]); `neutral` hints name no mistake.
+    mistakes: dict[str, str] = dataclasses.field(default_factory=dict)
+    neutral: list[str] = dataclasses.field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[Case]:
         return [c for c in self.cases if c.kind == kind]
@@ -144,7 +149,7 @@ def _as_list(value: Any) -> list:
 
 CASE_KEYS = {
     "common": {"id", "description", "base", "edits", "file", "old", "new", "files", "quick"},
-    "mutant": {"part", "fails", "determinism"},
+    "mutant": {"part", "fails", "determinism", "mistake"},
     "variant": {"exempt"},
     "hostile": {"max_score", "min_score", "lose", "others_pass", "grader_error_ok", "requires_root", "shows"},
 }
@@ -195,6 +200,10 @@ def _parse_case(kind: str, raw: Any, where: str) -> Case:
             raise CorpusError(f"{where}: a mutant names its `part`")
         case.fails = [str(s) for s in _as_list(raw.get("fails"))]
         case.determinism = bool(raw.get("determinism", False))
+        mistake = raw.get("mistake")
+        if mistake is not None and (not isinstance(mistake, str) or not mistake.strip()):
+            raise CorpusError(f"{where}: `mistake` is the name of a mistake class")
+        case.mistake = mistake
         selectors = case.fails
     elif kind == "variant":
         case.exempt = [str(s) for s in _as_list(raw.get("exempt"))]
@@ -243,6 +252,11 @@ def load_corpus(root: Path) -> Corpus:
         if problem:
             raise CorpusError(f"parts.yaml: integration: {problem}")
 
+    mistakes = parts_doc.get("mistakes") or {}
+    if not isinstance(mistakes, dict) or not all(isinstance(k, str) for k in mistakes):
+        raise CorpusError("parts.yaml: `mistakes` maps each class of mistake to what it means")
+    neutral = [str(s) for s in _as_list(parts_doc.get("neutral_hints"))]
+
     files = [(kind, path) for kind, path in
              [("mutant", p) for p in sorted((root / "mutants").glob("*.yaml"))]
              + [("variant", root / "variants.yaml"), ("hostile", root / "hostile.yaml")]
@@ -263,7 +277,10 @@ def load_corpus(root: Path) -> Corpus:
         seen[case.id] = case.source
         if case.kind == "mutant" and case.part not in parts:
             raise CorpusError(f"{case.source}: part {case.part!r} is not in parts.yaml")
-    return Corpus(root, parts, integration, cases)
+        if case.kind == "mutant" and mistakes and case.mistake not in mistakes:
+            raise CorpusError(f"{case.source}: `mistake` must be one of parts.yaml's mistakes"
+                              + (f", not {case.mistake!r}" if case.mistake else ""))
+    return Corpus(root, parts, integration, cases, {str(k): str(v) for k, v in mistakes.items()}, neutral)
 
 
 # ================================================================ applying edits
@@ -503,6 +520,17 @@ def outputs(doc: dict) -> dict[str, str]:
     return {t.key: str(raw.get("output", "")) for t, raw in zip(suite_tests(doc), doc.get("tests", []))}
 
 
+def hint_classes(doc: dict) -> dict[str, list]:
+    """key -> the mistake classes of the hints in each failed test's feedback (its
+    extra_data["hints"]; None for a hint that names no class)."""
+    found = {}
+    for t, raw in zip(suite_tests(doc), doc.get("tests", [])):
+        hints = (raw.get("extra_data") or {}).get("hints")
+        if float(raw.get("score", 0)) < float(raw.get("max_score", 0)) - 1e-9 and isinstance(hints, list) and hints:
+            found[t.key] = [h if isinstance(h, str) else None for h in hints]
+    return found
+
+
 def lost_points(doc: dict) -> dict[str, float]:
     return {key: m - s for key, (s, m) in test_scores(doc).items() if s < m - 1e-9}
 
@@ -579,6 +607,14 @@ class MutantResult:
     own_lost: float
     foreign_lost: float
     integration_lost: float
+    # Diagnosis: the hints its feedback gave, by test, sorted by what they name.
+    right_hints: list[str] = dataclasses.field(default_factory=list)     # test keys
+    false_hints: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (test, class)
+    untagged_hints: list[str] = dataclasses.field(default_factory=list)  # test keys
+
+    @property
+    def diagnosed(self) -> bool:
+        return self.killed and bool(self.right_hints) and not self.false_hints
 
     @property
     def blame(self) -> float | None:
@@ -608,8 +644,18 @@ def check_mutant(case: Case, graded: Graded, corpus: Corpus, suite: list[SuiteTe
     foreign_lost = sum(v for k, v in lost.items() if k not in part_keys and k not in integration_keys)
     verdict = Verdict(f"mutant {case.id}", "mutant", not problems, problems,
                       float(doc.get("score", 0)), total(doc), graded.seconds, lost)
-    return MutantResult(case, verdict, own, part_tests, integration, killed, own_lost, foreign_lost,
-                        integration_lost)
+    result = MutantResult(case, verdict, own, part_tests, integration, killed, own_lost, foreign_lost,
+                          integration_lost)
+    if case.mistake:
+        for key, classes in hint_classes(doc).items():
+            for c in classes:
+                if c is None:
+                    result.untagged_hints.append(key)
+                elif c == case.mistake:
+                    result.right_hints.append(key)
+                elif c not in corpus.neutral:
+                    result.false_hints.append((key, c))
+    return result
 
 
 def secret_markers(course, base: str) -> list[str]:
@@ -737,6 +783,8 @@ def figures(mutants: list[MutantResult], correct: list[Verdict]) -> dict[str, An
     own = sum(m.own_lost for m in mutants if m.killed)
     foreign = sum(m.foreign_lost for m in mutants if m.killed)
     integ = sum(m.integration_lost for m in mutants if m.killed)
+    declared = [m for m in mutants if m.killed and m.case.mistake]
+    diagnosed = sum(1 for m in declared if m.diagnosed)
     tests_run = sum(len(verdict_scores(v)) for v in correct)
     tests_failed = sum(len(v.lost) - len(v.extra.get("exempt_lost", {})) for v in correct)
     return {
@@ -745,6 +793,9 @@ def figures(mutants: list[MutantResult], correct: list[Verdict]) -> dict[str, An
         "blame_precision_mean": sum(blames) / len(blames) if blames else None,
         "blame_precision_pooled": own / (own + foreign) if own + foreign > 0 else None,
         "blame_precision_with_integration": own / (own + foreign + integ) if own + foreign + integ > 0 else None,
+        "diagnosed": diagnosed, "diagnosable": len(declared),
+        "diagnosis_rate": diagnosed / len(declared) if declared else None,
+        "false_hints": sum(len(m.false_hints) for m in mutants),
         "correct_submissions": len(correct), "correct_test_runs": tests_run,
         "false_failures": tests_failed,
         "false_fail_rate": tests_failed / tests_run if tests_run else None,
@@ -817,6 +868,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per grading before it is stopped")
     parser.add_argument("--min-blame", type=float, default=0.9,
                         help="blame precision (mean over killed mutants) the full corpus must reach (default 0.9)")
+    parser.add_argument("--min-diagnosis", type=float, default=0.85,
+                        help="diagnosis rate (killed mutants whose hints name their mistake, and nothing else) "
+                             "the full corpus must reach (default 0.85)")
 
 
 def run(args: argparse.Namespace, command: str = "validate") -> int:
@@ -998,6 +1052,12 @@ class Validation:
         blame = stats["blame_precision_mean"]
         if not args.quick and not args.only and blame is not None and blame < args.min_blame:
             self.violation(f"blame precision {pct(blame)} is under the {pct(args.min_blame)} target")
+        diagnosis = stats["diagnosis_rate"]
+        if not args.quick and not args.only and diagnosis is not None and diagnosis < args.min_diagnosis:
+            self.violation(f"diagnosis rate {pct(diagnosis)} is under the {pct(args.min_diagnosis)} target")
+        for m in mutants:  # a wrong hint is worse than none, on any subset
+            for key, mistake in m.false_hints:
+                self.violation(f"mutant {m.case.id} ({m.case.mistake}): {key} gives a hint about {mistake}")
         if not args.no_determinism:
             pairs = {"reference": [ref] + again.get("reference", [])}
             pairs.update({f"mutant {c.id}": again.get(f"mutant {c.id}", []) for c in chosen})
@@ -1029,7 +1089,9 @@ class Validation:
             {"id": m.case.id, "part": m.case.part, "description": m.case.description, "killed": m.killed,
              "own_tests": [t.label() for t in m.own_tests], "lost": m.verdict.lost,
              "blame": m.blame, "own_lost": m.own_lost, "foreign_lost": m.foreign_lost,
-             "integration_lost": m.integration_lost} for m in mutants]
+             "integration_lost": m.integration_lost, "mistake": m.case.mistake, "diagnosed": m.diagnosed,
+             "right_hints": m.right_hints, "false_hints": [list(f) for f in m.false_hints],
+             "untagged_hints": m.untagged_hints} for m in mutants]
         alive = [m for m in mutants if not m.killed]
         if alive:
             self.say()
@@ -1045,6 +1107,15 @@ class Validation:
                 own = {t.key for t in m.part_tests} | {t.key for t in m.own_tests} | {t.key for t in m.integration}
                 elsewhere = [k for k in m.verdict.lost if k not in own]
                 self.say(f"  {m.case.id} [{m.case.part}] blame {pct(m.blame)}: also {', '.join(elsewhere)}")
+        undiagnosed = [m for m in mutants if m.killed and m.case.mistake and not m.diagnosed]
+        if undiagnosed:
+            self.say()
+            self.say("Mutants whose feedback does not name their mistake:")
+            for m in undiagnosed:
+                said = ([f"false: {k} says {c}" for k, c in m.false_hints]
+                        + ([f"untagged in {', '.join(sorted(set(m.untagged_hints)))}"] if m.untagged_hints else [])
+                        + ([] if m.right_hints or m.false_hints else ["no hint of its class"]))
+                self.say(f"  {m.case.id} ({m.case.mistake}): {'; '.join(said)}")
 
     def print_figures(self, stats: dict, mutants, correct, skipped_root) -> None:
         self.say()
@@ -1054,6 +1125,9 @@ class Validation:
         self.say(f"  blame precision    {pct(stats['blame_precision_mean'])} mean over killed mutants, "
                  f"{pct(stats['blame_precision_pooled'])} pooled over their lost points "
                  f"({pct(stats['blame_precision_with_integration'])} counting integration tests as elsewhere)")
+        self.say(f"  diagnosis rate     {pct(stats['diagnosis_rate'])}  ({stats['diagnosed']} of {stats['diagnosable']} "
+                 f"killed mutants get a hint of their mistake class and none of another; "
+                 f"{stats['false_hints']} false hints)")
         self.say(f"  false-fail rate    {pct(stats['false_fail_rate'])}  ({stats['false_failures']} failed of "
                  f"{stats['correct_test_runs']} tests run on {stats['correct_submissions']} correct submissions)")
         exempt = [(v.label, k) for v in correct for k in v.extra.get("exempt_lost", {})]

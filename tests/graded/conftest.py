@@ -43,6 +43,7 @@ settings.load_profile("grading")
 WORKER_SIDE = SUITE / "worker_side"
 
 from autograder.sandbox import StudentError  # noqa: E402  (after the sys.path set-up above)
+import feedback  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
 
 
@@ -130,7 +131,7 @@ def falsifying_example(error: BaseException, fixtures=()) -> str:
                 if name and (name.group(1) in fixtures or "data(...)" in line):
                     continue
                 lines.append(re.sub(r"\s+# or any other generated value$", "", line[4:]))
-        elif note.startswith("Draw "):
+        elif note.startswith("Draw ") and note not in lines:  # a replay may add the same note again
             lines.append(note)
     return "\n".join(line for line in lines if line.strip())
 
@@ -149,9 +150,115 @@ def exception_tree(error: BaseException) -> list:
     return found
 
 
+def readable_value(text: str):
+    """A value from Hypothesis' repr of OUR generated inputs (never student data), as Python
+    data (arrays as numpy arrays), or None when it is not plain literals and arrays."""
+    import ast
+    import numpy as np
+
+    def arrays(node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "array" \
+                and len(node.args) == 1 and not node.keywords:
+            return np.array(ast.literal_eval(node.args[0]), dtype=float)
+        if isinstance(node, ast.Dict):
+            return {arrays(k): arrays(v) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [arrays(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        return ast.literal_eval(node)
+
+    try:
+        return arrays(ast.parse(text.strip().rstrip(","), mode="eval").body)
+    except (SyntaxError, ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def example_block(example: str) -> str:
+    """The failing example in the usual input format (name = value, a dict's entries one by
+    one, arrays with their shape), or as Hypothesis printed it if it does not parse."""
+    args, draws = [], []
+    for line in example.splitlines():
+        start = re.match(r"(\w+)=(.*)$", line)
+        if start:
+            args.append([start.group(1), start.group(2)])
+        elif line.startswith("Draw ") or not args:
+            draws.append(line)
+        else:
+            args[-1][1] += "\n" + line
+    inputs = {}
+    for name, text in args:
+        value = readable_value(text)
+        if value is None:
+            return "**Input** (the smallest failing case found):\n" + code_block(example)
+        inputs.update({str(k): v for k, v in value.items()} if isinstance(value, dict) else {name: value})
+    for line in draws:  # "Draw 1 (x): array(...)"
+        named = re.match(r"Draw \d+ \((.+?)\): (.*)$", line, re.S)
+        value = readable_value(named.group(2)) if named else None
+        if value is None:
+            return "**Input** (the smallest failing case found):\n" + code_block(example)
+        inputs[named.group(1)] = value
+    return feedback.inputs_block(inputs, found=True) if inputs else ""
+
+
+# The given code of the handout that combines what a student's method returned: a crash there
+# is that method's doing.
+GIVEN_COMBINERS = {
+    ("beras/core.py", "compose_input_gradients"): "get_input_gradients",
+    ("beras/core.py", "compose_weight_gradients"): "get_weight_gradients",
+    ("beras/core.py", "_sum_of_products"): "get_weight_gradients",
+}
+
+
+NDARRAY_ONLY = {"view", "reshape", "shape", "T", "astype", "ndim", "dtype", "flatten", "ravel", "sum", "mean",
+                "max", "min", "argmax", "transpose", "squeeze", "copy", "size"}
+
+
+def crash_hint(error: StudentError):
+    """A hint for a crash, from where and how it happened; None when it says nothing sure."""
+    if error.type_name == "NotImplementedError":
+        return feedback.Hint("not-implemented", "this is still the handout's stub: replace the "
+                                                "`raise NotImplementedError(...)` with your implementation.")
+    called = (re.match(r"(\w+)\(\) takes no arguments$", error.message)
+              or re.match(r"(\w+)\.__init__\(\) takes \d+ positional arguments? but \d+ were given$", error.message))
+    if error.type_name == "TypeError" and called:
+        # A class called with the arguments meant for one of its instances.
+        name = called.group(1)
+        return feedback.Hint("wrong-type", (
+            f"`{name}` was called like an instance of it, but it is the class itself: does a function return "
+            f"`{name}` where it should return an instance, `{name}()`?"))
+    keys = re.match(r"while fetching (.+?(\w+)\(\.\.\.\)): value has a key of type (\w+)", error.message)
+    if error.type_name == "BadValue" and keys and keys.group(2).startswith(("gradient", "get_", "compose_")):
+        return feedback.Hint("wrong-type", (
+            f"`{keys.group(2)}` returned a dict keyed by {keys.group(3)} values; it must return a list, one "
+            f"gradient per source, input or weight, in order."))
+    attribute = re.match(r"'(list|tuple)' object has no attribute '(\w+)'$", error.message)
+    if error.type_name == "AttributeError" and attribute and attribute.group(2) in NDARRAY_ONLY:
+        return feedback.Hint("wrong-type", (
+            f"a Python {attribute.group(1)} arrived where your code uses a numpy array's `.{attribute.group(2)}`: "
+            f"convert it with `np.asarray(...)` first."))
+    frames = list(error.frames)
+    if frames:
+        inner = frames[-1]
+        method = GIVEN_COMBINERS.get((inner.file, inner.function))
+        if method:
+            return feedback.Hint(feedback.REMINDER, (
+                f"the crash is in the given `{inner.function}`, which combines what your `{method}` returns "
+                f"with the upstream gradient: `{method}` must return a list with one entry per "
+                f"{'input' if method == 'get_input_gradients' else 'weight'}, each either shared by the batch "
+                f"or one per sample (a first axis of N). Its own tests show what it returned."))
+        callers = [f for f in frames[:-1] if f.function == "batch_step"]
+        if inner.function == "apply_gradients" and callers:
+            return feedback.Hint(feedback.REMINDER, (
+                "the crash is in the optimizer's `apply_gradients`, called by your `batch_step`: pass it two "
+                "lists of the same length, the trainable variables and the tape's gradients for them, in "
+                "the same order."))
+    return None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
-    """A student's exception inside a property test: show it WITH the input that caused it."""
+    """A student's exception inside a test: show it WITH the input that caused it, and a hint
+    when the crash itself says what is wrong."""
     try:
         return (yield)
     except (StudentError, *EXCEPTION_GROUPS) as raised:
@@ -161,7 +268,50 @@ def pytest_pyfunc_call(pyfuncitem):
             raise
         example = next((text for text in (falsifying_example(e, set(pyfuncitem.fixturenames)) for e in tree)
                         if text), "")
-        if not example:
+        hint = crash_hint(error)
+        if not example and hint is None:
             raise
-        raise StudentCodeFailed(f"{describe_error(error)}\n\n**Input** (the smallest failing case found):\n"
-                                f"{code_block(example)}") from error
+        parts = [describe_error(error).strip()]
+        if example:
+            parts.append(example_block(example))
+        if hint:
+            parts.append(f"**Hint:** {hint}")
+        failed = StudentCodeFailed("\n\n".join(p for p in parts if p))
+        failed.extra_data = {"hints": [feedback.mistake_of(hint)] if hint else []}
+        raise failed from error
+
+
+# ---------------------------------------------------------------------------- end-to-end tests last
+
+END_TO_END = "end-to-end"
+
+
+def test_attribute(item, name, default=None):
+    """An attribute the gradescope decorators set on the test function (or what it wraps)."""
+    fn = getattr(item, "obj", None)
+    seen = set()
+    while fn is not None and id(fn) not in seen:
+        seen.add(id(fn))
+        if hasattr(fn, name):
+            return getattr(fn, name)
+        fn = getattr(fn, "__wrapped__", None) or getattr(getattr(fn, "hypothesis", None), "inner_test", None)
+    return default
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """End-to-end tests run after the unit tests, so that their feedback can name the unit
+    tests that failed: one mistake in a part fails training too, and the part's own test
+    says where it is."""
+    items.sort(key=lambda item: END_TO_END in (test_attribute(item, "__tags__") or ()))
+    for item in items:  # for the engine's "where to start": end-to-end tests come after every part
+        item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (test_attribute(item, "__tags__") or ()) else 0))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or item.name).strip().splitlines()[0]
+        feedback.FAILED_SO_FAR.append((str(test_attribute(item, "__number__", "?")), doc,
+                                       tuple(test_attribute(item, "__tags__") or ())))

@@ -13,7 +13,7 @@ student. Hypothesis shrinks before the final replay, so the input shown is the s
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,13 +21,109 @@ from autograder.untrusted import code_span, fence
 
 
 class Failed(AssertionError):
-    """A property does not hold; the message is the student's feedback (Markdown)."""
+    """A property does not hold; the message is the student's feedback (Markdown).
+
+    `extra_data["hints"]` lists the mistake class of each hint in the message (MISTAKES), for
+    the results' extra_data: validation measures with it whether a hint names the real mistake.
+    It is never shown to students."""
+
+    def __init__(self, text: str, hints: Sequence["Hint | str"] = ()):
+        super().__init__(text)
+        self.extra_data = {"hints": [mistake_of(h) for h in hints if h]}
+
+
+# ---------------------------------------------------------------------------- mistake classes
+
+# The classes of mistakes a hint can name. validation/parts.yaml lists the same vocabulary
+# (a project test checks they agree); each mutant declares one, and validation counts a
+# mutant as diagnosed when its feedback has a hint of its class and none of another.
+MISTAKES = {
+    "batch-mean": "a factor of the batch size N, the classes C or N*C: a sum for a mean, a wrong divisor",
+    "constant-factor": "a constant factor is missing or extra (2, 255, ...)",
+    "sign": "the sign is flipped",
+    "transpose": "a matrix, or the layout of an array, is transposed",
+    "wrong-axis": "a reduction or normalisation over the wrong axis",
+    "shape": "the right values in a wrong shape or nesting",
+    "missing-term": "a term of the formula is left out (a bias, a diagonal, a slope, a layer)",
+    "wrong-input": "the formula uses the wrong quantity (the input for the output, labels for classes)",
+    "wrong-formula": "another formula (no square root, a precedence slip, another distribution)",
+    "overflow": "exp() overflows: no max shift or stable form",
+    "clipping": "a log or division of unclipped probabilities",
+    "epsilon-placement": "epsilon in the wrong place",
+    "missing-bias-correction": "Adam's moments are not bias-corrected",
+    "step-count": "the step counter t is wrong (starts at 0, counts parameters)",
+    "state-shared": "state shared between parameters, or kept under the wrong key",
+    "not-in-place": "a parameter is rebound instead of updated in place",
+    "trainable-flag": "the trainable flag is ignored or wrong",
+    "tape-recording": "the tape does not record or compose what it must",
+    "training-mode": "weights change when they must not (evaluate, training=False)",
+    "partial-batch": "the last, partial batch is dropped",
+    "wrong-type": "a value of the wrong type (a class for an instance, a plain array for a Tensor)",
+    "integer-division": "integer arithmetic where fractions are needed",
+    "hyperparameter": "a hyperparameter (learning rate) far from working values",
+    "missing-error": "an invalid argument is accepted silently",
+    "missing-return": "a method returns None",
+    "not-implemented": "the part is still the handout's stub",
+    "slow": "correct but too slow (per-sample loops)",
+}
+# Hints that name no mistake, so they can neither diagnose one nor point at a wrong one:
+# what was observed ("your result is all zeros"), or a reminder of what correct code does.
+OBSERVATION = "observation"
+REMINDER = "reminder"
+NEUTRAL = (OBSERVATION, REMINDER)
+
+
+class Hint(str):
+    """A hint's text (what students read), with the class of mistake it names (never shown)."""
+
+    mistake: str
+
+    def __new__(cls, mistake: str, text: str) -> "Hint":
+        if mistake not in MISTAKES and mistake not in NEUTRAL:
+            raise ValueError(f"unknown mistake class {mistake!r}")
+        self = super().__new__(cls, text)
+        self.mistake = mistake
+        return self
+
+
+def mistake_of(text: Any) -> str | None:
+    """The class a hint names; None for a plain string (validation lists those as untagged)."""
+    return getattr(text, "mistake", None)
+
+
+# ---------------------------------------------------------------------------- tests failed so far
+
+# Filled by conftest.py as tests finish (end-to-end tests run last), so that a test that uses
+# every part can point at the unit tests that failed instead of guessing.
+FAILED_SO_FAR: list = []  # (number, name, tags) of each failed test, in run order
+
+
+def failed_unit_tests(exclude_tags: Iterable[str] = ("end-to-end",)) -> list:
+    """(number, name) of the failed tests so far, lowest number first, without those tagged."""
+    excluded = set(exclude_tags)
+    found = {(number, name) for number, name, tags in FAILED_SO_FAR if not excluded & set(tags)}
+    return sorted(found, key=lambda t: [int(p) if p.isdigit() else p for p in str(t[0]).split(".")])
 
 
 # ---------------------------------------------------------------------------- formatting
 
+def plain(value: Any) -> Any:
+    """numpy scalars as Python numbers, inside lists, tuples and dicts too (numpy 2 shows
+    them as `np.int64(1)`, which means nothing to a student)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
 def show(value: Any) -> str:
     """A value as a short, readable string (arrays rounded, long ones cut)."""
+    value = plain(value)
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return repr(value)  # a shape or a pair of sizes, not data
     if isinstance(value, np.ndarray) or (
         isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)
     ):
@@ -49,7 +145,9 @@ def code_block(text: str) -> str:
     return fence(text.rstrip(), lang="")
 
 
-def inputs_block(inputs: Mapping[str, Any] | None) -> str:
+def inputs_block(inputs: Mapping[str, Any] | None, found: bool | None = None) -> str:
+    """The inputs, one `name = value` line each. found: they are the smallest failing case
+    Hypothesis found (default: whether this runs inside a Hypothesis test)."""
     if not inputs:
         return ""
     lines = []
@@ -59,7 +157,8 @@ def inputs_block(inputs: Mapping[str, Any] | None) -> str:
             lines.append(f"{name} =\n{shown}")
         else:
             lines.append(f"{name} = {shown}")
-    title = "**Input** (the smallest failing case found):" if in_hypothesis() else "**Input:**"
+    found = in_hypothesis() if found is None else found
+    title = "**Input** (the smallest failing case found):" if found else "**Input:**"
     return title + "\n" + code_block("\n".join(lines))
 
 
@@ -84,9 +183,15 @@ def message(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str =
     return "\n\n".join(parts)
 
 
+def failure(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str = "",
+            hint: str | None = None) -> Failed:
+    """The exception `fail` raises, for code that raises it itself."""
+    return Failed(message(prop, inputs=inputs, detail=detail, hint=hint), [hint] if hint else [])
+
+
 def fail(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str = "",
          hint: str | None = None) -> None:
-    raise Failed(message(prop, inputs=inputs, detail=detail, hint=hint))
+    raise failure(prop, inputs=inputs, detail=detail, hint=hint)
 
 
 # ---------------------------------------------------------------------------- values
@@ -95,14 +200,14 @@ def as_array(value: Any, what: str, prop: str, inputs: Mapping[str, Any] | None)
     """A returned value as a float64 array, or a failure saying what came back instead."""
     if value is None:
         fail(prop, inputs=inputs, detail=f"`{what}` returned `None`.",
-             hint="did you forget a `return` statement?")
+             hint=Hint("missing-return", "did you forget a `return` statement?"))
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         fail(prop, inputs=inputs,
              detail=f"`{what}` returned {type(value).__name__} `{show(value)}`, not an array of numbers.",
-             hint="return a numpy array (or Tensor) of numbers; a list of arrays with "
-                  "different shapes cannot be one array.")
+             hint=Hint("wrong-type", "return a numpy array (or Tensor) of numbers; a list of arrays with "
+                                     "different shapes cannot be one array."))
     return arr
 
 
@@ -114,14 +219,23 @@ def expect(condition: bool, prop: str, *, inputs: Mapping[str, Any] | None = Non
 
 def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your function",
                  inputs: Mapping[str, Any] | None = None, rtol: float = 1e-6, atol: float = 1e-8,
-                 batch: int | None = None, mistakes: Mapping[str, Any] | None = None,
-                 accept: Iterable[Any] = (), hint: str | None = None) -> np.ndarray:
+                 batch: int | None = None, classes: int | None = None,
+                 mistakes: Mapping[str, Any] | None = None,
+                 accept: Iterable[Any] = (), hint: str | None = None,
+                 nonfinite_hint: str | None = None, second: Callable[[], tuple] | None = None,
+                 ratios: bool = True) -> np.ndarray:
     """Fail unless `returned` equals `expected` within rtol/atol (numpy's isclose rule).
 
     batch:    the batch size N, so that a factor of N (or 1/N) is recognised.
+    classes:  the number of classes C (default: the last axis of an (N, C) expected value).
     mistakes: {hint: what a typical wrong implementation returns}; a match gives that hint.
     accept:   other answers that are also correct (e.g. an equally valid formula variant).
-    hint:     the hint when no specific mistake is recognised.
+    hint:     the hint when the values differ and no specific mistake is recognised.
+    nonfinite_hint: the hint when the result has inf or nan where the expected value has none.
+    second:   () -> (expected, returned, N) for the same computation at another batch size, to
+              tell a factor of N from a constant when they coincide (called only then).
+    ratios:   False where a ratio of the values means nothing (e.g. parameters after an update,
+              whose wrong part is the step, not the value).
     Returns the returned value as a float64 array.
     """
     exp = np.asarray(expected, dtype=np.float64)
@@ -135,12 +249,15 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
              detail=f"`{what}` returned shape {got.shape}; expected shape {exp.shape}.\n\n"
                     f"Expected:\n{code_block(show(exp))}\nReturned:\n{code_block(show(got))}",
              hint=shape_hint(exp, got, batch) or hint)
+    if classes is None and batch and exp.ndim == 2 and exp.shape[0] == batch:
+        classes = exp.shape[1]
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(exp)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
         fail(prop, inputs=inputs,
              detail=f"`{what}` returned a non-finite value {got[bad]} at index {bad}; "
                     f"expected {exp[bad]:.8g}.\n\nReturned:\n{code_block(show(got))}",
-             hint=hint or "look for an overflow in exp(), a log of 0 or a division by 0.")
+             hint=nonfinite_hint or Hint(OBSERVATION, "inf or nan usually comes from an overflow in exp(), "
+                                                      "a log of 0 or a division by 0."))
     excess = np.abs(got - exp) - (atol + rtol * np.abs(exp))
     if np.all(excess <= 0):
         return got
@@ -151,8 +268,10 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
         f"(tolerance {atol:g} + {rtol:g}*|expected|).\n\n"
         f"Expected:\n{code_block(show(exp))}\nReturned:\n{code_block(show(got))}"
     )
-    fail(prop, inputs=inputs, detail=detail,
-         hint=value_hint(exp, got, batch, mistakes, rtol, atol) or hint)
+    recognised = value_hint(exp, got, batch, mistakes, rtol, atol, classes, second, ratios)
+    if recognised is None or (mistake_of(recognised) in NEUTRAL and mistake_of(hint) not in (None, *NEUTRAL)):
+        recognised = hint  # the test's own diagnosis beats a mere observation
+    fail(prop, inputs=inputs, detail=detail, hint=recognised)
     return got  # unreachable; keeps type checkers calm
 
 
@@ -170,46 +289,102 @@ def _ratio(exp: np.ndarray, got: np.ndarray) -> float | None:
     return None
 
 
+def _factor_meanings(c: float, batch: int | None, classes: int | None) -> list:
+    """[(key, class, why)] for each size of the input (N, C, N*C) or constant (2) that the
+    ratio c matches, as a factor or its inverse; `key` names the size, not its value."""
+    sizes = []
+    if batch and batch > 1:
+        sizes.append(("N", batch, f"N = {batch} (the batch size)"))
+    if classes and classes > 1:
+        sizes.append(("C", classes, f"C = {classes} (the number of classes)"))
+    if batch and classes and batch > 1 and classes > 1:
+        sizes.append(("N*C", batch * classes, f"N*C = {batch * classes} (all entries)"))
+    meanings = []
+    for key, size, name in sizes:
+        if np.isclose(c, size, rtol=1e-4):
+            meanings.append((key, "batch-mean", f"{name} times too large: a sum where the mean is needed, or a "
+                                                f"missing division by {key}"))
+        if np.isclose(c, 1.0 / size, rtol=1e-4):
+            meanings.append(("1/" + key, "batch-mean", f"{name} times too small: a mean where the sum is "
+                                                       f"needed, or an extra division by {key}"))
+    for k in (2.0,):  # a constant seen on one input only: said, but not as a diagnosis
+        if np.isclose(c, k, rtol=1e-4) or np.isclose(c, 1.0 / k, rtol=1e-4):
+            meanings.append((f"{c:g}", OBSERVATION, f"{c:g} times the expected one: a missing or extra factor "
+                                                    f"of {k:g}"))
+    return meanings
+
+
+def factor_hint(c: float, batch: int | None, classes: int | None,
+                second: Callable[[], tuple] | None = None) -> Hint:
+    """What a ratio c between the returned and the expected values means, from the sizes of
+    the input: N, C or N*C say "batch mean"; 2 is only an observation. When c matches more
+    than one of them (a 2-row input makes N = 2), `second()` gives (expected, returned, N) at
+    another batch size, and only the meanings that hold at both sizes are kept."""
+    meanings = _factor_meanings(c, batch, classes)
+    checked = ""
+    if len({m[0] for m in meanings}) > 1 and second is not None:
+        try:
+            exp2, got2, batch2 = second()
+            exp2, got2 = np.asarray(exp2, dtype=np.float64), np.asarray(got2, dtype=np.float64)
+            c2 = _ratio(exp2, got2) if exp2.shape == got2.shape and np.count_nonzero(exp2) >= 2 else None
+        except Exception:  # the student's code failed at the second size: keep what we know
+            c2 = None
+        if c2 is not None:
+            classes2 = exp2.shape[1] if exp2.ndim == 2 and exp2.shape[0] == batch2 else classes
+            keys2 = {m[0] for m in _factor_meanings(c2, batch2, classes2)}
+            meanings = [m for m in meanings if m[0] in keys2]
+            checked = f" (checked again on a second input with N = {batch2})"
+    if len(meanings) == 1:
+        return Hint(meanings[0][1], f"your result is {meanings[0][2]}{checked}.")
+    if len({m[1] for m in meanings}) == 1:  # e.g. N = C: a factor of either is the same kind of mistake
+        return Hint(meanings[0][1], f"your result is {c:.6g} times the expected one, which on this input is "
+                                    + " or ".join(why for _, _, why in meanings) + ".")
+    if meanings:
+        return Hint(OBSERVATION, f"your result is {c:.6g} times the expected one, which on this input fits more "
+                                 f"than one mistake: " + "; or ".join(why for _, _, why in meanings)
+                                 + ". A larger input would tell them apart.")
+    return Hint(OBSERVATION, f"on this input your result is {c:.6g} times the expected one.")
+
+
 def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
-               mistakes: Mapping[str, Any] | None, rtol: float, atol: float) -> str | None:
+               mistakes: Mapping[str, Any] | None, rtol: float, atol: float,
+               classes: int | None = None, second: Callable[[], tuple] | None = None,
+               ratios: bool = True) -> str | None:
     for text, candidate in (mistakes or {}).items():
         cand = np.asarray(candidate, dtype=np.float64)
         if cand.shape == got.shape and np.allclose(got, cand, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)):
             return text
-    c = _ratio(exp, got)
+    # A ratio is a pattern only when several entries agree on it: any two numbers have one.
+    c = _ratio(exp, got) if ratios and np.count_nonzero(exp) >= 2 else None
     if c is not None and not np.isclose(c, 1.0):
-        if batch and batch > 1 and np.isclose(c, batch, rtol=1e-4):
-            return (f"your result is N = {batch} times too large: did you forget to divide by "
-                    "the batch size (a batch-mean loss has a 1/N in its gradient)?")
-        if batch and batch > 1 and np.isclose(c, 1.0 / batch, rtol=1e-4):
-            return (f"your result is N = {batch} times too small: did you divide by the batch "
-                    "size twice, or average where the API sums over the batch?")
         if np.isclose(c, -1.0, rtol=1e-4):
-            return "your result has the wrong sign everywhere: check the sign of the formula."
-        if np.isclose(c, 2.0, rtol=1e-4) or np.isclose(c, 0.5, rtol=1e-4):
-            return f"your result is {c:g} times the expected one: check for a missing or extra factor of 2."
+            return Hint("sign", "your result has the wrong sign everywhere: check the sign of the formula.")
         if np.isclose(c, 0.0, atol=1e-12):
-            return "your result is all zeros: is the computation missing, or overwritten?"
-        return f"your result is {c:.6g} times the expected one everywhere: look for a wrong constant factor."
-    if exp.ndim == 2 and exp.shape[0] == exp.shape[1] and np.allclose(got, exp.T, rtol=1e-5, atol=1e-9):
-        return "your result is the transpose of the expected one."
-    if exp.ndim == 3 and np.allclose(got, np.swapaxes(exp, 1, 2), rtol=1e-5, atol=1e-9):
-        return "each matrix in your result is transposed (the last two axes are swapped)."
+            return Hint(OBSERVATION, "your result is all zeros: is the computation missing, or overwritten?")
+        return factor_hint(c, batch, classes, second)
+    if exp.ndim == 2 and exp.shape[0] == exp.shape[1] and exp.shape[0] > 1 \
+            and not np.allclose(exp, exp.T) and np.allclose(got, exp.T, rtol=1e-5, atol=1e-9):
+        return Hint("transpose", "your result is the transpose of the expected one.")
+    if exp.ndim == 3 and exp.shape[1] > 1 and not np.allclose(exp, np.swapaxes(exp, 1, 2)) \
+            and np.allclose(got, np.swapaxes(exp, 1, 2), rtol=1e-5, atol=1e-9):
+        return Hint("transpose", "each matrix in your result is transposed (the last two axes are swapped).")
     return None
 
 
 def shape_hint(exp: np.ndarray, got: np.ndarray, batch: int | None) -> str | None:
     if got.ndim == exp.ndim and got.shape == exp.shape[::-1]:
-        return "your result has the transposed shape: check the order of a matrix product or a `.T`."
+        return Hint("transpose", "your result has the transposed shape: check the order of a matrix product "
+                                 "or a `.T`.")
     if got.size == exp.size:
-        return ("your result has the right number of entries but the wrong shape: "
-                "check a reshape, a missing `keepdims=True`, or the axis you reduce over.")
+        return Hint("shape", "your result has the right number of entries but the wrong shape: "
+                             "check a reshape, a missing `keepdims=True`, or the axis you reduce over.")
     if got.ndim == exp.ndim - 1:
-        return "your result has one axis fewer than expected: did you sum or average over an axis you should keep?"
+        return Hint("shape", "your result has one axis fewer than expected: did you sum or average over "
+                             "an axis you should keep?")
     if got.ndim == exp.ndim + 1:
-        return "your result has one axis more than expected: did you forget to sum over the batch?"
+        return Hint("shape", "your result has one axis more than expected: did you forget to sum over the batch?")
     if batch and exp.ndim and exp.shape[0] == batch and (not got.ndim or got.shape[0] != batch):
-        return "the first axis must be the batch: one row per example."
+        return Hint("shape", "the first axis must be the batch: one row per example.")
     return None
 
 
@@ -223,12 +398,14 @@ def gradient_list(value: Any, count: int, what: str, prop: str,
         items = list(value)
     else:
         fail(prop, inputs=inputs,
-             detail=f"`{what}` returned {type(value).__name__} `{show(value)}`; expected a list of {count}.",
-             hint="gradient methods return a list, one entry per input (or per weight).")
+             detail=f"`{what}` must return a list of {count}; yours returned "
+                    f"{'None' if value is None else type(value).__name__} `{show(value)}`.",
+             hint=(Hint("missing-return", "did you forget a `return` statement?") if value is None else
+                   Hint("wrong-type", "gradient methods return a list, one entry per input (or per weight).")))
     if len(items) < count:
         fail(prop, inputs=inputs,
              detail=f"`{what}` returned a list of {len(items)}; expected at least {count}.",
-             hint="return one gradient per input (or per weight), in order.")
+             hint=Hint("shape", "return one gradient per input (or per weight), in order."))
     return items
 
 

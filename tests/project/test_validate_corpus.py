@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder import template, validate
+from conftest import load_module_from
 from autograder.validate import (Case, CorpusError, Edit, Graded, Job, SuiteTest, check_full, check_hostile,
                                  check_mutant, edit_span, figures, kill_matrix, load_corpus, materialise,
                                  matches, select)
@@ -241,6 +242,57 @@ def test_figures_and_matrix():
     matrix = kill_matrix([killed, alive], SUITE)
     assert "m  killed Xx" in matrix and "m  ALIVE  .." in matrix  # columns: failed tests only
     assert "1.1 test_1_1" in matrix and "1.2" not in matrix
+
+
+def hinted(scores: dict[str, float], hints: dict[str, list]) -> Graded:
+    """A grading whose failed tests carry these hint classes in their extra_data."""
+    g = graded(scores)
+    for t in g.doc["tests"]:
+        if t["number"] in hints:
+            t["extra_data"]["hints"] = hints[t["number"]]
+    return g
+
+
+def test_diagnosis_needs_a_hint_of_the_declared_class_and_none_of_another():
+    corpus = corpus_for_verdicts()
+    corpus.neutral = ["observation"]
+    case = mutant()
+    case.mistake = "sign"
+    right = check_mutant(case, hinted({"1.1": 0, "1.2": 0}, {"1.1": ["sign"], "1.2": ["observation"]}), corpus, SUITE)
+    assert right.diagnosed and right.right_hints == [SUITE[0].key] and not right.false_hints
+    # A hint of another class anywhere (here in another part's test) is a false hint.
+    false = check_mutant(case, hinted({"1.1": 0, "2.1": 0}, {"1.1": ["sign"], "2.1": ["transpose"]}), corpus, SUITE)
+    assert not false.diagnosed and false.false_hints == [(SUITE[2].key, "transpose")]
+    # Neutral and untagged hints neither diagnose nor count against it.
+    neutral = check_mutant(case, hinted({"1.1": 0}, {"1.1": ["observation", None]}), corpus, SUITE)
+    assert not neutral.diagnosed and not neutral.false_hints and neutral.untagged_hints == [SUITE[0].key]
+    # Hints of a test that passed (e.g. partial credit kept in full) are not feedback on a failure.
+    passed = check_mutant(case, hinted({"1.1": 0}, {"1.2": ["transpose"], "1.1": ["sign"]}), corpus, SUITE)
+    assert passed.diagnosed
+    stats = figures([right, false, neutral, passed], [])
+    assert (stats["diagnosed"], stats["diagnosable"], stats["false_hints"]) == (2, 4, 1)
+    assert stats["diagnosis_rate"] == pytest.approx(0.5)
+
+
+def test_every_mutant_declares_a_mistake_class_of_the_vocabulary(corpus):
+    # load_corpus enforces it; the suite's hints use the same vocabulary.
+    feedback = load_module_from(PROJECT / "tests" / "graded" / "feedback.py", "graded_feedback_vocabulary")
+    assert set(corpus.mistakes) == set(feedback.MISTAKES)
+    assert set(corpus.neutral) == set(feedback.NEUTRAL)
+    assert all(c.mistake in corpus.mistakes for c in corpus.of_kind("mutant"))
+
+
+def test_a_mutant_without_a_known_mistake_class_is_rejected(tmp_path):
+    root = tmp_path / "c"
+    (root / "mutants").mkdir(parents=True)
+    (root / "parts.yaml").write_text("parts:\n  p: [tag:p]\nmistakes:\n  sign: the sign is flipped\n")
+    ok = "  - {id: m1, part: p, mistake: sign, description: d, file: a.py, old: x, new: y}\n"
+    (root / "mutants" / "m.yaml").write_text("mutants:\n" + ok)
+    assert load_corpus(root).cases[0].mistake == "sign"
+    for bad in (ok.replace("mistake: sign, ", ""), ok.replace("mistake: sign", "mistake: colour")):
+        (root / "mutants" / "m.yaml").write_text("mutants:\n" + bad)
+        with pytest.raises(CorpusError, match="`mistake` must be one of parts.yaml's mistakes"):
+            load_corpus(root)
 
 
 def test_style_sensitive_exemption_is_explicit():

@@ -3,7 +3,8 @@
 - The whole corpus passes (CI runs it: about 8 minutes on 2 cores): the reference earns 100,
   the template 0, every variant 100, every mutant is killed in its own part (kill rate 100%,
   blame precision at least 90%), every attack stays within its cap, and the reference and
-  three mutants grade identically twice.
+  three mutants grade identically twice; feedback names the real mistake of at least 85% of
+  the mutants, and no hint names another.
 - validate fails when it must: a mutant that changes nothing survives, a "variant" that is
   wrong loses points, and each is named.
 - The Hypothesis modes of validation runs do what they claim (a tiny suite, no grading).
@@ -44,6 +45,7 @@ def test_the_whole_corpus_validates(mnist_dir):
     figures = report["figures"]
     assert figures["kill_rate"] == 1.0 and figures["false_fail_rate"] == 0.0
     assert figures["blame_precision_mean"] >= 0.9 and figures["blame_precision_pooled"] >= 0.9
+    assert figures["diagnosis_rate"] >= 0.85 and figures["false_hints"] == 0
     assert not report["untested_parts"]
     determinism = report["determinism"]
     assert len(determinism) == 4 and all(row["identical"] for row in determinism)

@@ -16,7 +16,7 @@ each example is drawn (multinomial counts), so each example's gradient is comput
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
-from feedback import expect
+from feedback import REMINDER, Hint, expect
 from sgd import per_example_gradients, problem, weight_gradient
 
 N, M_FEATURES, CLASSES, DRAWS, SEED = 60, 3, 4, 20000, 2024
@@ -28,7 +28,7 @@ FALSE_FAILURE_RATE = 1e-6
 @visibility("hidden")
 @tags("sgd", "unbiased", "bonus-more-2", "statistical", "gradient-tape")
 def test_sgd_batch_one_is_unbiased_by_sampling(beras, worker_side):
-    """[More bonus 2] SGD batch 1 unbiased by sampling (FFR ≤ 1e-6)"""
+    """[More bonus 2] SGD batch 1 unbiased by sampling"""
     x, W, Y = problem(SEED, N, M_FEATURES, CLASSES)
     inputs = {"examples": N, "features": M_FEATURES, "classes": CLASSES, "draws": DRAWS,
               "model": "P = softmax(x @ W), loss = mean cross-entropy (ours), gradients from your GradientTape"}
@@ -42,10 +42,11 @@ def test_sgd_batch_one_is_unbiased_by_sampling(beras, worker_side):
     ratio = float(np.sum(full * estimate) / max(np.sum(estimate * estimate), 1e-300))
     expect(np.all(np.abs(estimate - full) < bound),
            f"[More bonus 2] The average gradient of {DRAWS:,} uniformly drawn single examples is within "
-           f"{bound:.3f} of the full-batch gradient in every entry (Hoeffding; a correct solution fails "
+           f"{bound:.3f} of the full-batch gradient in every entry (a correct solution fails this check "
            f"with probability at most 1e-6).",
            inputs=inputs,
            detail=f"At {tuple(int(i) for i in worst)}: sampled mean {estimate[worst]:.5f}, full-batch "
                   f"gradient {full[worst]:.5f}.",
-           hint=f"your full-batch gradient is about {ratio:.3g} times the sampled one: compare the gradient "
-                "your tape returns for a batch with the average of its examples' gradients.")
+           hint=Hint(REMINDER, f"your full-batch gradient is about {ratio:.3g} times the sampled one: compare "
+                               "the gradient your tape returns for a batch with the average of its examples' "
+                               "gradients."))

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, gradient_list, show
+from feedback import Hint, expect, expect_close, gradient_list, show
 
 # eps of the cross-entropy clip: real submissions use 1e-7, 1e-9, 1e-12 and 1e-15 (the handout
 # fixes no value), so any eps in [1e-15, 1e-7] is right and -log(eps) is in [16.1, 34.6].
@@ -40,7 +40,10 @@ def test_softmax_is_stable_for_huge_logits(beras, x):
                  "before exp()).", expected=M.softmax(x), returned=probs,
                  what="Softmax()(x)", inputs={"x": x},
                  **M.tolerance_for(probs, M.VALUE, M.float32_inputs_at(np.abs(x).max())),
-                 hint="exp(1000) overflows to inf, and inf / inf is nan: subtract the row maximum first.")
+                 nonfinite_hint=Hint("overflow", "exp(1000) overflows to inf, and inf / inf is nan: subtract the "
+                                                 "row maximum first."),
+                 mistakes={Hint("wrong-axis", "you normalised over the batch axis (0); softmax normalises each row "
+                                              "(axis -1)."): M.softmax(x.T).T})
 
 
 @weight(1)
@@ -53,7 +56,8 @@ def test_sigmoid_is_stable_for_huge_inputs(beras, x):
     layer = beras.activations.Sigmoid()
     expect_close("`Sigmoid()(x)` is finite and correct for inputs of +-1000.", expected=M.sigmoid(x),
                  returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
-                 hint="exp(1000) overflows: use exp(-|x|) and the two equivalent forms of the sigmoid.")
+                 nonfinite_hint=Hint("overflow", "exp(1000) overflows: use exp(-|x|) and the two equivalent forms "
+                                                 "of the sigmoid."))
     y = M.sigmoid(x)
     slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
                           "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0]
@@ -93,11 +97,11 @@ def test_cross_entropy_clips_zero_probabilities(beras, case):
            "Cross-entropy clips probabilities to [eps, 1 - eps] (eps between 1e-15 and 1e-7): a probability of "
            "0 for the true class gives a large but finite loss, -log(eps) / N per such row.",
            inputs=case, detail=f"The loss is {show(value)}; expected between {low:.4f} and {high:.4f}.",
-           hint=("np.log(0) is -inf: clip y_pred with np.clip(y_pred, eps, 1 - eps) first."
-                 if not np.all(np.isfinite(value)) else None))
+           hint=Hint("clipping", "np.log(0) is -inf: clip y_pred with np.clip(y_pred, eps, 1 - eps) first.")
+           if value.size == 1 and not np.isfinite(value).all() else None)
     grad = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()",
                          "The loss returns one gradient per input.", case)[0]
     expect(np.all(np.isfinite(np.asarray(grad, dtype=float))),
            "Cross-entropy's gradient is finite when a probability is 0 (it divides by the clipped value).",
            inputs=case, detail=f"The gradient is\n{show(np.asarray(grad, dtype=float))}",
-           hint="divide by the clipped probabilities, not the raw ones.")
+           hint=Hint("clipping", "divide by the clipped probabilities, not the raw ones."))

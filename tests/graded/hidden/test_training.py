@@ -38,7 +38,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 import data
 from autograder.sandbox import StudentError, WorkerTimeout, fetch
 from autograder.untrusted import code_span
-from feedback import message
+from feedback import REMINDER, Hint, failed_unit_tests, failure, message
 
 EPOCHS, BATCH_SIZE = 5, 100
 FALLBACK_EPOCHS = 10  # scikit-learn's 1,500 training digits: 15,000 image passes, under MNIST's 40,000
@@ -209,12 +209,39 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
         add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images: full credit "
                           f"(tiers: {tiers_text(tiers)}).")
     else:
-        raise AssertionError(message(
+        raise failure(
             what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'91.5' if split.is_mnist else '88'}% here.",
-            hint="check the learning rate of get_optimizer() (plain SGD works well around 0.1 to 0.5), the "
-                 "initializer, and that the model ends in Softmax with cross-entropy as the loss."))
+            hint=training_hint(student, model))
+
+
+def training_hint(student, model):
+    """Training uses every part: when unit tests failed, they say where the mistake is; when
+    none did, what the trained model shows about assignment.py."""
+    failed = failed_unit_tests()
+    if failed:
+        listed = ", ".join(f"{number} ({name})" for number, name in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        return Hint(REMINDER, f"training uses every part of your Beras, and these tests of its parts failed: "
+                              f"{listed}{more}. Fix them first, starting with {failed[0][0]}; this test will "
+                              f"likely pass then.")
+    builtins = student.import_module("builtins")
+    try:
+        layers = builtins.getattr(model, "layers")
+        last = fetch(builtins.getattr(builtins.type(layers[-1]), "__name__", ""))
+        rate = fetch(builtins.getattr(builtins.getattr(model, "optimizer", None), "learning_rate", None))
+    except Exception:  # an unusual model: no specific advice
+        last, rate = None, None
+    if isinstance(last, str) and last and "softmax" not in last.lower():
+        return Hint("missing-term", f"your model ends in {code_span(last)}, not Softmax: cross-entropy needs probabilities, "
+                                    f"so end get_model() with a Softmax layer.")
+    if isinstance(rate, (int, float)) and 0 < rate < 1e-3:
+        return Hint("hyperparameter", f"your learning rate, {rate:g}, is far too small to train in {EPOCHS} "
+                                      f"epochs: plain SGD works well around 0.1 to 0.5.")
+    return Hint(REMINDER, "every test of the parts passed, so look at assignment.py: the learning rate of "
+                          "get_optimizer() (plain SGD works well around 0.1 to 0.5), the initializer, and that "
+                          "the model ends in Softmax with cross-entropy as the loss.")
 
 
 def _training_title(tiers=TIERS if DATA.is_mnist else FALLBACK_TIERS):

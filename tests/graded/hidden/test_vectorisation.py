@@ -15,7 +15,7 @@ import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, partial_credit, tags, visibility
 
 from autograder.sandbox.cputime import cpu_seconds
-from feedback import message
+from feedback import Hint, failure
 
 N_ROWS, DENSE_IN, DENSE_OUT, CLASSES = 20000, 8, 4, 10
 REPEATS = 5
@@ -84,10 +84,10 @@ def test_q6_style_dense_and_softmax_are_vectorised(beras, student, sandbox, work
     lines = [f"- {layer} {part}: {s * 1000:.1f} ms, {s / max(base, 1e-9):.0f}x a vectorised version "
              f"({base * 1000:.2f} ms). Try this: {ADVICE[(layer, part)]}"
              for (layer, part), (s, base) in measured.items() if (layer, part) in slow]
-    raise AssertionError(message(
+    raise failure(
         f"[Q6] Vectorised code is much faster than Python loops (and is what makes GPUs pay off). On a "
         f"batch of {N_ROWS:,} rows, parts of your code take more than {FULL_FACTOR:g}x the time of a "
         f"vectorised NumPy version measured in the same run. This is the only test that grades style; "
         f"your results are correct or not according to the other tests.",
         detail="\n".join(lines),
-        hint="replace loops over the rows of the batch by array operations on the whole batch."))
+        hint=Hint("slow", "replace loops over the rows of the batch by array operations on the whole batch."))

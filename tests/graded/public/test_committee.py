@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close
+from feedback import REMINDER, Hint, expect, expect_close
 
 INK = 1e-6  # a pixel is ink when above this (resampling may leave rounding dust near 0)
 
@@ -49,7 +49,9 @@ def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images,
     stack = np.stack(images).reshape(len(images), 784)
     out = np.asarray(fetch(student_file("committee").width_normalize(stack, width)), dtype=float)
     expect(out.shape == stack.shape, "`width_normalize` keeps the input's shape.",
-           inputs={"images shape": stack.shape, "width": width}, detail=f"It returned shape {out.shape}.")
+           inputs={"images shape": stack.shape, "width": width}, detail=f"It returned shape {out.shape}.",
+           hint=Hint("shape", "return the images in the shape they came in: (N, 784) stays (N, 784).")
+           if out.size == stack.size else None)
     for i, image in enumerate(images):
         top, bottom, left, right = bounding_box(image)
         inputs = {"image (ink box rows, columns)": f"rows {top}-{bottom}, columns {left}-{right} "
@@ -62,11 +64,11 @@ def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images,
         expect(abs(got_width - width) <= 1,
                f"`width_normalize(images, {width})` makes each digit's bounding box {width} pixels wide (+-1).",
                inputs=inputs, detail=f"Image {i}'s box is now columns {box[2]}-{box[3]}: {got_width} pixels wide.",
-               hint="resample the columns of the box (first to last inked column) to `width` columns.")
+               hint=Hint(REMINDER, "resample the columns of the box (first to last inked column) to `width` columns."))
         centre = (box[2] + box[3]) / 2
         expect(abs(centre - 13.5) <= 1, "The resized box is centred horizontally in the 28-pixel frame (+-1).",
                inputs=inputs, detail=f"Image {i}'s box is columns {box[2]}-{box[3]}, centred at {centre}.",
-               hint="place the resized box at column (28 - width) // 2.")
+               hint=Hint("wrong-formula", "place the resized box at column (28 - width) // 2."))
 
 
 @weight(1)
@@ -84,14 +86,18 @@ def test_width_normalize_keeps_height_and_blank_images(student_file, image, widt
               "image 0": image[top:bottom + 1, left:right + 1], "image 0 box rows": (top, bottom),
               "image 1": "blank (all zeros)"}
     expect(out.shape == given_images.shape, "`width_normalize` keeps the input's shape ((N, 784) or (N, 28, 28)).",
-           inputs=inputs, detail=f"It returned shape {out.shape}.")
+           inputs=inputs, detail=f"It returned shape {out.shape}.",
+           hint=Hint("shape", "return the images in the shape they came in: (N, 784) stays (N, 784).")
+           if out.size == given_images.size else None)
     box = bounding_box(out[0])
     expect(box is not None and (box[0], box[1]) == (top, bottom),
            "`width_normalize` changes widths only: each digit keeps its rows (height and vertical place).",
-           inputs=inputs, detail=f"Image 0's ink rows are now {None if box is None else (box[0], box[1])}.")
+           inputs=inputs, detail=f"Image 0's ink rows are now {None if box is None else (box[0], box[1])}.",
+           hint=Hint("wrong-formula", "stretch or squeeze the columns only: keeping the aspect ratio changes the "
+                                      "digit's height.") if box is not None else None)
     expect(not np.any(np.abs(out[1]) > INK), "A blank image stays blank.", inputs=inputs,
            detail=f"The blank image came back with {int(np.sum(np.abs(out[1]) > INK))} inked pixels.",
-           hint="an image with no ink has no bounding box: leave it as it is.")
+           hint=Hint("wrong-formula", "an image with no ink has no bounding box: leave it as it is."))
 
 
 @weight(2)
@@ -111,4 +117,6 @@ def test_committee_averages_its_members(student_file, worker_side, members, shap
     expect_close("`Committee(members)(x)` is the plain average of the members' outputs on x.",
                  expected=np.mean(outputs, axis=0), returned=fetch(committee(x)), what="Committee(members)(x)",
                  inputs={"x": x, "members": f"{members} affine maps x @ a_k + c_k"}, **M.VALUE,
-                 mistakes={"you summed the members' outputs; average them.": np.sum(outputs, axis=0)})
+                 mistakes={Hint("batch-mean", "you summed the members' outputs; average them."): np.sum(outputs, axis=0),
+                           Hint("wrong-formula", "you took the element-wise maximum of the members' outputs; "
+                                                 "average them."): np.max(outputs, axis=0)})

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
-from feedback import expect, expect_close, fail, gradient_list, show
+from feedback import Hint, expect, expect_close, fail, gradient_list, show
 
 
 def build(beras, worker_side, case):
@@ -36,8 +36,8 @@ def test_dense_forward(beras, worker_side, case):
     expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
                  expected=x @ w + b, returned=fetch(dense(x)), what="Dense(x)",
                  inputs={"x": x, "w": w, "b": b}, **M.VALUE,
-                 mistakes={"you left out the bias `b`.": x @ w,
-                           "you added the bias twice.": x @ w + 2 * b})
+                 mistakes={Hint("missing-term", "you left out the bias `b`."): x @ w,
+                           Hint("wrong-formula", "you added the bias twice."): x @ w + 2 * b})
 
 
 def weight_gradient_shapes_ok(dW, db, n, m, r):
@@ -61,23 +61,39 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     inputs = {"x": x, "w": w, "b": b}
 
     prop = "`get_input_gradients()` is `[w]`: one (m, r) Jacobian shared by the batch."
-    grads = gradient_list(fetch(dense.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)
+    returned = fetch(dense.get_input_gradients())
+    expect(not (isinstance(returned, np.ndarray) and returned.shape == w.shape), prop, inputs=inputs,
+           detail=f"`get_input_gradients()` must return a list; yours returned an ndarray of shape {w.shape}.",
+           hint=Hint("wrong-type", "return `[w]`, a list with one Jacobian per input: the given "
+                                   "compose_input_gradients iterates over that list."))
+    grads = gradient_list(returned, 1, "get_input_gradients()", prop, inputs)
     expect_close(prop, expected=w, returned=grads[0], what="get_input_gradients()[0]", inputs=inputs,
-                 **M.VALUE, hint="dy/dx of x @ w + b is w itself, the same for every sample.")
+                 **M.VALUE, hint=Hint("reminder", "dy/dx of x @ w + b is w itself, the same for every sample."))
 
     prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
             "x[b, i] at [b, i, j], and db ones of shape (1, r) or (r,).")
     dW, db = (np.asarray(g, dtype=float) for g in
               gradient_list(fetch(dense.get_weight_gradients()), 2, "get_weight_gradients()", prop, inputs)[:2])
     dW_ok, db_ok = weight_gradient_shapes_ok(dW, db, n, m, r)
+    if dW.ndim == 3 and dW.shape[0] == n and dW.shape[2] == m and dW.shape[1] in (1, r) and m not in (1, r):
+        dW_hint = Hint("transpose", "dW's last two axes are swapped: sample b's dW has x[b] as a COLUMN, "
+                                    "shape (m, 1) or (m, r), as in `x[:, :, np.newaxis]`.")
+    elif dW.ndim == 2 and dW.shape in ((m, r), (m, 1)):
+        dW_hint = Hint("shape", "dW has no batch axis: return one dW per sample, shape (N, m, 1) or (N, m, r); "
+                                "compose_weight_gradients sums over the batch.")
+    else:
+        dW_hint = Hint("reminder", "dW is per sample: dy[b, j] / dw[i, j] = x[b, i]. Try `x[:, :, np.newaxis]`.")
     expect(dW_ok, prop, inputs=inputs,
            detail=f"dW has shape {dW.shape}; expected ({n}, {m}, {r}) or ({n}, {m}, 1) ({shapes_text(case)}).",
-           hint="dW is per sample: dy[b, j] / dw[i, j] = x[b, i]. Try `x[:, :, np.newaxis]`.")
+           hint=dW_hint)
     expect_close(prop, expected=np.broadcast_to(x[:, :, None], (n, m, dW.shape[2])), returned=dW,
                  what="dW", inputs=inputs, **M.VALUE)
     expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
-           hint="db is ones shaped like b.")
-    expect_close(prop, expected=np.ones(db.shape), returned=db, what="db", inputs=inputs, **M.VALUE)
+           hint=Hint("reminder", "db is ones shaped like b."))
+    expect_close(prop, expected=np.ones(db.shape), returned=db, what="db", inputs=inputs, **M.VALUE,
+                 mistakes={Hint("batch-mean", f"db is N = {n} everywhere: you summed over the batch already, and "
+                                              "compose_weight_gradients sums again. db is ones, as for one sample."):
+                           np.full(db.shape, float(n))} if n > 1 else None)
 
     prop = "`compose_input_gradients([J])` is shaped like x, (N, m); `compose_weight_gradients([J])` like w and b."
     inputs = {**inputs, "J": J}
@@ -126,14 +142,15 @@ def test_dense_composed_weight_gradients(beras, worker_side, case):
                  "and the finite differences of the layer's formula.",
                  expected=M.vjp_fd(lambda v: x @ v + b, w, J), returned=got[0],
                  what="compose_weight_gradients([J])[0]", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
-                 hint="dW of sample b is x[b] (as a column) broadcast against J[b]; the compose sums over the batch.")
+                 hint=Hint("reminder", "dW of sample b is x[b] (as a column) broadcast against J[b]; the compose "
+                                       "sums over the batch."))
     db_expected = M.vjp_fd(lambda v: x @ w + v, b, J)
     if np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
         db_expected = db_expected.reshape(np.shape(got[1]))
     expect_close("`compose_weight_gradients([J])[1]` is d<x @ w + b, J>/db: it equals `J.sum(0)`, shaped like b.",
                  expected=db_expected, returned=got[1], what="compose_weight_gradients([J])[1]",
                  inputs=inputs, batch=x.shape[0], **M.GRADIENT,
-                 hint="db is ones: each output j moves by exactly b[j].")
+                 hint=Hint("reminder", "db is ones: each output j moves by exactly b[j]."))
 
 
 # Statistical checks of the initializers. Each (initializer, shape) draws n = 120,000 weights.
@@ -170,25 +187,31 @@ def test_dense_initializer_statistics(beras, student):
             sigma = init_std(name, m, r)
             n = w.size
             mean, std = float(w.mean()), float(w.std())
-            stds = {"sqrt(2/(m+r))": np.sqrt(2 / (m + r)), "sqrt(2/m)": np.sqrt(2 / m), "sqrt(2/r)": np.sqrt(2 / r),
-                    "sqrt(1/m)": np.sqrt(1 / m), "sqrt(1/(m+r))": np.sqrt(1 / (m + r)), "1": 1.0}
-            looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
-            hint = (f"your standard deviation looks like {looks_like[0]}; \"{name}\" needs "
-                    f"{ {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name] }."
+            needs = {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name]
+            stds = {  # what a wrong std looks like: (value, the kind of mistake)
+                "sqrt(2/(m+r))": (np.sqrt(2 / (m + r)), "wrong-input"), "sqrt(2/m)": (np.sqrt(2 / m), "wrong-input"),
+                "sqrt(2/r)": (np.sqrt(2 / r), "wrong-input"), "sqrt(1/m)": (np.sqrt(1 / m), "wrong-input"),
+                "sqrt(1/(m+r))": (np.sqrt(1 / (m + r)), "wrong-input"), "1": (1.0, "wrong-input"),
+                "sqrt(2/m + r), an operator-precedence slip": (np.sqrt(2 / m + r), "wrong-formula"),
+                "sqrt(1/3), that of uniform draws from [-1, 1]": (np.sqrt(1 / 3), "wrong-formula")}
+            looks_like = [k for k, (v, _) in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
+            hint = (Hint(stds[looks_like[0]][1], f"your standard deviation looks like {looks_like[0]}; "
+                                                 f"\"{name}\" needs {needs}.")
                     if looks_like else None)
+            expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
+                   f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
+                   inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)
             expect(abs(mean) < Z * sigma / np.sqrt(n),
                    f"\"{name}\" weights have mean 0 (checked within 6 standard errors).",
                    inputs=inputs, detail=f"The sample mean of {n:,} weights is {mean:.5g}; "
                                          f"allowed |mean| < {Z * sigma / np.sqrt(n):.3g}.")
-            expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
-                   f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
-                   inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)
             inside = float(np.mean(np.abs(w) < sigma))
             se = np.sqrt(ONE_SIGMA_MASS * (1 - ONE_SIGMA_MASS) / n)
             expect(abs(inside - ONE_SIGMA_MASS) < Z * se,
                    f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation.",
                    inputs=inputs, detail=f"{inside:.2%} lie within one standard deviation.",
-                   hint="draw with np.random.normal (not uniform).")
+                   hint=Hint("wrong-formula", "draw with np.random.normal (not uniform).")
+                   if abs(inside - 0.577) < Z * se else None)
 
 
 @weight(1)
@@ -210,4 +233,5 @@ def test_dense_zero_initializer_and_unknown_names(beras, m, r, name):
         return
     fail("An unknown initializer name is an error.", inputs={**inputs, "initializer": name},
          detail=f"`_initialize_weight({name!r}, {m}, {r})` returned `{show(returned)}` instead of raising.",
-         hint="end the chain of `if`/`elif` with an `else: raise ValueError(...)` naming the valid choices.")
+         hint=Hint("missing-error", "end the chain of `if`/`elif` with an `else: raise ValueError(...)` "
+                                    "naming the valid choices."))

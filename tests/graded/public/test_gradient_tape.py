@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from feedback import REMINDER, Hint, expect, expect_close, gradient_list, show
 
 
 def squared_error(pred, target):
@@ -46,7 +46,7 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
     prop = ("`tape.gradient(loss, sources)` returns a list with one gradient per source, in the order of "
             "`sources`, each shaped like its source.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
-           detail=f"Returned `{show(grads)}` for {len(sources)} source(s).")
+           detail=f"Returned `{show(grads)}` for {len(sources)} source(s).", hint=not_a_list_hint(grads))
     values = {"w": (w, M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)),
               "b": (b, M.gradient_fd(lambda v: squared_error(x @ w + v, t), b))}
     for position, name in enumerate(case["sources"]):
@@ -55,9 +55,26 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
         expect(got is not None and got.shape == source.shape, prop, inputs=inputs,
                detail=f"Entry {position} (for `{name}`, shape {source.shape}) is "
                       f"{'None' if got is None else f'of shape {got.shape}'}.",
-               hint="look each source up by `id(source)` in what the walk collected; sum the batch.")
+               hint=Hint(REMINDER, "look each source up by `id(source)` in what the walk collected; sum the batch."))
         expect_close(prop + " The values are d loss / d source.", expected=expected, returned=got,
-                     what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT)
+                     what=f"gradient {position} (for {name})", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
+                     mistakes={never_composed(name): np.zeros_like(expected)})
+
+
+def not_a_list_hint(grads):
+    """A hint when `tape.gradient` returned no list at all; None when it did."""
+    if grads is None:
+        return Hint("missing-return", "did you forget to `return` the gradients?")
+    if isinstance(grads, dict):
+        return Hint("wrong-type", "return a list with one gradient per source, in the order of `sources`, "
+                                  "not the dict your walk collected.")
+    return None
+
+
+def never_composed(name):
+    return Hint("tape-recording", f"the gradient of `{name}` is all zeros although the loss depends on it: after "
+                                  "a layer's input gradients, also compose its weight gradients "
+                                  "(`compose_weight_gradients`) and add them up by id(weight).")
 
 
 @st.composite
@@ -78,6 +95,51 @@ def deep_loss(case, **override):
     return squared_error(hidden @ v["w2"] + v["b2"], v["target"])
 
 
+def deep_gradients(beras, probes, case):
+    """The student's tape's gradients of the deep model's loss for the five weights."""
+    first, tanh, scale = probes.Linear(case["w1"], case["b1"]), probes.Tanh(), probes.Scale(case["s"])
+    second, loss_fn = probes.Linear(case["w2"], case["b2"]), probes.SquaredError()
+    with beras.gradient_tape.GradientTape() as tape:
+        loss = loss_fn(second(scale(tanh(first(case["x"])))), case["target"])
+    return fetch(tape.gradient(loss, [first.w, first.b, scale.s, second.w, second.b]))
+
+
+def equal_tensors(case):
+    """Pairs of tensors of the deep model (weights, inputs, intermediate results) that hold
+    exactly the same values: a tape that keys its dictionaries by value mixes them up."""
+    h = case["x"] @ case["w1"] + case["b1"]
+    named = {**{k: case[k] for k in ("x", "target") + DEEP_WEIGHTS}, "x @ w1 + b1": h, "tanh(x @ w1 + b1)": np.tanh(h),
+             "tanh(x @ w1 + b1) * s": np.tanh(h) * case["s"]}
+    names = list(named)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if np.shape(named[a]) == np.shape(named[b]) and np.array_equal(named[a], named[b])]
+
+
+def keyed_by_value_hint(beras, probes, case):
+    """When tensors of this case hold equal values, the same model with every value made
+    distinct: if the tape is right there, it mixes up equal tensors (state keyed by value)."""
+    pairs = equal_tensors(case)
+    if not pairs:
+        return None
+    rng = np.random.default_rng(7)
+    distinct = {**case, **{k: case[k] + rng.uniform(0.01, 0.02, np.shape(case[k])) for k in ("x",) + DEEP_WEIGHTS}}
+    if equal_tensors(distinct):
+        return None
+    try:
+        grads = deep_gradients(beras, probes, distinct)
+        right = all(np.allclose(np.asarray(grads[i], dtype=float),
+                                M.gradient_fd(lambda v: deep_loss(distinct, **{name: v}), distinct[name]),
+                                rtol=1e-4, atol=1e-6) for i, name in enumerate(DEEP_WEIGHTS))
+    except Exception:  # the student's code fails there too: something else is wrong
+        return None
+    if not right:
+        return None
+    a, b = pairs[0]
+    return Hint("state-shared", f"`{a}` and `{b}` hold exactly the same values here, and the gradients are wrong "
+                                f"only then (with all values distinct they are right): key the tape's "
+                                f"dictionaries by id(tensor), not by the tensor's value.")
+
+
 @weight(4)
 @number("7.2")
 @visibility("visible")
@@ -86,28 +148,31 @@ def deep_loss(case, **override):
 def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
     """[Q5] every weight gets its gradient = FD of the whole loss"""
     probes = worker_side("probes")
-    first, tanh, scale = probes.Linear(case["w1"], case["b1"]), probes.Tanh(), probes.Scale(case["s"])
-    second, loss_fn = probes.Linear(case["w2"], case["b2"]), probes.SquaredError()
-    with beras.gradient_tape.GradientTape() as tape:
-        loss = loss_fn(second(scale(tanh(first(case["x"])))), case["target"])
-    sources = [first.w, first.b, scale.s, second.w, second.b]
-    grads = fetch(tape.gradient(loss, sources))
+    grads = deep_gradients(beras, probes, case)
+    sources = DEEP_WEIGHTS
     inputs = {**case, "model": "Linear(w1, b1) -> tanh -> * s -> Linear(w2, b2) -> sum((. - target)^2) / N",
               "sources": list(DEEP_WEIGHTS)}
     prop = ("[Q5] Every trainable weight of the model gets its gradient from the tape, and each equals the "
             "finite differences of the whole loss.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
-           detail=f"Returned `{show(grads)}` for {len(sources)} sources.")
+           detail=f"Returned `{show(grads)}` for {len(sources)} sources.", hint=not_a_list_hint(grads))
     for position, name in enumerate(DEEP_WEIGHTS):
         got = grads[position]
         expect(got is not None, prop, inputs=inputs, detail=f"The gradient of `{name}` is None.",
-               hint="after the input gradients of a layer, also compose its weight gradients, for every layer "
-                    "the walk reaches.")
+               hint=Hint("tape-recording", "after the input gradients of a layer, also compose its weight "
+                                           "gradients, for every layer the walk reaches."))
         expected = M.gradient_fd(lambda v: deep_loss(case, **{name: v}), case[name])
+        try:
+            close = np.shape(got) == np.shape(expected) and np.allclose(np.asarray(got, dtype=float), expected,
+                                                                         **M.GRADIENT)
+        except (TypeError, ValueError):  # not numbers: expect_close says so
+            close = True
         expect_close(prop, expected=expected, returned=got, what=f"the gradient of {name}", inputs=inputs,
                      **M.GRADIENT,
-                     hint="each layer must receive the upstream gradient of ITS OWN output (the composed "
-                          "input gradient of the layer after it), keyed by id(tensor).")
+                     mistakes={never_composed(name): np.zeros_like(expected)},
+                     hint=(None if close else keyed_by_value_hint(beras, probes, case))
+                     or Hint(REMINDER, "each layer must receive the upstream gradient of ITS OWN output (the "
+                                       "composed input gradient of the layer after it), keyed by id(tensor)."))
 
 
 @weight(1)
@@ -130,9 +195,10 @@ def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):
     inputs = {"x": x, "w": w, "b": b, "target": t, "sources": ["x"],
               "model": "loss = sum((x @ w + b - target)^2) / N"}
     expected = M.gradient_fd(lambda v: squared_error(v @ w + b, t), x)
-    expect_close("`tape.gradient(loss, [x])` for an input x (not a weight) is d loss / d x: the walk back "
-                 "collects the gradient of every tensor it passes.",
-                 expected=expected, returned=grads[0] if isinstance(grads, (list, tuple)) and grads else None,
+    prop = ("`tape.gradient(loss, [x])` for an input x (not a weight) is d loss / d x: the walk back "
+            "collects the gradient of every tensor it passes.")
+    expect_close(prop, expected=expected,
+                 returned=gradient_list(grads, 1, "tape.gradient(loss, [x])", prop, inputs)[0],
                  what="tape.gradient(loss, [x])[0]", inputs=inputs, **M.GRADIENT,
-                 hint="keep the composed input gradient of each layer's inputs, keyed by id(input), as well as "
-                      "the weights' gradients.")
+                 hint=Hint("tape-recording", "keep the composed input gradient of each layer's inputs, keyed by "
+                                             "id(input), as well as the weights' gradients."))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect_close, gradient_list
+from feedback import Hint, expect_close, gradient_list
 
 # Seed question 1 states exact identities; in float64 they hold to rounding (~1e-15).
 Q1_FLOAT64 = dict(rtol=0.0, atol=1e-10)
@@ -38,6 +38,25 @@ def all_zeros_shaped_like(value, like):
     return value.dtype.kind in "biuf" and value.size == np.size(like) and not np.any(value)
 
 
+def one_row_more(*arrays):
+    """The arrays with their first row repeated at the end: the same case at batch size N + 1,
+    so that a factor of N can be told from a constant factor."""
+    return [np.concatenate([a, a[:1]]) for a in arrays]
+
+
+def loss_gradient_at(loss_class, reference_loss, y_pred, y_true, position=0):
+    """() -> (finite differences, the student's gradient, N + 1) at one row more (see expect_close)."""
+    def second():
+        yp, yt = one_row_more(y_pred, y_true)
+        loss = loss_class()
+        loss(yp, yt)
+        got = fetch(loss.get_input_gradients())[position]
+        wrt = yp if position == 0 else yt
+        expected = M.gradient_fd(lambda z: reference_loss(z, yt) if position == 0 else reference_loss(yp, z), wrt)
+        return expected, got, len(yp)
+    return second
+
+
 def scalar(value):
     return float(np.asarray(value, dtype=float).reshape(-1)[0]) if np.size(value) == 1 else np.asarray(value, dtype=float)
 
@@ -55,10 +74,10 @@ def test_mse_value(beras, case):
     expect_close("`MeanSquaredError()(y_pred, y_true)` is the mean of (y_pred - y_true)^2 over all N*C entries.",
                  expected=M.mse(yp, yt), returned=scalar(fetch(beras.losses.MeanSquaredError()(yp, yt))),
                  what="MeanSquaredError()(y_pred, y_true)", inputs=case, **M.VALUE,
-                 mistakes={"you summed the squared errors; take their mean over all N*C entries.": sq.sum(),
-                           "you divided by N only; the mean is over all N*C entries.": sq.sum() / n,
-                           "you returned one value per row; the loss is a single number.": sq.mean(axis=1),
-                           "you forgot to square the differences.": (yp - yt).mean()})
+                 mistakes={Hint("batch-mean", "you summed the squared errors; take their mean over all N*C entries."): sq.sum(),
+                           Hint("batch-mean", "you divided by N only; the mean is over all N*C entries."): sq.sum() / n,
+                           Hint("shape", "you returned one value per row; the loss is a single number."): sq.mean(axis=1),
+                           Hint("wrong-formula", "you forgot to square the differences."): (yp - yt).mean()})
 
 
 @weight(2)
@@ -78,9 +97,10 @@ def test_mse_gradient(beras, case):
     d = yp - yt
     expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(z, yt), yp), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
-                 mistakes={"you divided by N only; the loss averages over all N*C entries.": 2 * d / n,
-                           "you left out the 1/(N C) of the mean.": 2 * d,
-                           "the factor 2 from the square is missing.": d / d.size})
+                 second=loss_gradient_at(beras.losses.MeanSquaredError, M.mse, yp, yt),
+                 mistakes={Hint("batch-mean", "you divided by N only; the loss averages over all N*C entries."): 2 * d / n,
+                           Hint("batch-mean", "you left out the 1/(N C) of the mean."): 2 * d,
+                           Hint("constant-factor", "the factor 2 from the square is missing."): d / d.size})
 
 
 @weight(2)
@@ -96,10 +116,10 @@ def test_cross_entropy_value(beras, case):
     expect_close("`CategoricalCrossEntropy()(y_pred, y_true)` is the batch mean of -sum_c y_true * log(y_pred).",
                  expected=M.cce(p, y), returned=scalar(fetch(beras.losses.CategoricalCrossEntropy()(p, y))),
                  what="CategoricalCrossEntropy()(y_pred, y_true)", inputs=case, **M.VALUE, batch=n,
-                 mistakes={"you summed over the batch; the loss is the batch MEAN.": per_row.sum(),
-                           "you averaged over all N*C entries; average over the N rows only.": per_row.sum() / p.size,
-                           "you returned one value per row; the loss is a single number.": per_row,
-                           "the minus sign is missing.": -per_row.mean()})
+                 mistakes={Hint("batch-mean", "you summed over the batch; the loss is the batch MEAN."): per_row.sum(),
+                           Hint("batch-mean", "you averaged over all N*C entries; average over the N rows only."): per_row.sum() / p.size,
+                           Hint("shape", "you returned one value per row; the loss is a single number."): per_row,
+                           Hint("sign", "the minus sign is missing."): -per_row.mean()})
 
 
 @weight(2)
@@ -117,7 +137,8 @@ def test_cross_entropy_gradient(beras, case):
             "as finite differences of the loss confirm.")
     grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
     expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(z, y), p), returned=grads[0],
-                 what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT)
+                 what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
+                 second=loss_gradient_at(beras.losses.CategoricalCrossEntropy, M.cce, p, y))
 
 
 @weight(1)
@@ -139,8 +160,8 @@ def test_mse_gradient_wrt_y_true(beras, case):
     if not all_zeros_shaped_like(grads[1], yt):
         expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(yp, z), yt), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
-                     mistakes={"the sign is flipped: y_true enters the difference with a minus, so its gradient is "
-                               "minus the one for y_pred.": 2 * d / d.size})
+                     mistakes={Hint("sign", "the sign is flipped: y_true enters the difference with a minus, so its "
+                                            "gradient is minus the one for y_pred."): 2 * d / d.size})
 
 
 @weight(1)
@@ -161,7 +182,7 @@ def test_cross_entropy_gradient_wrt_y_true(beras, case):
     if not all_zeros_shaped_like(grads[1], y):
         expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(p, z), y), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
-                     mistakes={"the minus sign is missing.": np.log(p) / n})
+                     mistakes={Hint("sign", "the minus sign is missing."): np.log(p) / n})
 
 
 @st.composite
@@ -196,9 +217,17 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
     got = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
                         "Softmax.compose_input_gradients([dL/dP])", prop, case)[0]
     P = M.softmax(logits)
+
+    def second():
+        logits3, y3 = one_row_more(logits, y)
+        softmax3, _, upstream3 = softmax_then_cce(beras, logits3, y3)
+        got3 = fetch(softmax3.compose_input_gradients([upstream3]))[0]
+        return (M.softmax(logits3) - y3) / len(y3), got3, len(y3)
+
     expect_close(prop, expected=(P - y) / n, returned=got, what="d loss / d logits", inputs=case, batch=n,
+                 second=second,
                  **M.tolerance_for([probs, upstream, got], Q1_FLOAT64, Q1_FLOAT32),
-                 mistakes={"the sign is flipped: it is P - Y, not Y - P.": (y - P) / n})
+                 mistakes={Hint("sign", "the sign is flipped: it is P - Y, not Y - P."): (y - P) / n})
 
 
 @weight(2)

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import strategies as S
-from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from autograder.sandbox import StudentError, fetch
+from feedback import Hint, describe_error, expect, expect_close, fail, show
 
 
 @st.composite
@@ -16,6 +16,17 @@ def accuracy_case(draw):
     # Small integers make ties common: argmax then takes the FIRST largest entry (numpy's rule).
     probs = draw(hnp.arrays(np.float64, (n, c), elements=st.integers(0, 3).map(float)))
     return {"probs": probs, "labels": draw(S.one_hot(n, c))}
+
+
+def without_argmax(probs, labels):
+    """{hint: accuracy computed against the one-hot rows themselves}, when numpy can broadcast
+    the predicted classes (N,) against the labels (N, C) at all (N == C, or one row)."""
+    try:
+        value = float(np.mean(np.argmax(probs, axis=-1) == labels))
+    except ValueError:
+        return {}
+    return {Hint("wrong-input", "you compared the predicted classes with the one-hot rows themselves: take "
+                                "argmax of the labels too."): value}
 
 
 @weight(2)
@@ -29,14 +40,16 @@ def test_categorical_accuracy(beras, case):
     hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
     returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
     expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
-           detail=f"Returned `{show(returned)}`.", hint="take the mean of the per-row hits.")
+           detail=f"Returned `{show(returned)}`.", hint=Hint("shape", "take the mean of the per-row hits."))
     expect_close("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
                  "argmax(labels) (ties: the first largest entry, as np.argmax).",
                  expected=hits.mean(), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
                  what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
-                 mistakes={"you took argmax over the batch axis (0); take it per row (axis -1).":
+                 mistakes={Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
                            float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
-                           "you counted the hits; the accuracy is their fraction (the mean).": float(hits.sum())})
+                           Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
+                           float(hits.sum()),
+                           **without_argmax(probs, labels)})
 
 
 @weight(2)
@@ -52,14 +65,28 @@ def test_one_hot_round_trip(beras, labels, data):
     inputs = {"fit(labels) with labels": labels, "then encoded": subset}
     encoder = beras.onehot.OneHotEncoder()
     encoder.fit(labels)
-    onehot = np.asarray(fetch(encoder(subset)), dtype=float)
+    try:
+        onehot = np.asarray(fetch(encoder(subset)), dtype=float)
+    except StudentError as error:
+        if error.type_name == "IndexError" and subset.max() >= len(classes):
+            fail("`OneHotEncoder` maps each label to a one-hot row with one column per distinct label seen by fit.",
+                 inputs=inputs, detail=describe_error(error),
+                 hint=Hint("wrong-input", f"a label ({int(subset.max())}) was used as a column index, but there are "
+                                          f"only {len(classes)} columns: labels need not be 0..k-1; columns follow "
+                                          f"the SORTED distinct labels (np.unique)."))
+        raise
     expected = (subset[:, None] == classes[None, :]).astype(float)
     expect_close("`OneHotEncoder` after `fit(labels)` maps each label to a one-hot row with one column per "
                  "distinct label seen by fit, in sorted order.",
                  expected=expected, returned=onehot, what="encoder(labels)", inputs=inputs, rtol=0, atol=1e-12,
-                 hint="columns follow the SORTED distinct labels (np.unique); labels need not be 0..k-1.")
+                 hint=(Hint("wrong-input", "columns follow the SORTED distinct labels (np.unique), one per label "
+                                           "seen by fit; labels need not be 0..k-1.")
+                       if onehot.shape != expected.shape or not np.array_equal(onehot.sum(axis=-1), np.ones(len(subset)))
+                       or np.array_equal(np.argmax(onehot, axis=-1), np.minimum(subset, onehot.shape[-1] - 1))
+                       else None))
     back = fetch(encoder.inverse(onehot))
     expect(np.shape(back) == subset.shape and np.array_equal(np.asarray(back), subset),
            "`inverse` undoes the encoding: inverse(encoder(labels)) == labels.", inputs=inputs,
            detail=f"inverse returned `{show(np.asarray(back))}`; expected `{show(subset)}`.",
-           hint="return the learned labels at the argmax of each row, not the column indices.")
+           hint=Hint("wrong-input", "return the learned labels at the argmax of each row, not the column indices.")
+           if np.shape(back) == subset.shape and np.array_equal(np.asarray(back), np.argmax(onehot, axis=-1)) else None)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from feedback import REMINDER, Hint, expect, expect_close, show
 
 
 def squared_error(pred, target):
@@ -53,12 +53,18 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
     for layer in layers:
         expected += fetch(ids(layer.weights))
     got = fetch(ids(model.weights))
+    builtins = student.import_module("builtins")
+    weights = model.weights
+    nested = got != expected and any(fetch(builtins.isinstance(weights[i], (builtins.list, builtins.tuple)))
+                                     for i in range(len(got)))
     expect(got == expected,
            "`Model.weights` lists every layer's weights, layer by layer in order, as the same objects.",
            inputs={"layers": " -> ".join(["Linear(w, b) -> Tanh"] * count + ["Scale(s)"])},
            detail=f"Expected {len(expected)} weights in layer order; got {len(got)}"
                   + ("" if set(got) == set(expected) else " (some are not the layers' own weight objects)") + ".",
-           hint="concatenate `layer.weights` for layer in `self.layers`; do not copy them.")
+           hint=Hint("shape", "your list holds each layer's list of weights: concatenate `layer.weights` for "
+                              "layer in `self.layers` into one flat list.") if nested else
+           Hint(REMINDER, "concatenate `layer.weights` for layer in `self.layers`; do not copy them."))
 
 
 @weight(2)
@@ -86,13 +92,14 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
                  what="[loss, acc]", inputs=inputs, **M.VALUE)
     expect(fetch(optimizer.calls) == 0, prop, inputs=inputs, detail="The optimizer was called.",
-           hint="apply gradients only when training is True.")
+           hint=Hint("training-mode", "apply gradients only when training is True."))
 
     stats = fetch(model.batch_step(x, y, training=True))
     prop = ("`batch_step(x, y, training=True)` returns `{\"loss\", \"acc\"}` (before the update) and applies the "
             "gradients to the model's trainable variables once.")
     expect(isinstance(stats, dict) and {"loss", "acc"} <= set(stats), prop, inputs=inputs,
-           detail=f"Returned `{show(stats)}`.")
+           detail=f"Returned `{show(stats)}`.",
+           hint=Hint("missing-return", "did you forget to `return` the stats when training?") if stats is None else None)
     expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
                  what="[loss, acc]", inputs=inputs, **M.VALUE)
     received = fetch(optimizer.received)
@@ -100,7 +107,8 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     expect(len(received) == 1 and sorted(received[0]) == sorted(weight_ids), prop, inputs=inputs,
            detail=f"The optimizer was called {len(received)} time(s)"
                   + (f" with {len(received[0])} parameter(s)" if received else "") + "; expected once, with w and b.",
-           hint="pass `self.trainable_variables` and the tape's gradients for them to `self.optimizer.apply_gradients`.")
+           hint=Hint(REMINDER, "pass `self.trainable_variables` and the tape's gradients for them to "
+                               "`self.optimizer.apply_gradients`."))
 
 
 @st.composite
@@ -136,12 +144,13 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
            detail=(f"The optimizer was called {len(received)} time(s)"
                    + (f", with {[names.get(i, '?') for i in received[0]]}" if received else "")
                    + f"; expected once, with {[names.get(i, '?') for i in trainable]}."),
-           hint="apply the gradients of `self.trainable_variables`, not of `self.weights`.")
+           hint=(Hint("trainable-flag", "apply the gradients of `self.trainable_variables`, not of `self.weights`.")
+                 if received and {names.get(i) for i in received[0]} & set(frozen_names) else None))
     if not {names.get(i) for i in trainable} & set(frozen_names):  # else the student's Weighted is at fault
         after = fetch(probes.values_of([frozen.w, frozen.b]))
         expect(all(np.array_equal(value, case[name]) for value, name in zip(after, frozen_names)), prop,
                inputs=inputs, detail=f"The frozen {case['frozen layer']} layer's weights changed.",
-               hint="only the optimizer may change weights, and only those it is given.")
+               hint=Hint(REMINDER, "only the optimizer may change weights, and only those it is given."))
 
 
 @weight(2)
@@ -172,8 +181,8 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
         expect(part == list(range(n)), prop, inputs=inputs,
                detail=f"Epoch {epoch + 1} trained on examples {part}"
                       + (f"; never on {missing}" if missing else "") + f". Batches: {batches}.",
-               hint=("the last, partial batch is missing: use ceil(N / batch_size) batches."
-                     if missing and missing[-1] == n - 1 else None))
+               hint=(Hint("partial-batch", "the last, partial batch is missing: use ceil(N / batch_size) batches.")
+                     if n % batch_size and missing == list(range(n - n % batch_size, n)) else None))
     expect(len(seen) == epochs * n, prop, inputs=inputs,
            detail=f"{len(seen)} examples were trained on in total; expected {epochs} x {n}. Batches: {batches}.")
     per_batch = epochs * -(-n // batch_size)  # real fits record every epoch or every batch
@@ -204,13 +213,19 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     stats = result[0] if with_predictions else result
     expect({"loss", "acc"} <= set(stats) and all(np.all(np.isfinite(stats[k])) for k in ("loss", "acc")),
            prop, inputs=inputs, detail=f"The dict is `{show(stats)}`.")
-    if with_predictions:
-        expect_close(prop, expected=x @ w + b, returned=result[1], what="predictions", inputs=inputs, **M.VALUE,
-                     hint="concatenate the predictions of every batch, including the last partial one.")
+    # Changed weights first: they also change the predictions, and are then the real mistake.
     after = fetch(worker_side("probes").values_of([layer.w, layer.b]))
     expect(np.array_equal(after[0], w) and np.array_equal(after[1], b) and fetch(optimizer.calls) == 0,
            "`evaluate` does not change the weights.", inputs=inputs,
-           detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}", hint="call batch_step with training=False.")
+           detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}",
+           hint=Hint("training-mode", "call batch_step with training=False."))
+    if with_predictions:
+        predictions = result[1]
+        expect_close(prop, expected=x @ w + b, returned=predictions, what="predictions", inputs=inputs, **M.VALUE,
+                     hint=(Hint("partial-batch", "concatenate the predictions of every batch, including the last "
+                                                 "partial one.")
+                           if np.ndim(predictions) and 0 < len(predictions) < len(x) and len(x) % batch_size
+                           and len(predictions) == len(x) - len(x) % batch_size else None))
 
 
 @weight(2)
@@ -234,7 +249,9 @@ def test_fit_lowers_the_loss(beras, worker_side):
               "fit": "epochs=5, batch_size=8"}
     expect(after < 0.5 * before, "A few epochs of `fit` on a learnable problem lower the loss.", inputs=inputs,
            detail=f"Loss before fit {before:.5g}, after {after:.5g}.",
-           hint="each batch must run forward under the tape, then apply the gradients of the loss.")
+           hint=(Hint("tape-recording", "the weights never changed: each batch must run forward under the tape "
+                                        "(calling each layer, so the tape records it), then apply the gradients of "
+                                        "the loss.") if not np.any(w) and not np.any(b) else None))
     losses = np.asarray(history.get("loss", []) if isinstance(history, dict) else [], dtype=float)
     # One value per epoch, or one per batch (5 batches of 8): compare the first and last epochs.
     epochs = losses.reshape(5, -1).mean(axis=1) if losses.shape in ((5,), (25,)) else None

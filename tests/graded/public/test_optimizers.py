@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import strategies as S
-from autograder.sandbox import fetch
-from feedback import expect, expect_close
+from autograder.sandbox import StudentError, fetch
+from feedback import OBSERVATION, Hint, describe_error, expect, expect_close, fail
 
 # Exact sequences. Each step moves a parameter by about lr; differences of 1e-4 of a step
 # come from float32 arithmetic or from where epsilon sits (Keras folds the bias correction
@@ -37,39 +37,55 @@ def sequence_case(draw):
 
 def expected_sequence(kind, hyper, params, steps, eps_inside=False, mistake=None):
     """Parameters after each step, by the API's formulas, in float64. With eps_inside, the
-    other common form of the denominator, sqrt(v + epsilon) (TensorFlow 1's RMSProp).
+    denominator sqrt(v + epsilon) instead of the API's sqrt(v) + epsilon.
     `mistake` names a typical wrong version (see MISTAKES), to recognise it in a hint."""
     params = [p.copy() for p in params]
     state = [{"m": 0.0, "v": 0.0, "t": 0} for _ in params]
     shared = {"m": 0.0, "v": 0.0}  # for the mistake of one state for all parameters
     out = []
+    calls = 0  # for the mistake of counting t once per parameter
     for t, grads in enumerate(steps, start=1):
         for p, g, s in zip(params, grads, state):
             s = shared if mistake == "shared state" else s
+            calls += 1
+            t = calls if mistake == "t per parameter" else t
+            eps_inside = eps_inside or mistake == "epsilon inside"
             if kind == "BasicOptimizer":
                 p -= (-1 if mistake == "ascent" else 1) * hyper["learning_rate"] * g
             elif kind == "RMSProp":
                 beta = 1 - hyper["beta"] if mistake == "betas swapped" else hyper["beta"]
                 s["v"] = beta * s["v"] + (1 - beta) * g ** 2
-                p -= hyper["learning_rate"] * g / denominator(s["v"], hyper["epsilon"], eps_inside)
+                v = s["v"] ** 2 if mistake == "no sqrt" else s["v"]  # so that sqrt(v) is v
+                p -= hyper["learning_rate"] * g / denominator(v, hyper["epsilon"], eps_inside)
             else:
                 b1, b2 = hyper["beta_1"], hyper["beta_2"]
                 s["m"] = b1 * s["m"] + (1 - b1) * g
                 s["v"] = b2 * s["v"] + (1 - b2) * g ** 2
-                m_hat = s["m"] if mistake == "no m correction" else s["m"] / (1 - b1 ** t)
-                v_hat = s["v"] if mistake == "no v correction" else s["v"] / (1 - b2 ** t)
+                m_hat = s["m"] if mistake in ("no m correction", "no correction") else s["m"] / (1 - b1 ** t)
+                v_hat = s["v"] if mistake in ("no v correction", "no correction") else s["v"] / (1 - b2 ** t)
                 p -= hyper["learning_rate"] * m_hat / denominator(v_hat, hyper["epsilon"], eps_inside)
         out.append([p.copy() for p in params])
     return out
 
 
 MISTAKES = {  # (optimizer, mistake): the hint shown when the student's values match it
-    ("BasicOptimizer", "ascent"): "you ADD lr * g: gradient descent subtracts it.",
-    ("RMSProp", "betas swapped"): "beta and (1 - beta) are swapped: v = beta v + (1 - beta) g^2.",
-    ("RMSProp", "shared state"): "all parameters share one v: keep v per parameter (e.g. by position).",
-    ("Adam", "no m correction"): "m is not bias-corrected: m_hat = m / (1 - beta_1^t).",
-    ("Adam", "no v correction"): "v is not bias-corrected: v_hat = v / (1 - beta_2^t).",
-    ("Adam", "shared state"): "all parameters share one m and v: keep them per parameter (e.g. by position).",
+    ("BasicOptimizer", "ascent"): Hint("sign", "you ADD lr * g: gradient descent subtracts it."),
+    ("RMSProp", "betas swapped"): Hint("wrong-formula", "beta and (1 - beta) are swapped: v = beta v + (1 - beta) g^2."),
+    ("RMSProp", "shared state"): Hint("state-shared", "all parameters share one v: keep v per parameter (e.g. by "
+                                                      "position)."),
+    ("RMSProp", "no sqrt"): Hint("wrong-formula", "divide by sqrt(v) + epsilon: your update divides by v + epsilon."),
+    ("RMSProp", "epsilon inside"): Hint("epsilon-placement", "epsilon goes outside the square root: sqrt(v) + "
+                                                             "epsilon, not sqrt(v + epsilon)."),
+    ("Adam", "no m correction"): Hint("missing-bias-correction", "m is not bias-corrected: m_hat = m / (1 - beta_1^t)."),
+    ("Adam", "no v correction"): Hint("missing-bias-correction", "v is not bias-corrected: v_hat = v / (1 - beta_2^t)."),
+    ("Adam", "no correction"): Hint("missing-bias-correction", "m and v are not bias-corrected: m_hat = m / (1 - "
+                                                               "beta_1^t), v_hat = v / (1 - beta_2^t)."),
+    ("Adam", "shared state"): Hint("state-shared", "all parameters share one m and v: keep them per parameter (e.g. "
+                                                   "by position)."),
+    ("Adam", "t per parameter"): Hint("step-count", "t counts the calls of apply_gradients (once per step), not the "
+                                                    "parameters: increment it once, before the loop."),
+    ("Adam", "epsilon inside"): Hint("epsilon-placement", "epsilon goes outside the square root: sqrt(v_hat) + "
+                                                          "epsilon, not sqrt(v_hat + epsilon)."),
 }
 
 
@@ -92,7 +108,6 @@ def check_sequence(beras, worker_side, kind, hyper, case):
     originals = [remote_params[i] for i in range(len(params))]
     optimizer = getattr(beras.optimizers, kind)(**hyper)
     expected = expected_sequence(kind, hyper, params, steps)
-    variant = expected_sequence(kind, hyper, params, steps, eps_inside=True)
     wrong = {}
     for (name, mistake), hint in MISTAKES.items():
         try:
@@ -102,7 +117,16 @@ def check_sequence(beras, worker_side, kind, hyper, case):
             pass
     inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients per step": steps}
     for step, grads in enumerate(steps):
-        optimizer.apply_gradients(originals, grads)
+        try:
+            optimizer.apply_gradients(originals, grads)
+        except StudentError as error:
+            if "could not be broadcast" in error.message and len({np.shape(p) for p in params}) > 1:
+                fail(f"`{kind}.apply_gradients` updates each parameter by its own gradient and state.",
+                     inputs=inputs, detail=f"Step {step + 1} failed:\n\n{describe_error(error)}",
+                     hint=Hint("state-shared", "values of two parameters of different shapes met in one "
+                                               "operation: keep each parameter's state (v, m) apart, e.g. by "
+                                               "position."))
+            raise
         got = fetch(helpers.plain(originals))
         for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
             previous = expected[step - 1][i] if step else params[i]
@@ -110,16 +134,41 @@ def check_sequence(beras, worker_side, kind, hyper, case):
                    f"`{kind}.apply_gradients` updates each parameter in place.",
                    inputs=inputs,
                    detail=f"After step {step + 1}, parameter {i} still holds its old value.",
-                   hint="write into the parameter (`p -= ...`, `p[...] = ...` or `p.assign(...)`); "
-                        "`p = p - ...` only rebinds a local name.")
+                   hint=Hint("not-in-place", "write into the parameter (`p -= ...`, `p[...] = ...` or "
+                                             "`p.assign(...)`); `p = p - ...` only rebinds a local name."))
             expect_close(f"`{kind}` follows its update rule ({FORMULAS[kind]}); checked after each of "
                          f"{len(steps)} steps, for every parameter.",
                          expected=e_i, returned=g_i, what=f"parameter {i} after step {step + 1}",
-                         inputs=inputs, accept=[variant[step][i]],
+                         inputs=inputs,
                          mistakes={hint: sequence[step][i] for hint, sequence in wrong.items()},
-                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"],
-                         hint=("state (m, v, t) must be kept per parameter and between calls; "
-                               "t counts calls, not parameters." if kind != "BasicOptimizer" else None))
+                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"], ratios=False,
+                         nonfinite_hint=(FIRST_STEP_DIVIDES_BY_ZERO if kind == "Adam" and step == 0 else None))
+
+
+FIRST_STEP_DIVIDES_BY_ZERO = Hint(
+    "step-count", "at the first step the bias correction divides by 1 - beta^t: with t = 0 that is 0. "
+                  "Increment t BEFORE the update, so that the first step has t = 1.")
+
+
+def check_tiny_gradients(beras, worker_side, kind, hyper, params, signs):
+    """One step with gradients of size 1e-3, where sqrt(v) is small enough that epsilon's place
+    shows: sqrt(v + epsilon) changes the step by 5% or more; Keras' form (epsilon scaled by
+    the bias correction) by at most 0.3%, within the 1% allowed here."""
+    grads = [1e-3 * np.where(s < 0, -1.0, 1.0) for s in signs]
+    helpers = worker_side("optimizing")
+    remote = helpers.params(params)
+    originals = [remote[i] for i in range(len(params))]
+    getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, grads)
+    got = fetch(helpers.plain(originals))
+    expected = expected_sequence(kind, hyper, params, [grads])[0]
+    inside = expected_sequence(kind, hyper, params, [grads], mistake="epsilon inside")[0]
+    inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients": grads}
+    for i, (g_i, e_i) in enumerate(zip(got, expected)):
+        expect_close(f"`{kind}` follows its update rule ({FORMULAS[kind]}) also for tiny gradients, where "
+                     f"epsilon's place matters (within 1% of a step).",
+                     expected=e_i, returned=g_i, what=f"parameter {i} after one step", inputs=inputs,
+                     mistakes={MISTAKES[(kind, "epsilon inside")]: inside[i]},
+                     rtol=1e-6, atol=1e-2 * hyper["learning_rate"], ratios=False)
 
 
 @weight(2)
@@ -139,7 +188,9 @@ def test_basic_optimizer_sequence(beras, worker_side, case, lr):
 @given(case=sequence_case(), lr=st.sampled_from([0.01, 0.1]), beta=st.sampled_from([0.9, 0.5]))
 def test_rmsprop_sequence(beras, worker_side, case, lr, beta):
     """RMSProp: exact 3-step sequences"""
-    check_sequence(beras, worker_side, "RMSProp", {"learning_rate": lr, "beta": beta, "epsilon": 1e-6}, case)
+    hyper = {"learning_rate": lr, "beta": beta, "epsilon": 1e-6}
+    check_sequence(beras, worker_side, "RMSProp", hyper, case)
+    check_tiny_gradients(beras, worker_side, "RMSProp", hyper, case["params"], case["grads per step"][0])
 
 
 @weight(2.5)
@@ -152,6 +203,7 @@ def test_adam_sequence(beras, worker_side, case, lr, betas):
     """Adam: exact 3-step sequences"""
     hyper = {"learning_rate": lr, "beta_1": betas[0], "beta_2": betas[1], "epsilon": 1e-7}
     check_sequence(beras, worker_side, "Adam", hyper, case)
+    check_tiny_gradients(beras, worker_side, "Adam", hyper, case["params"], case["grads per step"][0])
 
 
 OPTIMIZERS = {  # learning rates for which each converges on the bump of question 7 (300 steps)
@@ -187,9 +239,16 @@ def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side
     after = np.asarray(fetch(helpers.plain(params))[0])
     loss = lambda q: float(np.sum(a * (q - c) ** 2))
     inputs = {"optimizer": f"{kind}(learning_rate=1e-3)", "p": p, "loss": "sum(a * (p - c)^2)", "a": a, "c": c}
+    if np.allclose(after, p, rtol=0, atol=1e-12):
+        q4_hint = Hint("not-in-place", "the parameter did not change: write into it (`p -= ...`, `p[...] = ...` "
+                                       "or `p.assign(...)`); `p = p - ...` only rebinds a local name.")
+    elif np.all(np.isfinite(after)) and loss(after) > loss(p) and np.all(np.sign(after - p) == np.sign(grad)):
+        q4_hint = Hint("sign", "the update SUBTRACTS the (scaled) gradient: moving along +g climbs the loss.")
+    else:
+        q4_hint = None
     expect(loss(after) < loss(p), "[Q4] One small step against the gradient lowers the loss.", inputs=inputs,
            detail=f"Loss before the step {loss(p):.8g}, after {loss(after):.8g}; p after the step:\n{after}",
-           hint="the update SUBTRACTS the (scaled) gradient: moving along +g climbs the loss.")
+           hint=q4_hint)
 
 
 @weight(2)
@@ -224,5 +283,6 @@ def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
            "optimizer does not move, so it never reaches the minimum.",
            inputs={"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start": start, "gradient": "0 at every step"},
            detail=f"After 50 steps with zero gradients it is at {end}.",
-           hint="with g = 0 every update must be 0: check for a division that is not guarded by epsilon, "
-                "or a step that does not depend on g.")
+           hint=Hint(OBSERVATION, "with g = 0 every update must be 0; your optimizer "
+                                  + ("produced nan or inf: a 0 / 0 somewhere." if not np.all(np.isfinite(end))
+                                     else "moved: a step that does not depend on g?")))

@@ -12,7 +12,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 import idx
 import numerics as M
 from autograder.sandbox import fetch
-from feedback import expect, expect_close, show
+from feedback import Hint, expect, expect_close, show
 
 # Labels in no sorted order, every digit present, so that "in the files' order" is checked.
 TRAIN_LABELS = [5, 0, 4, 1, 9, 2, 8, 3, 6, 7, 1, 3]
@@ -52,7 +52,7 @@ def four_values(result, what, inputs):
     pairs = isinstance(result, (list, tuple)) and len(result) == 2 and all(
         isinstance(v, (list, tuple)) and len(v) == 2 for v in result)
     expect(four, prop, inputs=inputs, detail=f"`{what}` returned {outline(result)}.",
-           hint="return the four values in one flat tuple, not ((x, y), (x, y)) pairs." if pairs else None)
+           hint=Hint("shape", "return the four values in one flat tuple, not ((x, y), (x, y)) pairs.") if pairs else None)
     return result
 
 
@@ -89,16 +89,17 @@ def test_load_and_preprocess_data(student_file, worker_side):
         expect(shape == pixels.shape, prop, inputs=inputs,
                detail=f"`{name}` has shape {shape}; expected {pixels.shape}." if shape is not None
                else f"`{name}` is `{show(returned)}`, not an array of numbers.",
-               hint="flatten each 28x28 image into 784 values: `images.reshape(len(images), -1)`."
+               hint=Hint("shape", "flatten each 28x28 image into 784 values: `images.reshape(len(images), -1)`.")
                if shape is not None and shape[1:] in ((28, 28), (28, 28, 1), (1, 28, 28)) else None)
         expect_close(f"`{name}` is the pixels scaled from 0-255 to [0, 1]: pixel / 255 (float32 or float64).",
                      expected=pixels / 255, returned=returned, what=name, inputs=inputs, **M.VALUE,
                      mistakes={
-                         "the pixels are not scaled: divide by 255 to bring 0-255 into [0, 1].": pixels,
-                         "`// 255` is integer division, which turns every pixel but 255 into 0: "
-                         "convert to float and use `/ 255`.": pixels // 255,
-                         "you divided by 256; the largest pixel, 255, must become exactly 1: divide by 255.":
-                             pixels / 256,
+                         Hint("constant-factor", "the pixels are not scaled: divide by 255 to bring 0-255 into "
+                                                 "[0, 1]."): pixels,
+                         Hint("integer-division", "`// 255` is integer division, which turns every pixel but 255 "
+                                                  "into 0: convert to float and use `/ 255`."): pixels // 255,
+                         Hint("constant-factor", "you divided by 256; the largest pixel, 255, must become exactly 1: "
+                                                 "divide by 255."): pixels / 256,
                      })
 
     for split, returned in (("train", train_labels), ("test", test_labels)):
@@ -111,9 +112,9 @@ def test_load_and_preprocess_data(student_file, worker_side):
         expect(shape == expected.shape, prop, inputs=inputs,
                detail=f"`{name}` has shape {shape}; expected {expected.shape}." if shape is not None
                else f"`{name}` is `{show(returned)}`, not an array of numbers.",
-               hint="the labels stay class ids here; one-hot encoding happens later, in training."
+               hint=Hint("shape", "the labels stay class ids here; one-hot encoding happens later, in training.")
                if one_hot else None)
         expect(np.array_equal(got, expected), prop, inputs=inputs,
                detail=f"Expected `{show(expected)}`, returned `{show(got)}`.",
-               hint="keep the labels as read from the file: do not sort, shuffle or transform them."
+               hint=Hint("wrong-input", "keep the labels as read from the file: do not sort, shuffle or transform them.")
                if sorted(got.tolist()) == sorted(expected.tolist()) else None)

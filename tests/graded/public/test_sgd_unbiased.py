@@ -28,4 +28,11 @@ def test_mean_of_single_example_gradients_is_the_full_gradient(beras, worker_sid
     expect_close("[More bonus 2] The mean of the N single-example gradients (batch size 1) equals the "
                  "full-batch gradient, so SGD with batch size 1 is unbiased.",
                  expected=singles.mean(axis=0), returned=full, what="the full-batch gradient dL/dW",
-                 inputs=inputs, batch=n, **M.GRADIENT)
+                 inputs=inputs, batch=n, **M.GRADIENT, second=lambda: at_batch(beras, n + 1, m, classes, seed))
+
+
+def at_batch(beras, n, m, classes, seed):
+    """(mean of single-example gradients, full-batch gradient, n) for the problem at batch size n."""
+    x, W, Y = problem(seed, n, m, classes)
+    inputs = {"x": x, "W": W, "Y": Y}
+    return per_example_gradients(beras, x, W, Y, inputs).mean(axis=0), weight_gradient(beras, x, W, Y, inputs), n

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import expect, expect_close
+from feedback import Hint, expect, expect_close, show
 
 
 @weight(2)
@@ -26,10 +26,10 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
     builtins = student.import_module("builtins")
     expect(fetch(builtins.isinstance(tensor, core.Tensor)), prop, inputs=inputs,
            detail="`Tensor(a)` is not an instance of Tensor.",
-           hint="return `np.asarray(a).view(cls)`, not a plain array.")
+           hint=Hint("wrong-type", "return `np.asarray(a).view(cls)`, not a plain array."))
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
-           detail=f"`Tensor(a).trainable` is {fetch(builtins.getattr(tensor, 'trainable', None))!r}.",
-           hint="set `trainable = True` on the new Tensor.")
+           detail=f"`Tensor(a).trainable` is {show(fetch(builtins.getattr(tensor, 'trainable', None)))}.",
+           hint=Hint("trainable-flag", "set `trainable = True` on the new Tensor."))
     # Variable and its `assign` are given code (Fall 2024's handout even has `Variable = Tensor`,
     # without `assign`): they are not graded, and no test relies on `assign`.
 
@@ -50,9 +50,9 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
            "Views of a Tensor and results of arithmetic on it keep its `trainable` flag.",
            inputs={"t": values, "t.trainable": trainable},
            detail="These keep the wrong flag: "
-                  + ", ".join(f"`{name}` has trainable={flag!r}" for name, flag in wrong.items()),
-           hint="numpy calls `__array_finalize__(self, obj)` on every new view or result: "
-                "copy `obj.trainable` there (default True).")
+                  + ", ".join(f"`{name}` has trainable={show(flag)}" for name, flag in wrong.items()),
+           hint=Hint("trainable-flag", "numpy calls `__array_finalize__(self, obj)` on every new view or result: "
+                "copy `obj.trainable` there (default True)."))
 
 
 @weight(1.5)
@@ -79,8 +79,8 @@ def test_trainable_and_non_trainable_variables(student, worker_side, flags):
                inputs=inputs,
                detail=f"Expected the weights at positions "
                       f"{[k for k, f in enumerate(flags) if f is wanted]}; returned {got_positions}.",
-               hint="filter `self.weights` by each weight's `trainable` flag; return the weights "
-                    "themselves, not copies.")
+               hint=Hint("trainable-flag", "filter `self.weights` by each weight's `trainable` flag; return the weights "
+                    "themselves, not copies."))
 
 
 @weight(1.5)
@@ -98,14 +98,17 @@ def test_trainable_property_and_setter(student, worker_side, flags, new_value):
     got = fetch(student.getattr(holder, "trainable"))
     expect(got in (True, False) and bool(got) is any(flags),
            "`trainable` is True when any weight is trainable, else False.",
-           inputs=inputs, detail=f"Returned {got!r}; expected {any(flags)}.")
+           hint=Hint("trainable-flag", "use any(...) over the weights' flags: one trainable weight makes the "
+                                       "whole thing trainable.")
+           if got in (True, False) and bool(got) is all(flags) and any(flags) != all(flags) else None,
+           inputs=inputs, detail=f"Returned {show(got)}; expected {any(flags)}.")
     student.setattr(holder, "trainable", new_value)
     after = [fetch(student.getattr(weights[i], "trainable")) for i in range(len(flags))]
     expect(all(bool(a) is new_value for a in after),
            "Setting `trainable` sets the flag of every weight.",
            inputs={**inputs, "set trainable to": new_value},
-           detail=f"The weights' flags afterwards: {after}.",
-           hint="loop over `self.weights` and set each one's `trainable`.")
+           detail=f"The weights' flags afterwards: {show(after)}.",
+           hint=Hint("trainable-flag", "loop over `self.weights` and set each one's `trainable`."))
     expect(bool(fetch(student.getattr(holder, "trainable"))) is new_value,
            "After setting `trainable`, reading it gives the value set.",
            inputs={**inputs, "set trainable to": new_value})
