@@ -204,8 +204,10 @@ def copy_of_this_course(top: Path) -> Path:
     course = load_course()
     for name in ("tests/graded", "reference", "student_template"):
         shutil.copytree(course.root / name, top / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("autograder.cfg", "dev.py", "pyproject.toml"):
-        shutil.copy2(course.root / name, top / name)
+    for entry in ["autograder.cfg", *course.kit_files]:
+        source = entry.partition("=")[0]
+        (top / source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(course.root / source, top / source)
     return top / "autograder.cfg"
 
 
