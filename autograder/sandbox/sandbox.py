@@ -43,7 +43,6 @@ SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin
 ENGINE_ROOT = Path(__file__).resolve().parents[2]  # the course checkout (or Gradescope's source/)
 _MB = 1024 * 1024
 _live_boxes = weakref.WeakSet()  # this process's open Sandboxes (they may share a user)
-_logged = set()
 
 
 class Sandbox:
@@ -120,6 +119,13 @@ class Sandbox:
         self._zygote.wait_ready()
         return (["sandbox-user"] if self.user is not None else []) \
             + (self._plan.layers() if self._plan is not None else []) + list(self._zygote.layers)
+
+    def describe(self):
+        """One line for the staff log: who runs student code, and the layers in force."""
+        if self.config.in_process:
+            return "sandbox: IN-PROCESS (benchmark mode): no isolation at all"
+        who = f"user {self.user.pw_name} (uid {self.user.pw_uid})" if self.user else f"this user (uid {os.getuid()})"
+        return f"sandbox: student code runs as {who}; isolation layers active: {', '.join(self.layers) or 'none'}"
 
     @property
     def sandbox_dir(self):
@@ -344,17 +350,9 @@ class Sandbox:
             finally:
                 theirs.close()
                 os.close(out_w)
-            self._log_layers()
             channel = _ProcessChannel(self, self._zygote, sock, out_r, zpid, pid)
             self._live.add(channel)
             return channel
-
-    def _log_layers(self):
-        layers = self.layers
-        key = tuple(layers)
-        if key not in _logged:
-            _logged.add(key)
-            sys.stderr.write(f"autograder sandbox: isolation layers active: {', '.join(layers) or 'none'}\n")
 
     def _drop_zygote(self):
         self._zygote.stop()
