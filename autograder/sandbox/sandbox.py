@@ -207,7 +207,10 @@ class Sandbox:
         children = limits.children_of(z.init_pid)
         if children is None:
             return True
-        return bool(children - {c.pid for c in self._live}) or bool(_owned_entries(self.user.pw_uid))
+        if children - {c.pid for c in self._live}:
+            return True
+        # Under Landlock workers cannot write to the shared temp folders (close() checks anyway).
+        return not any(layer.startswith("landlock") for layer in z.layers) and bool(_owned_entries(self.user.pw_uid))
 
     def _sweep_user(self, uid):
         """Kill every running process of `uid` except the zygotes of this process's live
