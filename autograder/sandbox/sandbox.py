@@ -14,6 +14,7 @@ started as the sandbox user (see zygote.py, namespaces.py).
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import weakref
@@ -266,7 +267,7 @@ class Sandbox:
                 if not path.is_symlink():  # read-only for the sandbox user
                     path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
             os.chown(top / "work", self.user.pw_uid, self.user.pw_gid)
-            (top / "work").chmod(0o700)
+            (top / "work").chmod(stat.S_IRWXU)
         return top
 
     def _course_paths(self):
