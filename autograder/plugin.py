@@ -29,6 +29,7 @@ student's, so the run is then reported as a grader error.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import re
 import shutil
@@ -646,6 +647,11 @@ class Grading:
             try:
                 from autograder.sandbox import Sandbox
                 self._sandbox = Sandbox(self.prepared.root, self._sandbox_config())
+                describe = getattr(self._sandbox, "describe", None)
+                if callable(describe):  # which user and isolation layers (staff only)
+                    capture = self.config.pluginmanager.getplugin("capturemanager")
+                    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                        self.staff(f"autograder: {describe()}")
             except Exception as err:
                 self._sandbox_error = err
                 self.grader_error("cannot start the sandbox", traceback.format_exc())

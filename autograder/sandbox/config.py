@@ -13,7 +13,7 @@ class SandboxConfig:
     memory_mb: int = 1536            # address space, per worker process (RLIMIT_AS)
     file_size_mb: int = 64           # largest file the worker may write (RLIMIT_FSIZE)
     max_processes: int = 64          # processes of the sandbox user (RLIMIT_NPROC)
-    scratch_mb: int = 512            # all the workers' writable files together (a tmpfs, when root)
+    scratch_mb: int = 1024           # all the workers' writable files together (a tmpfs, when root)
     output_kb: int = 64              # captured stdout+stderr kept per worker; the rest is counted
     max_value_mb: int = 256          # largest message either way (arrays included)
     start_timeout_s: float = 60.0    # zygote start (imports numpy)

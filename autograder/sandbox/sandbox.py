@@ -14,6 +14,7 @@ started as the sandbox user (see zygote.py, namespaces.py).
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import weakref
@@ -43,7 +44,6 @@ SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin
 ENGINE_ROOT = Path(__file__).resolve().parents[2]  # the course checkout (or Gradescope's source/)
 _MB = 1024 * 1024
 _live_boxes = weakref.WeakSet()  # this process's open Sandboxes (they may share a user)
-_logged = set()
 
 
 class Sandbox:
@@ -120,6 +120,13 @@ class Sandbox:
         self._zygote.wait_ready()
         return (["sandbox-user"] if self.user is not None else []) \
             + (self._plan.layers() if self._plan is not None else []) + list(self._zygote.layers)
+
+    def describe(self):
+        """One line for the staff log: who runs student code, and the layers in force."""
+        if self.config.in_process:
+            return "sandbox: IN-PROCESS (benchmark mode): no isolation at all"
+        who = f"user {self.user.pw_name} (uid {self.user.pw_uid})" if self.user else f"this user (uid {os.getuid()})"
+        return f"sandbox: student code runs as {who}; isolation layers active: {', '.join(self.layers) or 'none'}"
 
     @property
     def sandbox_dir(self):
@@ -201,7 +208,10 @@ class Sandbox:
         children = limits.children_of(z.init_pid)
         if children is None:
             return True
-        return bool(children - {c.pid for c in self._live}) or bool(_owned_entries(self.user.pw_uid))
+        if children - {c.pid for c in self._live}:
+            return True
+        # Under Landlock workers cannot write to the shared temp folders (close() checks anyway).
+        return not any(layer.startswith("landlock") for layer in z.layers) and bool(_owned_entries(self.user.pw_uid))
 
     def _sweep_user(self, uid):
         """Kill every running process of `uid` except the zygotes of this process's live
@@ -257,7 +267,7 @@ class Sandbox:
                 if not path.is_symlink():  # read-only for the sandbox user
                     path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
             os.chown(top / "work", self.user.pw_uid, self.user.pw_gid)
-            (top / "work").chmod(0o700)
+            (top / "work").chmod(stat.S_IRWXU)
         return top
 
     def _course_paths(self):
@@ -344,17 +354,9 @@ class Sandbox:
             finally:
                 theirs.close()
                 os.close(out_w)
-            self._log_layers()
             channel = _ProcessChannel(self, self._zygote, sock, out_r, zpid, pid)
             self._live.add(channel)
             return channel
-
-    def _log_layers(self):
-        layers = self.layers
-        key = tuple(layers)
-        if key not in _logged:
-            _logged.add(key)
-            sys.stderr.write(f"autograder sandbox: isolation layers active: {', '.join(layers) or 'none'}\n")
 
     def _drop_zygote(self):
         self._zygote.stop()

@@ -98,7 +98,7 @@ def claim_sandbox_user(configured=None):
     import fcntl
     base = sandbox_user_name(configured)
     with _claims_lock:
-        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+        os.makedirs(LOCK_DIR, mode=stat.S_IRWXU, exist_ok=True)
         info = os.lstat(LOCK_DIR)
         if info.st_uid != 0 or not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022:
             raise SandboxError(f"grader error: {LOCK_DIR} must be a directory only root can write")
@@ -108,7 +108,7 @@ def claim_sandbox_user(configured=None):
                 _claims[name][1] += 1
                 return ensure_sandbox_user(name)
             fd = os.open(os.path.join(LOCK_DIR, f"{name}.lock"),
-                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, stat.S_IRUSR | stat.S_IWUSR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
