@@ -44,6 +44,7 @@ from typing import Any
 
 import pytest
 
+from autograder import reproducible
 from autograder import results as results_mod
 from autograder.results import STUDENT_OUTPUT_CAP, TestEntry
 from autograder.untrusted import code_span, fence
@@ -414,6 +415,7 @@ class Grading:
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                    HealthCheck.data_too_large])
         settings.load_profile("autograder")
+        reproducible.ignore_source_constants()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
