@@ -242,10 +242,12 @@ class Sandbox:
         """See the module's docstring. Root-owned but for work/ when root."""
         self._token = os.urandom(8).hex()
         base = Path(tempfile.gettempdir())
-        if self.user is not None and not _traversable_by_others(base):
-            base = Path("/tmp")  # e.g. TMPDIR under root's private home
-            if not _traversable_by_others(base):
-                raise SandboxError(f"grader error: no temporary directory the sandbox user can reach ({base})")
+        if self.user is not None and not (_traversable_by_others(base) and safe_for_root(base)):
+            # e.g. TMPDIR under root's private home, or in a folder others may rename things in
+            base = Path("/tmp")
+            if not (_traversable_by_others(base) and safe_for_root(base)):
+                raise SandboxError(f"grader error: no temporary directory the sandbox user can reach "
+                                   f"and cannot rename things in ({base})")
         top = Path(tempfile.mkdtemp(prefix="beras-sandbox-", dir=base))
         sub = top / "submission"
         # symlinks stay links (never followed), so a link to a root-only file stays unreadable
@@ -378,6 +380,18 @@ def _within(path, root):
         return True
     except ValueError:
         return False
+
+
+def safe_for_root(path):
+    """Whether no one but root can rename or replace anything on the way to `path`: every
+    folder from `/` down is root's, and writable by nobody else unless sticky (as /tmp is:
+    there others may add entries, but not rename or delete root's). Root works below it."""
+    path = Path(path).resolve()
+    for folder in [path, *path.parents]:
+        info = folder.stat()
+        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+            return False
+    return True
 
 
 def _traversable_by_others(path):

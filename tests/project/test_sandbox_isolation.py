@@ -281,9 +281,12 @@ def test_the_zygote_is_not_root_and_runs_only_root_owned_code(box):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             runtime = Path(cmdline[4].decode())
             assert runtime == box.sandbox_dir / "runtime"
+        # root-owned all the way up, and no folder on the way lets others rename entries
+        # (writable by others only when sticky, as /tmp and the project tests' temp folder are)
         for path in [runtime, *runtime.parents]:
             info = path.stat()
-            assert info.st_uid == 0 and not info.st_mode & 0o022 or path == Path("/tmp"), path
+            assert info.st_uid == 0 and (not info.st_mode & 0o022 or info.st_mode & stat.S_ISVTX), path
+        assert not runtime.stat().st_mode & 0o022 and not box.sandbox_dir.stat().st_mode & 0o022
 
 
 def test_seccomp_and_no_user_namespaces(box):
@@ -352,3 +355,15 @@ def test_concurrent_graders_get_users_of_their_own(box):
     assert done.returncode == 0, done.stderr[-2000:]
     other = done.stdout.strip().splitlines()[-1]
     assert other != box.user.pw_name and other.startswith(box.user.pw_name + "-g")
+
+
+def test_a_temp_folder_others_can_rename_in_is_not_used(open_dir, monkeypatch):
+    # Root copies the submission into the sandbox folder: in a folder where the sandbox user
+    # could rename or swap that folder, root's copy could be sent elsewhere (a symlink race).
+    shared = open_dir / "everyone-writes-here"
+    shared.mkdir()
+    shared.chmod(0o777)  # writable by all, not sticky
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    with Sandbox(CASES / "hostile", SandboxConfig()) as b:
+        assert b.sandbox_dir.parent == Path("/tmp")
+    assert not any(shared.iterdir())
