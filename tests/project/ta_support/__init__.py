@@ -188,12 +188,14 @@ def screenshot(page: Path, png: Path, width: int = 1100, height: int = 3000) -> 
     """Render a local HTML file in a real headless Chromium and save what it shows."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    # Chromium puts a Unix socket below its profile and TMPDIR, and a socket path has at most
+    # 107 bytes: a test run's nested temporary folders (a fresh clone's, say) are longer.
+    with tempfile.TemporaryDirectory(prefix="chromium-", dir="/tmp") as profile:
         proc = subprocess.run(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
              "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={png}", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=180)
+            capture_output=True, text=True, timeout=180, env={**os.environ, "TMPDIR": profile})
     assert png.exists() and png.stat().st_size > 0, f"Chromium wrote no screenshot:\n{proc.stderr[-3000:]}"
     return png
 
