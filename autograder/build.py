@@ -14,14 +14,19 @@ gives the same bytes.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
-from autograder.grading import ENGINE_ROOT, Course, load_course
+from autograder.grading import ENGINE_ROOT, Course, grade_command, load_course
 from autograder.submission import is_clutter
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+RECORD_ENV = "AUTOGRADER_RECORD"  # where the suite writes the config's kit_recording
 EXECUTABLE = {"setup.sh", "run_autograder", "dev.py"}
 
 
@@ -168,6 +173,29 @@ class BuildError(Exception):
     pass
 
 
+def record_for_kit(course: Course, workdir: Path) -> list[tuple[str, Path]]:
+    """The config's kit_recording, made now from the current suite: the reference is graded
+    on the public suite with $AUTOGRADER_RECORD naming a file, and the suite writes it (what
+    it holds is the suite's business). The reference must pass every public test."""
+    if not course.kit_recording:
+        return []
+    target, results = workdir / "kit-recording", workdir / "results.json"
+    cmd = grade_command(course.reference, results, public_only=True, config=course.config_path)
+    proc = subprocess.run(cmd, cwd=ENGINE_ROOT, env={**os.environ, RECORD_ENV: str(target)},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        tests = json.loads(results.read_text())["tests"]
+    except (OSError, ValueError, KeyError):
+        tests = []
+    failing = [t.get("name", "?") for t in tests if t.get("status") != "passed"]
+    if not tests or failing or not target.is_file():
+        why = (f"public tests failed: {', '.join(failing[:5])}" if failing else
+               "no test ran" if not tests else f"the suite wrote no {course.kit_recording}")
+        raise BuildError(f"recording {course.kit_recording} on the reference: {why}\n"
+                         + proc.stdout.decode(errors="replace")[-3000:])
+    return [(course.kit_recording, target)]
+
+
 def build(out_dir: Path, config: Path | None = None) -> tuple[Path, Path]:
     course = load_course(config)
     grader = out_dir / "autograder.zip"
@@ -177,7 +205,10 @@ def build(out_dir: Path, config: Path | None = None) -> tuple[Path, Path]:
     leaks = kit_leaks(course, [arc for arc, _ in kit_files])
     if leaks:
         raise BuildError("the student kit would contain " + ", ".join(leaks[:5]))
-    write_zip(kit, kit_files)
+    with tempfile.TemporaryDirectory(prefix="autograder-build-") as tmp:
+        recording = record_for_kit(course, Path(tmp))
+        stale = {arc for arc, _ in recording}
+        write_zip(kit, sorted([f for f in kit_files if f[0] not in stale] + recording))
     return grader, kit
 
 

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+import judge
+
 
 class Failed(AssertionError):
     """A property does not hold; the message is the student's feedback (Markdown)."""
@@ -76,6 +78,8 @@ def message(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str =
         parts.append(detail)
     if hint:
         parts.append(f"**Hint:** {hint}")
+    if judge.unrecorded(inputs):  # student kit only: a value check on this input was skipped
+        parts.append(f"*{judge.UNRECORDED_NOTE}*")
     return "\n\n".join(parts)
 
 
@@ -118,9 +122,13 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
     accept:   other answers that are also correct (e.g. an equally valid formula variant).
     hint:     the hint when no specific mistake is recognised.
     Returns the returned value as a float64 array.
+    expected may be judge.UNKNOWN (student kit, an input with no recorded answer): then only
+    the returned value's type is checked; Gradescope checks the value.
     """
-    exp = np.asarray(expected, dtype=np.float64)
     got = as_array(returned, what, prop, inputs)
+    if judge.is_unknown(expected):
+        return got
+    exp = np.asarray(expected, dtype=np.float64)
     for alternative in accept:
         alt = np.asarray(alternative, dtype=np.float64)
         if got.shape == alt.shape and np.allclose(got, alt, rtol=rtol, atol=atol):
@@ -168,6 +176,8 @@ def _ratio(exp: np.ndarray, got: np.ndarray) -> float | None:
 def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
                mistakes: Mapping[str, Any] | None, rtol: float, atol: float) -> str | None:
     for text, candidate in (mistakes or {}).items():
+        if judge.is_unknown(candidate):
+            continue
         cand = np.asarray(candidate, dtype=np.float64)
         if cand.shape == got.shape and np.allclose(got, cand, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)):
             return text

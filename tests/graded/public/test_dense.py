@@ -8,6 +8,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
@@ -34,10 +35,10 @@ def test_dense_forward(beras, worker_side, case):
     dense = build(beras, worker_side, case)
     x, w, b = case["x"], case["w"], case["b"]
     expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
-                 expected=x @ w + b, returned=fetch(dense(x)), what="Dense(x)",
+                 expected=judge.value("dense", x, w, b), returned=fetch(dense(x)), what="Dense(x)",
                  inputs={"x": x, "w": w, "b": b}, **M.VALUE,
-                 mistakes={"you left out the bias `b`.": x @ w,
-                           "you added the bias twice.": x @ w + 2 * b})
+                 mistakes={"you left out the bias `b`.": judge.value("dense_without_bias", x, w, b),
+                           "you added the bias twice.": judge.value("dense_bias_twice", x, w, b)})
 
 
 def weight_gradient_shapes_ok(dW, db, n, m, r):
@@ -103,7 +104,7 @@ def test_dense_composed_input_gradient(beras, worker_side, case):
     inputs = {"x": x, "w": w, "b": b, "J (upstream)": J}
     prop = ("`compose_input_gradients([J])[0]` is d<x @ w + b, J>/dx: it equals `J @ w.T` "
             "and the finite differences of the layer's formula.")
-    expected = M.vjp_fd(lambda z: z @ w + b, x, J)
+    expected = judge.vjp_fd("dense", x, w, b, upstream=J, wrt=0)
     got = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_close(prop, expected=expected, returned=got, what="compose_input_gradients([J])[0]",
                  inputs=inputs, batch=x.shape[0], **M.GRADIENT)
@@ -124,11 +125,11 @@ def test_dense_composed_weight_gradients(beras, worker_side, case):
                         "compose_weight_gradients returns [dL/dw, dL/db].", inputs)
     expect_close("`compose_weight_gradients([J])[0]` is d<x @ w + b, J>/dw: it equals `x.T @ J` "
                  "and the finite differences of the layer's formula.",
-                 expected=M.vjp_fd(lambda v: x @ v + b, w, J), returned=got[0],
+                 expected=judge.vjp_fd("dense", x, w, b, upstream=J, wrt=1), returned=got[0],
                  what="compose_weight_gradients([J])[0]", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
                  hint="dW of sample b is x[b] (as a column) broadcast against J[b]; the compose sums over the batch.")
-    db_expected = M.vjp_fd(lambda v: x @ w + v, b, J)
-    if np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
+    db_expected = judge.vjp_fd("dense", x, w, b, upstream=J, wrt=2)
+    if judge.known(db_expected) and np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
         db_expected = db_expected.reshape(np.shape(got[1]))
     expect_close("`compose_weight_gradients([J])[1]` is d<x @ w + b, J>/db: it equals `J.sum(0)`, shaped like b.",
                  expected=db_expected, returned=got[1], what="compose_weight_gradients([J])[1]",
@@ -184,7 +185,7 @@ def test_dense_initializer_statistics(beras, student):
                    f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
                    inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)
             inside = float(np.mean(np.abs(w) < sigma))
-            se = np.sqrt(ONE_SIGMA_MASS * (1 - ONE_SIGMA_MASS) / n)
+            se = np.sqrt((ONE_SIGMA_MASS - ONE_SIGMA_MASS ** 2) / n)  # binomial p (1 - p) / n
             expect(abs(inside - ONE_SIGMA_MASS) < Z * se,
                    f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation.",
                    inputs=inputs, detail=f"{inside:.2%} lie within one standard deviation.",

@@ -1,0 +1,124 @@
+"""The closed forms of the homework's parts: the answers the suite judges with.
+
+Trusted-only. This file lives in the hidden folder, so it ships to Gradescope and never in
+the student kit (the build keeps hidden folders out whole). Public tests never import it:
+they name a computation through `judge` (tests/graded/judge.py), which computes it here on
+the grader, and in the kit answers from the values recorded at build time.
+
+Everything is plain float64 numpy on the MATHEMATICAL function (never a student's forward).
+`FORMS` maps each name a test may ask `judge` for to its function. A few names are wrong
+formulas on purpose: what a typical mistake returns, so that a hint can recognise it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_jacobian(z: np.ndarray) -> np.ndarray:
+    p = softmax(z)
+    return np.einsum("bi,ij->bij", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x, dtype=np.float64)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def sigmoid_slope(x: np.ndarray) -> np.ndarray:
+    y = sigmoid(x)
+    return y * (1 - y)
+
+
+def leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, x, alpha * x)
+
+
+def leaky_relu_slope(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, 1.0, alpha)
+
+
+def mse(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    return float(np.mean((y_pred - y_true) ** 2))
+
+
+def cce(p: np.ndarray, y: np.ndarray, eps: float = 0.0) -> float:
+    """Batch mean of -sum_c y log p (p clipped to [eps, 1-eps] when eps > 0)."""
+    if eps:
+        p = np.clip(p, eps, 1 - eps)
+    return float(-np.sum(y * np.log(p)) / p.shape[0])
+
+
+def cce_per_row(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -(y * np.log(p)).sum(axis=1)
+
+
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[np.asarray(labels, dtype=int)]
+
+
+def one_hot_encoding(fitted: np.ndarray, encoded: np.ndarray) -> np.ndarray:
+    """OneHotEncoder after fit(fitted), applied to `encoded`: columns are the sorted distinct labels."""
+    classes = np.unique(fitted)
+    return (np.asarray(encoded)[:, None] == classes[None, :]).astype(float)
+
+
+def q1_logit_gradient(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d CCE(softmax(logits), y) / d logits = (P - Y) / N."""
+    return (softmax(logits) - y) / logits.shape[0]
+
+
+def q1_weight_gradient(x: np.ndarray, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d CCE(softmax(x @ w), y) / d w = x.T (P - Y) / N."""
+    return x.T @ (softmax(x @ w) - y) / x.shape[0]
+
+
+FORMS = {
+    "dense": lambda x, w, b: x @ w + b,
+    "softmax": softmax,
+    "softmax_jacobian": softmax_jacobian,
+    "linear_softmax": lambda x, w: softmax(x @ w),
+    "linear_softmax_jacobian": lambda x, w: softmax_jacobian(x @ w),
+    "sigmoid": sigmoid,
+    "sigmoid_slope": sigmoid_slope,
+    "leaky_relu": leaky_relu,
+    "leaky_relu_slope": leaky_relu_slope,
+    "mse": mse,
+    "cce": cce,
+    "one_hot_encoding": one_hot_encoding,
+    "q1_logit_gradient": q1_logit_gradient,
+    "q1_weight_gradient": q1_weight_gradient,
+    # Typical mistakes, for hints.
+    "dense_without_bias": lambda x, w, b: x @ w,
+    "dense_bias_twice": lambda x, w, b: x @ w + 2 * b,
+    "relu_for_leaky": lambda x: np.maximum(x, 0),
+    "leaky_relu_alpha_on_positives": lambda x, alpha: np.where(x > 0, alpha * x, x),
+    "one_minus_sigmoid": lambda x: sigmoid(-x),
+    "sigmoid_slope_of_input": lambda x: x * (1 - x),
+    "softmax_over_batch_axis": lambda x: np.exp(x) / np.exp(x).sum(axis=0, keepdims=True),
+    "softmax_over_whole_array": lambda x: np.exp(x) / np.exp(x).sum(),
+    "softmax_jacobian_without_diag": lambda x: -softmax(x)[:, :, None] * softmax(x)[:, None, :],
+    "squared_error_sum": lambda yp, yt: ((yp - yt) ** 2).sum(),
+    "squared_error_over_n": lambda yp, yt: ((yp - yt) ** 2).sum() / yp.shape[0],
+    "squared_error_row_means": lambda yp, yt: ((yp - yt) ** 2).mean(axis=1),
+    "error_mean_unsquared": lambda yp, yt: (yp - yt).mean(),
+    "mse_gradient_over_n": lambda yp, yt: 2 * (yp - yt) / yp.shape[0],
+    "mse_gradient_without_mean": lambda yp, yt: 2 * (yp - yt),
+    "mse_gradient_without_2": lambda yp, yt: (yp - yt) / (yp - yt).size,
+    "mse_y_true_gradient_sign_flipped": lambda yp, yt: 2 * (yp - yt) / (yp - yt).size,
+    "cce_batch_sum": lambda p, y: cce_per_row(p, y).sum(),
+    "cce_over_all_entries": lambda p, y: cce_per_row(p, y).sum() / p.size,
+    "cce_per_row": cce_per_row,
+    "cce_sign_flipped": lambda p, y: -cce_per_row(p, y).mean(),
+    "cce_y_true_gradient_sign_flipped": lambda p, y: np.log(p) / p.shape[0],
+    "q1_logit_gradient_sign_flipped": lambda logits, y: -q1_logit_gradient(logits, y),
+}
