@@ -102,7 +102,8 @@ def jacobian_fd(name: str, x, **params):
 _forms: dict | None = None
 _table: dict | None = None
 _records: dict[str, Any] = {}
-_missed: set[str] = set()
+_missed: set[str] = set()  # digests of the input arrays of every miss (outside Hypothesis)
+_missed_in = None  # the Hypothesis example (its build context) of the latest miss
 _stats = {"recorded": 0, "unrecorded": 0}
 
 
@@ -123,20 +124,39 @@ def _answer(kind: str, name: str, args: tuple, params: dict, compute):
     key = digest(kind, name, args, params)
     forms = _closed_forms()
     if forms is not None:
-        out = compute(forms[name])
-        if os.environ.get(RECORD_ENV):
-            if not _records:
-                atexit.register(_write_records, Path(os.environ[RECORD_ENV]))
-            _records[key] = copy.deepcopy(out)
+        try:
+            out = compute(forms[name])
+        except ValueError as error:  # e.g. a mistake's formula that these shapes cannot take
+            _record(key, Raised(str(error)))
+            raise
+        _record(key, copy.deepcopy(out))
         return out
     recorded = _recorded().get(key)
     if os.environ.get(STATS_ENV) and not any(_stats.values()):
         atexit.register(lambda path: Path(path).write_text(json.dumps(_stats)), os.environ[STATS_ENV])
     _stats["unrecorded" if recorded is None else "recorded"] += 1
+    if isinstance(recorded, Raised):
+        raise ValueError(recorded.message)
     if recorded is None:
+        global _missed_in
         _missed.update(_array_digests(args))
+        _missed_in = _example() or _missed_in
         return UNKNOWN
     return copy.deepcopy(recorded)  # a test may change what it gets; the table stays
+
+
+def _record(key: str, out) -> None:
+    if os.environ.get(RECORD_ENV):
+        if not _records:
+            atexit.register(_write_records, Path(os.environ[RECORD_ENV]))
+        _records[key] = out
+
+
+class Raised:
+    """A computation that raised ValueError on the grader: the kit raises it again."""
+
+    def __init__(self, message: str):
+        self.message = message
 
 
 def digest(kind: str, name: str, args: tuple, params: Mapping[str, Any]) -> str:
@@ -178,18 +198,34 @@ def _array_digests(args) -> set[str]:
 
 
 def unrecorded(inputs: Mapping[str, Any] | None) -> bool:
-    """Whether one of these inputs met a missing recording (kit only)."""
-    if not _missed or not inputs:
+    """Whether a value check of the failing example was skipped for want of a recording (kit
+    only). Inside Hypothesis: a miss in this very example (shrinking tries many inputs that
+    share arrays with the one it reports); outside: a miss on one of these input arrays."""
+    if not _missed:
         return False
-    return bool(_array_digests(list(inputs.values())) & _missed)
+    example = _example()
+    if example is not None:
+        return example is _missed_in
+    return bool(inputs) and bool(_array_digests(list(inputs.values())) & _missed)
+
+
+def _example():
+    """The running Hypothesis example's build context (a new one per example), or None."""
+    try:
+        from hypothesis.control import current_build_context
+        return current_build_context()
+    except Exception:  # not inside a Hypothesis test (InvalidArgument), or no Hypothesis
+        return None
 
 
 # ---------------------------------------------------------------------------- the table's format
 # One npz: "values", every answer's arrays flattened and concatenated (float64), and "index",
-# JSON {key: [skeleton, [[offset, shape], ...]]}; a skeleton is a leaf number or a list of
-# skeletons (answers may be nested lists of arrays). No pickle.
+# JSON {key: [skeleton, [[offset, shape], ...]]}; a skeleton is a leaf number, a list of
+# skeletons (answers may be nested lists of arrays) or {"raised": message}. No pickle.
 
 def _flatten(value, leaves: list) -> Any:
+    if isinstance(value, Raised):
+        return {"raised": value.message}
     if isinstance(value, (list, tuple)):
         return [_flatten(item, leaves) for item in value]
     leaves.append(np.asarray(value, dtype=np.float64))
@@ -197,6 +233,8 @@ def _flatten(value, leaves: list) -> Any:
 
 
 def _rebuild(skeleton, leaves: list):
+    if isinstance(skeleton, dict):
+        return Raised(skeleton["raised"])
     if isinstance(skeleton, list):
         return [_rebuild(item, leaves) for item in skeleton]
     leaf = leaves[skeleton]

@@ -82,7 +82,40 @@ def q1_weight_gradient(x: np.ndarray, w: np.ndarray, y: np.ndarray) -> np.ndarra
     return x.T @ (softmax(x @ w) - y) / x.shape[0]
 
 
+def optimizer_sequence(kind, hyper, params, steps, eps_inside=False, mistake=None):
+    """Parameters after each step, by the API's formulas, in float64. With eps_inside, the
+    other common form of the denominator, sqrt(v + epsilon) (TensorFlow 1's RMSProp).
+    `mistake` names a typical wrong version (test_optimizers.MISTAKES), to recognise it in a hint."""
+    params = [p.copy() for p in params]
+    state = [{"m": 0.0, "v": 0.0, "t": 0} for _ in params]
+    shared = {"m": 0.0, "v": 0.0}  # for the mistake of one state for all parameters
+    out = []
+    for t, grads in enumerate(steps, start=1):
+        for p, g, s in zip(params, grads, state):
+            s = shared if mistake == "shared state" else s
+            if kind == "BasicOptimizer":
+                p -= (-1 if mistake == "ascent" else 1) * hyper["learning_rate"] * g
+            elif kind == "RMSProp":
+                beta = 1 - hyper["beta"] if mistake == "betas swapped" else hyper["beta"]
+                s["v"] = beta * s["v"] + (1 - beta) * g ** 2
+                p -= hyper["learning_rate"] * g / denominator(s["v"], hyper["epsilon"], eps_inside)
+            else:
+                b1, b2 = hyper["beta_1"], hyper["beta_2"]
+                s["m"] = b1 * s["m"] + (1 - b1) * g
+                s["v"] = b2 * s["v"] + (1 - b2) * g ** 2
+                m_hat = s["m"] if mistake == "no m correction" else s["m"] / (1 - b1 ** t)
+                v_hat = s["v"] if mistake == "no v correction" else s["v"] / (1 - b2 ** t)
+                p -= hyper["learning_rate"] * m_hat / denominator(v_hat, hyper["epsilon"], eps_inside)
+        out.append([p.copy() for p in params])
+    return out
+
+
+def denominator(v, epsilon, eps_inside):
+    return np.sqrt(v + epsilon) if eps_inside else np.sqrt(v) + epsilon
+
+
 FORMS = {
+    "optimizer_sequence": optimizer_sequence,
     "dense": lambda x, w, b: x @ w + b,
     "softmax": softmax,
     "softmax_jacobian": softmax_jacobian,
