@@ -271,3 +271,37 @@ def test_in_the_kit_a_wrong_implementation_fails_with_the_usual_feedback(kit, sa
     assert "which is 1 - sigmoid(x)" in sigmoid
     assert "you summed the squared errors" in mse
     assert stats["recorded"] > 0
+
+
+# ---------------------------------------------------------------- the engine's side: generic
+
+def recording_course(tmp_path: Path, reference: str = "reference") -> Path:
+    """The engine's test course with a suite that writes $AUTOGRADER_RECORD when it is set."""
+    course = tmp_path / "course"
+    shutil.copytree(harness.COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
+    conftest = course / "suite" / "conftest.py"
+    conftest.write_text(conftest.read_text() + (
+        "\nimport os\nif os.environ.get('AUTOGRADER_RECORD'):\n"
+        "    open(os.environ['AUTOGRADER_RECORD'], 'w').write('recorded while grading')\n"))
+    cfg = course / "autograder.cfg"
+    text = cfg.read_text().replace("reference = reference", f"reference = {reference}")
+    cfg.write_text(text.replace("kit_files = autograder.cfg", "kit_files = autograder.cfg\nkit_recording = suite/recorded.txt"))
+    return cfg
+
+
+def test_build_ships_what_the_suite_recorded_while_grading_the_reference(tmp_path):
+    cfg = recording_course(tmp_path)
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist")
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(tmp_path / "dist" / "student-kit.zip") as zf:
+        assert zf.read("suite/recorded.txt") == b"recorded while grading"
+    with zipfile.ZipFile(tmp_path / "dist" / "autograder.zip") as zf:
+        assert "suite/recorded.txt" not in zf.namelist()  # the grader computes; it needs no recording
+    assert not (cfg.parent / "suite" / "recorded.txt").exists()  # made by the build, never left in the tree
+
+
+def test_build_refuses_a_recording_made_on_a_reference_that_fails_public_tests(tmp_path):
+    cfg = recording_course(tmp_path, reference="template")
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist")
+    assert proc.returncode == 2 and "public tests failed" in proc.stderr, proc.stderr
+    assert not (tmp_path / "dist" / "student-kit.zip").exists()

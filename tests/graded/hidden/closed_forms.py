@@ -114,7 +114,20 @@ def denominator(v, epsilon, eps_inside):
     return np.sqrt(v + epsilon) if eps_inside else np.sqrt(v) + epsilon
 
 
+def categorical_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose argmax (the first largest entry) is the label's."""
+    return float(np.mean(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)))
+
+
+def affine_committee(x: np.ndarray, members: list) -> np.ndarray:
+    """The average of the members x @ a_k + c_k."""
+    return np.mean([x @ a + c for a, c in members], axis=0)
+
+
 FORMS = {
+    "categorical_accuracy": categorical_accuracy,
+    "affine_committee": affine_committee,
+    "scaled_pixels": lambda pixels: pixels / 255,
     "optimizer_sequence": optimizer_sequence,
     "dense": lambda x, w, b: x @ w + b,
     "softmax": softmax,
@@ -131,6 +144,9 @@ FORMS = {
     "q1_logit_gradient": q1_logit_gradient,
     "q1_weight_gradient": q1_weight_gradient,
     # Typical mistakes, for hints.
+    "accuracy_over_batch_axis": lambda probs, labels: float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
+    "accuracy_hit_count": lambda probs, labels: float(np.sum(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1))),
+    "affine_committee_sum": lambda x, members: np.sum([x @ a + c for a, c in members], axis=0),
     "dense_without_bias": lambda x, w, b: x @ w,
     "dense_bias_twice": lambda x, w, b: x @ w + 2 * b,
     "relu_for_leaky": lambda x: np.maximum(x, 0),

@@ -27,17 +27,17 @@ def accuracy_case(draw):
 def test_categorical_accuracy(beras, case):
     """categorical accuracy (ties as np.argmax)"""
     probs, labels = case["probs"], case["labels"]
-    hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
     returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
     expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
            detail=f"Returned `{show(returned)}`.", hint="take the mean of the per-row hits.")
     expect_close("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
                  "argmax(labels) (ties: the first largest entry, as np.argmax).",
-                 expected=hits.mean(), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
+                 expected=judge.value("categorical_accuracy", probs, labels), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
                  what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
                  mistakes={"you took argmax over the batch axis (0); take it per row (axis -1).":
-                           float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
-                           "you counted the hits; the accuracy is their fraction (the mean).": float(hits.sum())})
+                           judge.value("accuracy_over_batch_axis", probs, labels),
+                           "you counted the hits; the accuracy is their fraction (the mean).":
+                           judge.value("accuracy_hit_count", probs, labels)})
 
 
 @weight(2)

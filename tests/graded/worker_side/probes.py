@@ -138,11 +138,12 @@ class SGD:
             p -= self.learning_rate * plain(g)
 
 
-class Accuracy:
-    """Categorical accuracy, to compile a model without the student's metric."""
+class LabelScore:
+    """A metric to compile a model with, without the student's: the mean score of each row's
+    labelled column. Not categorical accuracy, which is a student part (the kit holds none)."""
 
     def __call__(self, probs, labels):
-        return float(np.mean(np.argmax(plain(probs), axis=-1) == np.argmax(plain(labels), axis=-1)))
+        return float(np.mean(np.sum(plain(probs) * plain(labels), axis=-1)))
 
 
 def layer_with(cls, **weights):
