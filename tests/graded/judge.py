@@ -67,6 +67,11 @@ def is_unknown(value: Any) -> bool:
     return value is UNKNOWN
 
 
+def apply(function, value):
+    """function(value), or UNKNOWN for an unknown value (e.g. to shape an answer like the student's)."""
+    return UNKNOWN if value is UNKNOWN else function(value)
+
+
 # ---------------------------------------------------------------------------- the four kinds
 
 def value(name: str, *args, **params):

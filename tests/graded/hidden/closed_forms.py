@@ -124,7 +124,18 @@ def affine_committee(x: np.ndarray, members: list) -> np.ndarray:
     return np.mean([x @ a + c for a, c in members], axis=0)
 
 
+def initializer_std(name: str, m: int, r: int) -> float:
+    return {"normal": 1.0, "xavier": np.sqrt(2.0 / (m + r)), "kaiming": np.sqrt(2.0 / m)}[name]
+
+
 FORMS = {
+    "dense_input_jacobian": lambda x, w, b: w,
+    "dense_weight_jacobian": lambda x, w, b: x[:, :, None],
+    "dense_bias_jacobian": lambda x, w, b: np.ones(np.shape(b)),
+    "initializer_std": initializer_std,
+    # test_dense.STD_CANDIDATES names these, in this order, for a hint
+    "initializer_std_candidates": lambda m, r: [np.sqrt(2 / (m + r)), np.sqrt(2 / m), np.sqrt(2 / r),
+                                                np.sqrt(1 / m), np.sqrt(1 / (m + r)), 1.0],
     "categorical_accuracy": categorical_accuracy,
     "affine_committee": affine_committee,
     "scaled_pixels": lambda pixels: pixels / 255,

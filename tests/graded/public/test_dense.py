@@ -63,7 +63,8 @@ def test_dense_gradient_shapes(beras, worker_side, case):
 
     prop = "`get_input_gradients()` is `[w]`: one (m, r) Jacobian shared by the batch."
     grads = gradient_list(fetch(dense.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)
-    expect_close(prop, expected=w, returned=grads[0], what="get_input_gradients()[0]", inputs=inputs,
+    expect_close(prop, expected=judge.value("dense_input_jacobian", x, w, b), returned=grads[0],
+                 what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, hint="dy/dx of x @ w + b is w itself, the same for every sample.")
 
     prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
@@ -74,11 +75,13 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     expect(dW_ok, prop, inputs=inputs,
            detail=f"dW has shape {dW.shape}; expected ({n}, {m}, {r}) or ({n}, {m}, 1) ({shapes_text(case)}).",
            hint="dW is per sample: dy[b, j] / dw[i, j] = x[b, i]. Try `x[:, :, np.newaxis]`.")
-    expect_close(prop, expected=np.broadcast_to(x[:, :, None], (n, m, dW.shape[2])), returned=dW,
+    expect_close(prop, expected=judge.apply(lambda v: np.broadcast_to(v, (n, m, dW.shape[2])),
+                                          judge.value("dense_weight_jacobian", x, w, b)), returned=dW,
                  what="dW", inputs=inputs, **M.VALUE)
     expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
            hint="db is ones shaped like b.")
-    expect_close(prop, expected=np.ones(db.shape), returned=db, what="db", inputs=inputs, **M.VALUE)
+    expect_close(prop, expected=judge.apply(lambda v: np.reshape(v, db.shape), judge.value("dense_bias_jacobian", x, w, b)),
+                 returned=db, what="db", inputs=inputs, **M.VALUE)
 
     prop = "`compose_input_gradients([J])` is shaped like x, (N, m); `compose_weight_gradients([J])` like w and b."
     inputs = {**inputs, "J": J}
@@ -148,8 +151,8 @@ Z = 6.0
 ONE_SIGMA_MASS = 0.6826894921370859  # P(|X| < sigma) for a normal X
 
 
-def init_std(name, m, r):
-    return {"normal": 1.0, "xavier": np.sqrt(2.0 / (m + r)), "kaiming": np.sqrt(2.0 / m)}[name]
+# The standard deviations a hint recognises, in the order of judge's "initializer_std_candidates".
+STD_CANDIDATES = ("sqrt(2/(m+r))", "sqrt(2/m)", "sqrt(2/r)", "sqrt(1/m)", "sqrt(1/(m+r))", "1")
 
 
 @weight(2)
@@ -168,11 +171,10 @@ def test_dense_initializer_statistics(beras, student):
                    detail=f"w has shape {w.shape}; expected {(m, r)}.")
             expect(b.shape in ((1, r), (r,)) and not np.any(b), "The bias starts at zero, shape (1, r).",
                    inputs=inputs, detail=f"b has shape {b.shape} and max |b| = {np.max(np.abs(b)) if b.size else 0:g}.")
-            sigma = init_std(name, m, r)
+            sigma = judge.value("initializer_std", name, m, r)
             n = w.size
             mean, std = float(w.mean()), float(w.std())
-            stds = {"sqrt(2/(m+r))": np.sqrt(2 / (m + r)), "sqrt(2/m)": np.sqrt(2 / m), "sqrt(2/r)": np.sqrt(2 / r),
-                    "sqrt(1/m)": np.sqrt(1 / m), "sqrt(1/(m+r))": np.sqrt(1 / (m + r)), "1": 1.0}
+            stds = dict(zip(STD_CANDIDATES, judge.value("initializer_std_candidates", m, r)))
             looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
             hint = (f"your standard deviation looks like {looks_like[0]}; \"{name}\" needs "
                     f"{ {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name] }."
