@@ -204,7 +204,8 @@ def copy_of_this_course(top: Path) -> Path:
     course = load_course()
     for name in ("tests/graded", "reference", "student_template"):
         shutil.copytree(course.root / name, top / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("autograder.cfg", "dev.py", "pyproject.toml"):
+    for name in ("autograder.cfg", *(entry.split("=")[0] for entry in course.kit_files)):
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(course.root / name, top / name)
     return top / "autograder.cfg"
 
