@@ -8,8 +8,8 @@ student-kit.zip (unpacks into the student's working folder):
     conftest files and the helpers these reach (a helper only hidden tests use stays out, so
     does the suite's README; a folder holding any non-public test is hidden whole), and the
     config's kit_files (`path`, or `path=name` to ship it under another name). Never the reference, never a hidden test, never a function that is
-    a reference solution renamed or reformatted (answers.py): each fails the build, before
-    anything is written. Closed forms of the homework's parts are reported as warnings.
+    a reference solution renamed or reformatted, never a closed form of the homework's parts
+    (answers.py): each fails the build, before anything is written.
     With the config's kit_recording, the kit also gets the answers the suite recorded while
     the reference was graded on the public suite ($AUTOGRADER_RECORD), so its public tests
     check values without holding any closed form.
@@ -211,7 +211,7 @@ def kit_answers(course: Course, files: list[tuple[str, Path]]) -> list[answers.M
 
 
 def kit_fingerprints(files: list[tuple[str, Path]]) -> list[answers.Fingerprint]:
-    """Closed forms of the homework's parts spelled out in the kit: warnings to read."""
+    """Closed forms of the homework's parts spelled out in the kit: each fails the build."""
     return answers.fingerprints(_python_sources(files))
 
 
@@ -300,8 +300,10 @@ def build(out_dir: Path, config: Path | None = None, warn=None, *, data_dir: Pat
     matches = kit_answers(course, kit_files)
     if matches:
         raise BuildError("the student kit would hold reference solutions:\n  " + "\n  ".join(map(str, matches)))
-    for found in kit_fingerprints(kit_files):
-        (warn or _warn)(f"build: warning: closed form in the student kit: {found}")
+    closed_forms = kit_fingerprints(kit_files)
+    if closed_forms:
+        raise BuildError("the student kit would hold closed forms of the homework's parts (name the value "
+                         "through the suite's judge instead):\n  " + "\n  ".join(map(str, closed_forms)))
     with tempfile.TemporaryDirectory(prefix="autograder-build-") as tmp:
         recording = record_for_kit(course, Path(tmp))  # may fail: nothing written yet
         stale = {arc for arc, _ in recording}
