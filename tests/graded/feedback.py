@@ -244,6 +244,13 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
     the returned value's type is checked; Gradescope checks the value.
     """
     got = as_array(returned, what, prop, inputs)
+    if second is not None and judge.recording():
+        # The build records the kit's answers on the reference, where no value differs and
+        # `second` would never run: run it now so that its expected values are in the kit too.
+        try:
+            second()
+        except Exception:  # noqa: BLE001 - only recording; the check itself is unchanged
+            pass
     if judge.is_unknown(expected):
         return got
     exp = np.asarray(expected, dtype=np.float64)

@@ -240,6 +240,10 @@ def test_in_the_kit_a_wrong_implementation_fails_with_the_usual_feedback(kit, sa
          "return np.exp(-x) / (1.0 + np.exp(-x))"),
         ("beras/losses.py", "return np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2)",
          "return np.sum((np.asarray(y_pred) - np.asarray(y_true)) ** 2)"),
+        # A factor of N = C = 2 on the smallest input: told apart by the second-size check,
+        # whose expected values at N + 1 rows the build recorded too.
+        ("beras/losses.py", "return [-y_true / probs / n, -np.log(probs) / n]",
+         "return [-y_true / probs, -np.log(probs) / n]"),
     ])
     try:
         proc, tests, stats = check(kit, work, sandbox_env, work / "stats.json")
@@ -254,6 +258,7 @@ def test_in_the_kit_a_wrong_implementation_fails_with_the_usual_feedback(kit, sa
         assert "checked on Gradescope" not in text  # the example shown is one with a recorded answer
     assert "which is 1 - sigmoid(x)" in sigmoid
     assert "you summed the squared errors" in mse
+    assert "4.4" in failing and "(checked again on a second input with N = 3)" in tests["4.4"]["output"]
     assert stats["recorded"] > 0
 
 
