@@ -7,10 +7,13 @@
    and every run of consecutive statements of its body is compared with each region. A
    renamed, reformatted copy of a solution is then the same tree. Regions too small to be
    an answer (`return self.w`) are not compared: they would match innocent code.
-2. Fingerprints (reported): textual patterns of closed forms of the homework's parts
-   (exp-normalise, the sigmoid and its derivative, a softmax Jacobian, MSE, cross-entropy,
-   one-hot rows of an identity). They catch an oracle written differently from the
-   reference, and also some innocent code, so they are warnings for a person to read.
+2. Fingerprints (fail the build too): textual patterns of closed forms of the homework's
+   parts (exp-normalise, the sigmoid and its derivative, a softmax Jacobian, MSE,
+   cross-entropy, one-hot rows of an identity, RMSProp/Adam's second moment), in every
+   function and in module-level code (a lambda in a table), strings blanked. They catch an
+   oracle written differently from the reference. The suite's public tests name expected
+   values through tests/graded/judge.py (closed forms stay in the hidden folder), so the kit
+   has none; a finding is an answer about to ship, or code to reword.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
 MIN_NODES = 14  # smaller regions (a return of one attribute, a call) are not answers on their own
 
 FINGERPRINTS: list[tuple[str, re.Pattern]] = [
-    ("exp-normalise (softmax)", re.compile(r"exp\([^\n]*-[^\n]*max\(|max\([^\n]*\n[^\n]*exp\([^\n]*\n[^\n]*/[^\n]*sum\(")),
+    ("exp-normalise (softmax)", re.compile(r"exp\([^\n]*-[^\n]*max\(|max\([^\n]*\n[^\n]*exp\([^\n]*\n[^\n]*/[^\n]*sum\("
+                                           r"|exp\([^\n]*\)\s*/[^\n]*exp\([^\n]*\)\.sum\(")),
     ("logistic 1 / (1 + exp(-x)) (sigmoid)", re.compile(r"1(?:\.0)?\s*/\s*\(1(?:\.0)?\s*\+\s*[\w.]*exp\(\s*-")),
     ("y * (1 - y) (sigmoid derivative)", re.compile(r"\b(\w+)\s*\*\s*\(1(?:\.0)?\s*-\s*\1\)")),
     ("diag(y) - outer(y, y) (softmax Jacobian)",
@@ -34,6 +38,7 @@ FINGERPRINTS: list[tuple[str, re.Pattern]] = [
     ("mean of squared differences (MSE)", re.compile(r"mean\(\s*\(?[^\n]*-[^\n]*\)?\s*\*\*\s*2")),
     ("-sum(y * log(p)) (cross-entropy)", re.compile(r"-\s*[\w.]*(?:sum|mean)\([^\n]*\*\s*[\w.]*log\(|\*\s*[\w.]*log\([^\n]*\)[^\n]*\.sum\(")),
     ("rows of an identity matrix (one-hot)", re.compile(r"(?:eye|identity)\([^\n]*\)\s*\[")),
+    ("(1 - beta) * g ** 2 (RMSProp/Adam second moment)", re.compile(r"\(1\s*-\s*\w+\)\s*\*\s*\w+\s*\*\*\s*2")),
 ]
 
 
@@ -200,13 +205,20 @@ def fingerprints(kit: list[tuple[str, str]]) -> list[Fingerprint]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        for function in _functions(tree):
+        # Functions (methods included) one by one; the rest of the module (tables, lambdas) as one.
+        module_level = [s for s in tree.body
+                        if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        for where, line, body in [("<module>", 1, module_level)] + [(f.name, f.lineno, f.body) for f in _functions(tree)]:
             text = ast.unparse(_StringsBlanked().visit(ast.Module(
-                body=copy.deepcopy(_without_docstrings(function.body)), type_ignores=[])))
-            for formula, pattern in FINGERPRINTS:
-                if pattern.search(text):
-                    found.append(Fingerprint(name, function.name, function.lineno, formula))
+                body=copy.deepcopy(_without_docstrings(body)), type_ignores=[])))
+            for formula in closed_forms_in(text):
+                found.append(Fingerprint(name, where, line, formula))
     return found
+
+
+def closed_forms_in(code: str) -> list[str]:
+    """The FINGERPRINTS formulas that `code` (strings already blanked) spells out."""
+    return [formula for formula, pattern in FINGERPRINTS if pattern.search(code)]
 
 
 # ---------------------------------------------------------------- which helpers the kit needs

@@ -8,8 +8,11 @@ student-kit.zip (unpacks into the student's working folder):
     conftest files and the helpers these reach (a helper only hidden tests use stays out, so
     does the suite's README; a folder holding any non-public test is hidden whole), and the
     config's kit_files (`path`, or `path=name` to ship it under another name). Never the reference, never a hidden test, never a function that is
-    a reference solution renamed or reformatted (answers.py): each fails the build, before
-    anything is written. Closed forms of the homework's parts are reported as warnings.
+    a reference solution renamed or reformatted, never a closed form of the homework's parts
+    (answers.py): each fails the build, before anything is written.
+    With the config's kit_recording, the kit also gets the answers the suite recorded while
+    the reference was graded on the public suite ($AUTOGRADER_RECORD), so its public tests
+    check values without holding any closed form.
 
 Data (the config's [data] section; for Beras, the four MNIST files from $BERAS_MNIST_DIR) goes
 into autograder.zip, so Gradescope needs no download. Without every required file the build
@@ -21,17 +24,21 @@ gives the same bytes.
 from __future__ import annotations
 
 import configparser
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import answers
-from autograder.grading import ENGINE_ROOT, Course, load_course
+from autograder.grading import ENGINE_ROOT, Course, grade_command, load_course
 from autograder.submission import is_clutter
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+RECORD_ENV = "AUTOGRADER_RECORD"  # where the suite writes the config's kit_recording
 EXECUTABLE = {"setup.sh", "run_autograder", "dev.py"}
 
 
@@ -204,7 +211,7 @@ def kit_answers(course: Course, files: list[tuple[str, Path]]) -> list[answers.M
 
 
 def kit_fingerprints(files: list[tuple[str, Path]]) -> list[answers.Fingerprint]:
-    """Closed forms of the homework's parts spelled out in the kit: warnings to read."""
+    """Closed forms of the homework's parts spelled out in the kit: each fails the build."""
     return answers.fingerprints(_python_sources(files))
 
 
@@ -249,6 +256,29 @@ def data_plan(course: Course, data_dir: Path | None) -> DataPlan:
     return plan
 
 
+def record_for_kit(course: Course, workdir: Path) -> list[tuple[str, Path]]:
+    """The config's kit_recording, made now from the current suite: the reference is graded
+    on the public suite with $AUTOGRADER_RECORD naming a file, and the suite writes it (what
+    it holds is the suite's business). The reference must pass every public test."""
+    if not course.kit_recording:
+        return []
+    target, results = workdir / "kit-recording", workdir / "results.json"
+    cmd = grade_command(course.reference, results, public_only=True, config=course.config_path)
+    proc = subprocess.run(cmd, cwd=ENGINE_ROOT, env={**os.environ, RECORD_ENV: str(target)},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        tests = json.loads(results.read_text())["tests"]
+    except (OSError, ValueError, KeyError):
+        tests = []
+    failing = [t.get("name", "?") for t in tests if t.get("status") != "passed"]
+    if not tests or failing or not target.is_file():
+        why = (f"public tests failed: {', '.join(failing[:5])}" if failing else
+               "no test ran" if not tests else f"the suite wrote no {course.kit_recording}")
+        raise BuildError(f"recording {course.kit_recording} on the reference: {why}\n"
+                         + proc.stdout.decode(errors="replace")[-3000:])
+    return [(course.kit_recording, target)]
+
+
 def build(out_dir: Path, config: Path | None = None, warn=None, *, data_dir: Path | None = None,
           allow_fallback_data: bool = False) -> tuple[Path, Path]:
     course = load_course(config)
@@ -270,10 +300,15 @@ def build(out_dir: Path, config: Path | None = None, warn=None, *, data_dir: Pat
     matches = kit_answers(course, kit_files)
     if matches:
         raise BuildError("the student kit would hold reference solutions:\n  " + "\n  ".join(map(str, matches)))
-    for found in kit_fingerprints(kit_files):
-        (warn or _warn)(f"build: warning: closed form in the student kit: {found}")
-    write_zip(grader, _unique(autograder_zip_files(course) + data.files))
-    write_zip(kit, kit_files)
+    closed_forms = kit_fingerprints(kit_files)
+    if closed_forms:
+        raise BuildError("the student kit would hold closed forms of the homework's parts (name the value "
+                         "through the suite's judge instead):\n  " + "\n  ".join(map(str, closed_forms)))
+    with tempfile.TemporaryDirectory(prefix="autograder-build-") as tmp:
+        recording = record_for_kit(course, Path(tmp))  # may fail: nothing written yet
+        stale = {arc for arc, _ in recording}
+        write_zip(grader, _unique(autograder_zip_files(course) + data.files))
+        write_zip(kit, sorted([f for f in kit_files if f[0] not in stale] + recording))
     return grader, kit
 
 

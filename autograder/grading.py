@@ -36,6 +36,9 @@ class Course:
     test_timeout_s: float
     total_timeout_s: float
     sandbox: dict[str, str] = field(default_factory=dict)
+    # A file the public suite writes while the build grades the reference on it (build.py,
+    # RECORD_ENV names where), shipped in the kit at this path; "" for none.
+    kit_recording: str = ""
 
     def words(self, key: str) -> list[str]:
         """A space-separated list from [sandbox], e.g. `forbidden`."""
@@ -72,6 +75,7 @@ def load_course(explicit: Path | str | None = None) -> Course:
         test_timeout_s=float(section.get("test_timeout_s", DEFAULT_TEST_TIMEOUT_S)),
         total_timeout_s=float(section.get("total_timeout_s", DEFAULT_TOTAL_TIMEOUT_S)),
         sandbox=dict(parser["sandbox"]) if parser.has_section("sandbox") else {},
+        kit_recording=section.get("kit_recording", "").strip(),
     )
 
 

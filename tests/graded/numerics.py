@@ -1,7 +1,9 @@
-"""The mathematics the suite judges with: closed forms and float64 finite differences.
+"""The generic mathematics the suite judges with: float64 finite differences and tolerances.
 
 Everything here runs in the trusted process with plain numpy, on the MATHEMATICAL function
-(never on a student's forward), so a broken forward pass cannot cost gradient points.
+(never on a student's forward), so a broken forward pass cannot cost gradient points. The
+closed forms themselves (softmax, MSE, ...) are answers: they live in hidden/closed_forms.py,
+which never ships in the student kit, and public tests reach them only through `judge`.
 
 Tolerances (why these numbers):
 - Students may compute in float32. Its relative precision is 6e-8; a few operations give
@@ -87,44 +89,3 @@ def jacobian_fd_rows(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
         step[:, i] = h
         jac[:, i, :] = (f(x + step) - f(x - step)) / (2 * h)
     return jac
-
-
-# ---------------------------------------------------------------------------- closed forms
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    shifted = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def softmax_jacobian(z: np.ndarray) -> np.ndarray:
-    p = softmax(z)
-    return np.einsum("bi,ij->bij", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    out = np.empty_like(x, dtype=np.float64)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-def leaky_relu(x: np.ndarray, alpha: float) -> np.ndarray:
-    return np.where(x > 0, x, alpha * x)
-
-
-def mse(y_pred: np.ndarray, y_true: np.ndarray) -> float:
-    return float(np.mean((y_pred - y_true) ** 2))
-
-
-def cce(p: np.ndarray, y: np.ndarray, eps: float = 0.0) -> float:
-    """Batch mean of -sum_c y log p (p clipped to [eps, 1-eps] when eps > 0)."""
-    if eps:
-        p = np.clip(p, eps, 1 - eps)
-    return float(-np.sum(y * np.log(p)) / p.shape[0])
-
-
-def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes)[np.asarray(labels, dtype=int)]

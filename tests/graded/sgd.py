@@ -2,20 +2,27 @@
 
 Model: logits = x @ W, P = softmax(logits), loss = the batch-mean cross-entropy. The layer,
 the softmax and the loss are test-provided (worker_side/probes.py), so a loss bug costs the
-loss tests only; the student's part is the GradientTape that chains them into dL/dW.
+loss tests only; the student's part is the GradientTape that chains them into dL/dW. The
+softmax's and the loss's values and gradients come from `judge` (recorded at build time in
+the student kit, which holds no closed form); in the kit, a problem with no recording has no
+gradient: judge.UNKNOWN.
 """
 from __future__ import annotations
 
 import numpy as np
 
+import judge
 from autograder.sandbox import fetch
 from feedback import fail, gradient_list
 
 
 def weight_gradient(beras, worker_side, x, W, Y, inputs):
     """dL/dW for the batch (x, Y), through the student's GradientTape."""
+    parts = judge.value("softmax_classifier_parts", x, W, Y)  # [P, softmax Jacobians, loss, [dL/dP, dL/dY]]
+    if not judge.known(parts):
+        return judge.UNKNOWN
     tape_class = beras.gradient_tape.GradientTape
-    grads = fetch(worker_side("probes").softmax_classifier_gradient(tape_class, x, W, Y))
+    grads = fetch(worker_side("probes").softmax_classifier_gradient(tape_class, x, W, Y, *parts))
     dW = np.asarray(gradient_list(grads, 1, "GradientTape.gradient(loss, [W])",
                                   "The tape returns one gradient per source.", inputs)[0], dtype=float)
     if dW.shape != W.shape:
@@ -29,10 +36,10 @@ def problem(seed: int, n: int, m: int, classes: int):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, size=(n, m))
     W = rng.normal(0, 1, size=(m, classes))
-    Y = np.eye(classes)[rng.integers(0, classes, size=n)]
+    Y = (rng.integers(0, classes, size=n)[:, None] == np.arange(classes)).astype(np.float64)
     return x, W, Y
 
 
 def per_example_gradients(beras, worker_side, x, W, Y, inputs):
-    return np.stack([weight_gradient(beras, worker_side, x[i:i + 1], W, Y[i:i + 1], inputs)
-                     for i in range(len(x))])
+    singles = [weight_gradient(beras, worker_side, x[i:i + 1], W, Y[i:i + 1], inputs) for i in range(len(x))]
+    return np.stack(singles) if all(map(judge.known, singles)) else judge.UNKNOWN

@@ -240,23 +240,32 @@ def test_build_refuses_a_kit_holding_a_reference_solution_renamed_and_reformatte
                           "--allow-fallback-data").returncode == 0
 
 
-def test_fingerprints_of_closed_forms_in_the_kit_are_listed(tmp_path):
-    """Reported, not fatal: tests/graded/numerics.py still holds closed-form oracles (softmax,
-    sigmoid, MSE, cross-entropy, one-hot) until the public tests stop needing them. Each
-    finding is listed here as a warning, and in the build's output."""
-    import warnings
+CLOSED_FORM_WRITTEN_UNLIKE_THE_REFERENCE = '''
 
-    found = build.kit_fingerprints(build.kit_zip_files(load_course()))
-    for finding in found:
-        warnings.warn(f"closed form in the student kit: {finding}", UserWarning)
-    proc = harness.engine("build", "--out-dir", tmp_path, "--allow-fallback-data")
-    assert proc.returncode == 0, proc.stderr
-    for finding in found:
-        assert f"build: warning: closed form in the student kit: {finding}" in proc.stderr
-    # The scan sees a closed form written unlike the reference.
+def _expected_probabilities(z):
+    """Looks like a helper of the suite."""
+    return numpy.exp(z) / numpy.exp(z).sum(axis=-1, keepdims=True)
+'''
+
+
+def test_build_refuses_a_kit_holding_a_closed_form(tmp_path):
+    # The real kit has none: public tests name expected values through the suite's judge.
+    assert build.kit_fingerprints(build.kit_zip_files(load_course())) == []
+    cfg = copy_of_this_course(tmp_path / "course")
+    helper = tmp_path / "course" / "tests" / "graded" / "feedback.py"
+    helper.write_text(helper.read_text() + CLOSED_FORM_WRITTEN_UNLIKE_THE_REFERENCE)
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist", "--allow-fallback-data")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "closed forms of the homework's parts" in proc.stderr
+    assert "tests/graded/feedback.py" in proc.stderr and "_expected_probabilities(): exp-normalise (softmax)" in proc.stderr
+    assert not (tmp_path / "dist" / "student-kit.zip").exists()
+    assert not (tmp_path / "dist" / "autograder.zip").exists()
+    # The scan sees a closed form written unlike the reference, in a function or a module's table.
     planted = build.answers.fingerprints([("x.py", "def f(z):\n    import numpy\n"
                                                     "    return 1.0 / (1.0 + numpy.exp(-z))\n")])
     assert [p.formula for p in planted] == ["logistic 1 / (1 + exp(-x)) (sigmoid)"]
+    table = build.answers.fingerprints([("t.py", "FORMS = {'mse': lambda p, y: np.mean((p - y) ** 2)}\n")])
+    assert [(p.function, p.formula) for p in table] == [("<module>", "mean of squared differences (MSE)")]
     # The handout's TODO text spells formulas out: text is not an oracle.
     assert not build.answers.fingerprints([("t.py", 'def f(x):\n    raise NotImplementedError("TODO: 1 / (1 + exp(-x))")\n')])
 

@@ -28,7 +28,8 @@ def graded_tests():
     finally:
         sys.path[:] = path_before
         for name in set(sys.modules) - modules_before:
-            if name.startswith("graded_") or name in {"feedback", "numerics", "strategies", "sgd", "data"}:
+            if name.startswith(("graded_", "hidden")) or name in {"feedback", "numerics", "strategies", "sgd", "data",
+                                                                 "judge"}:
                 del sys.modules[name]
 
 

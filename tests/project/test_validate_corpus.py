@@ -274,8 +274,9 @@ def test_diagnosis_needs_a_hint_of_the_declared_class_and_none_of_another():
     assert stats["diagnosis_rate"] == pytest.approx(0.5)
 
 
-def test_every_mutant_declares_a_mistake_class_of_the_vocabulary(corpus):
+def test_every_mutant_declares_a_mistake_class_of_the_vocabulary(corpus, monkeypatch):
     # load_corpus enforces it; the suite's hints use the same vocabulary.
+    monkeypatch.syspath_prepend(str(PROJECT / "tests" / "graded"))  # feedback imports the suite's judge
     feedback = load_module_from(PROJECT / "tests" / "graded" / "feedback.py", "graded_feedback_vocabulary")
     assert set(corpus.mistakes) == set(feedback.MISTAKES)
     assert set(corpus.neutral) == set(feedback.NEUTRAL)

@@ -14,7 +14,9 @@ from suite_support import GRADED_SUITE
 
 @pytest.fixture(scope="module")
 def feedback():
-    return load_module_from(GRADED_SUITE / "feedback.py", "graded_feedback_hints")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(GRADED_SUITE))  # feedback imports the suite's judge
+        return load_module_from(GRADED_SUITE / "feedback.py", "graded_feedback_hints")
 
 
 def hint_of(feedback, expected, returned, **kw):

@@ -9,6 +9,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
@@ -41,13 +42,14 @@ def test_leaky_relu_forward(beras, shape, alpha, data):
     x = data.draw(S.array(shape), label="x")
     layer, alpha = make_leaky(beras, alpha)
     expect_close(f"`{leaky_name(alpha)}` returns x where x > 0, else alpha * x.",
-                 expected=M.leaky_relu(x, alpha), returned=fetch(layer(x)), what=f"{leaky_name(alpha)}(x)",
+                 expected=judge.value("leaky_relu", x, alpha=alpha), returned=fetch(layer(x)), what=f"{leaky_name(alpha)}(x)",
                  inputs={"x": x, "alpha": alpha}, **M.VALUE,
-                 mistakes={Hint("missing-term", "negative inputs must be multiplied by alpha, not set to 0."): np.maximum(x, 0),
+                 mistakes={Hint("missing-term", "negative inputs must be multiplied by alpha, not set to 0."):
+                           judge.value("relu_for_leaky", x),
                            Hint("wrong-input", "alpha multiplies the negative inputs, not the positive ones."):
-                           np.where(x > 0, alpha * x, x),
+                           judge.value("leaky_relu_alpha_on_positives", x, alpha=alpha),
                            Hint("wrong-input", "below zero return alpha * x, not the constant alpha."):
-                           np.where(x > 0, x, alpha)})
+                           judge.value("leaky_relu_constant_below", x, alpha=alpha)})
 
 
 @weight(2)
@@ -65,16 +67,17 @@ def test_leaky_relu_gradients(beras, shape, alpha, data):
     inputs = {"x": x, "alpha": alpha}
     prop = f"`{name}.get_input_gradients()` is `[1 where x > 0 else alpha]`, shaped like x."
     slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
-    expect_close(prop, expected=np.where(x > 0, 1.0, alpha), returned=slope, what="get_input_gradients()[0]",
-                 inputs=inputs, **M.VALUE,
+    expect_close(prop, expected=judge.value("leaky_relu_slope", x, alpha=alpha), returned=slope,
+                 what="get_input_gradients()[0]", inputs=inputs, **M.VALUE,
                  mistakes={Hint("missing-term", "below zero the slope is alpha, not 0 (that is ReLU's slope)."):
-                           np.where(x > 0, 1.0, 0.0),
+                           judge.value("relu_slope", x),
                            Hint("wrong-input", "the gradient is the slope of the function: 1 above zero, not x "
-                                               "(the forward value)."): np.where(x > 0, x, alpha)})
+                                               "(the forward value)."):
+                           judge.value("leaky_relu_constant_below", x, alpha=alpha)})
     inputs["J (upstream)"] = J
     prop = f"`{name}.compose_input_gradients([J])[0]` equals the finite differences of d<f(x), J>/dx."
     composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
-    expect_close(prop, expected=M.vjp_fd(lambda z: M.leaky_relu(z, alpha), x, J), returned=composed,
+    expect_close(prop, expected=judge.vjp_fd("leaky_relu", x, upstream=J, alpha=alpha), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
 
 
@@ -86,9 +89,10 @@ def test_leaky_relu_gradients(beras, shape, alpha, data):
 def test_sigmoid_forward(beras, shape, data):
     """Sigmoid forward"""
     x = data.draw(S.array(shape, -30, 30), label="x")
-    expect_close("`Sigmoid()(x)` is 1 / (1 + exp(-x)), element-wise.", expected=M.sigmoid(x),
+    expect_close("`Sigmoid()(x)` is 1 / (1 + exp(-x)), element-wise.", expected=judge.value("sigmoid", x),
                  returned=fetch(beras.activations.Sigmoid()(x)), what="Sigmoid()(x)", inputs={"x": x},
-                 **M.VALUE, mistakes={Hint("sign", "you computed exp(-x) / (1 + exp(-x)), which is 1 - sigmoid(x)."): M.sigmoid(-x)})
+                 **M.VALUE, mistakes={Hint("sign", "you computed exp(-x) / (1 + exp(-x)), which is 1 - sigmoid(x)."):
+                                      judge.value("one_minus_sigmoid", x)})
 
 
 @weight(2)
@@ -103,15 +107,15 @@ def test_sigmoid_gradients(beras, shape, data):
     layer = beras.activations.Sigmoid()
     layer(x)
     inputs = {"x": x}
-    y = M.sigmoid(x)
     prop = "`Sigmoid.get_input_gradients()` is `[y * (1 - y)]`, y the output, shaped like x."
     slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
-    expect_close(prop, expected=y * (1 - y), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
-                 **M.VALUE, mistakes={Hint("wrong-input", "use the output y = sigmoid(x), not the input x: y * (1 - y)."): x * (1 - x)})
+    expect_close(prop, expected=judge.value("sigmoid_slope", x), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
+                 **M.VALUE, mistakes={Hint("wrong-input", "use the output y = sigmoid(x), not the input x: y * (1 - y)."):
+                                      judge.value("sigmoid_slope_of_input", x)})
     inputs["J (upstream)"] = J
     prop = "`Sigmoid.compose_input_gradients([J])[0]` equals the finite differences of d<sigmoid(x), J>/dx."
     composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
-    expect_close(prop, expected=M.vjp_fd(M.sigmoid, x, J), returned=composed,
+    expect_close(prop, expected=judge.vjp_fd("sigmoid", x, upstream=J), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
 
 
@@ -127,17 +131,17 @@ def test_softmax_forward_and_identities(beras, shape, shift, data):
     inputs = {"x": x}
     p = fetch(layer(x))
     expect_close("`Softmax()(x)` is the softmax of each row: exp(x) / exp(x).sum(axis=-1, keepdims=True).",
-                 expected=M.softmax(x), returned=p, what="Softmax()(x)", inputs=inputs, **M.VALUE,
+                 expected=judge.value("softmax", x), returned=p, what="Softmax()(x)", inputs=inputs, **M.VALUE,
                  mistakes={Hint("wrong-axis", "you normalised over the batch axis (0); softmax normalises each row (axis -1)."):
-                           np.exp(x) / np.exp(x).sum(axis=0, keepdims=True),
+                           judge.value("softmax_over_batch_axis", x),
                            Hint("wrong-axis", "you normalised by the sum of the whole array, not of each row (use keepdims=True)."):
-                           np.exp(x) / np.exp(x).sum()})
+                           judge.value("softmax_over_whole_array", x)})
     expect_close("Each row of `Softmax()(x)` sums to 1.", expected=np.ones(shape[0]),
                  returned=np.asarray(p, dtype=float).sum(axis=-1), what="Softmax()(x).sum(axis=-1)",
                  inputs=inputs, **M.VALUE)
     shifted = x + np.linspace(shift, -shift, shape[0])[:, None]
     expect_close("Adding a constant to every logit of a row does not change its softmax.",
-                 expected=M.softmax(x), returned=fetch(layer(shifted)), what="Softmax()(x + c)",
+                 expected=judge.value("softmax", x), returned=fetch(layer(shifted)), what="Softmax()(x + c)",
                  inputs={"x": x, "x + c (c constant per row)": shifted}, **M.VALUE,
                  nonfinite_hint=Hint("overflow", "subtract the row maximum before exp(); mathematically the "
                                                  "result is the same."))
@@ -162,13 +166,14 @@ def test_softmax_jacobian(beras, shape, data):
     # Symmetry and zero row sums hold to rounding: float32's when the student worked in it.
     identities = M.tolerance_for([fetch(probs), jac], M.VALUE, M.GRADIENT)
     jac = np.asarray(jac, dtype=float)
-    y = M.softmax(x)
+    diagonal = judge.value("softmax_diagonal", x)  # y (1 - y): the sigmoid-like mistake
     diagonal_only = Hint("missing-term", "your Jacobian is only its diagonal, y (1 - y), as for the sigmoid: each "
                                          "softmax output depends on every logit, so Jac[b] = diag(y_b) - "
                                          "outer(y_b, y_b) has off-diagonal terms -y_i y_j.")
     expect(jac.shape == (n, k, k), prop, inputs=inputs,
            detail=f"get_input_gradients()[0] has shape {jac.shape}; expected {(n, k, k)}.",
-           hint=diagonal_only if jac.shape == (n, k) and np.allclose(jac, y * (1 - y), rtol=1e-4, atol=1e-7) else
+           hint=diagonal_only if (jac.shape == (n, k) and judge.known(diagonal)
+                                  and np.allclose(jac, diagonal, rtol=1e-4, atol=1e-7)) else
            Hint("shape", "one n-by-n Jacobian per sample; broadcasting y[:, :, None] * np.eye(n) gives the diagonals."))
     expect_close("Each softmax Jacobian is symmetric.", expected=np.swapaxes(jac, 1, 2), returned=jac,
                  what="get_input_gradients()[0]", inputs=inputs, **identities)
@@ -177,13 +182,13 @@ def test_softmax_jacobian(beras, shape, data):
     expect_close("Each row of each softmax Jacobian sums to 0 (softmax outputs always sum to 1).",
                  expected=np.zeros((n, k)), returned=jac.sum(axis=2), what="Jac.sum(axis=2)",
                  inputs=inputs, **identities,
-                 mistakes={no_diagonal: -y, diagonal_only: y * (1 - y)})
-    expect_close(prop, expected=M.jacobian_fd_rows(M.softmax, x), returned=jac, what="get_input_gradients()[0]",
+                 mistakes={no_diagonal: judge.value("softmax_negated", x), diagonal_only: diagonal})
+    expect_close(prop, expected=judge.jacobian_fd("softmax", x), returned=jac, what="get_input_gradients()[0]",
                  inputs=inputs, **M.GRADIENT,
-                 mistakes={no_diagonal: -y[:, :, None] * y[:, None, :],
-                           diagonal_only: y[:, :, None] * np.eye(k) * (1 - y)[:, :, None]})
+                 mistakes={no_diagonal: judge.value("softmax_jacobian_without_diag", x),
+                           diagonal_only: judge.value("softmax_jacobian_diagonal_only", x)})
     inputs["J (upstream)"] = J
     prop = "`Softmax.compose_input_gradients([J])[0]` equals the finite differences of d<softmax(x), J>/dx."
     composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
-    expect_close(prop, expected=M.vjp_fd(M.softmax, x, J), returned=composed,
+    expect_close(prop, expected=judge.vjp_fd("softmax", x, upstream=J), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)

@@ -9,6 +9,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
@@ -113,10 +114,10 @@ def test_committee_averages_its_members(student_file, worker_side, members, shap
               for k in range(members)]
     probes = worker_side("probes")
     committee = student_file("committee").Committee([probes.Affine(a, c) for a, c in params])
-    outputs = [x @ a + c for a, c in params]
     expect_close("`Committee(members)(x)` is the plain average of the members' outputs on x.",
-                 expected=np.mean(outputs, axis=0), returned=fetch(committee(x)), what="Committee(members)(x)",
+                 expected=judge.value("affine_committee", x, params), returned=fetch(committee(x)), what="Committee(members)(x)",
                  inputs={"x": x, "members": f"{members} affine maps x @ a_k + c_k"}, **M.VALUE,
-                 mistakes={Hint("batch-mean", "you summed the members' outputs; average them."): np.sum(outputs, axis=0),
+                 mistakes={Hint("batch-mean", "you summed the members' outputs; average them."):
+                           judge.value("affine_committee_sum", x, params),
                            Hint("wrong-formula", "you took the element-wise maximum of the members' outputs; "
-                                                 "average them."): np.max(outputs, axis=0)})
+                                                 "average them."): judge.value("affine_committee_max", x, params)})

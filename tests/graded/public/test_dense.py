@@ -8,6 +8,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
@@ -34,10 +35,10 @@ def test_dense_forward(beras, worker_side, case):
     dense = build(beras, worker_side, case)
     x, w, b = case["x"], case["w"], case["b"]
     expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
-                 expected=x @ w + b, returned=fetch(dense(x)), what="Dense(x)",
+                 expected=judge.value("dense", x, w, b), returned=fetch(dense(x)), what="Dense(x)",
                  inputs={"x": x, "w": w, "b": b}, **M.VALUE,
-                 mistakes={Hint("missing-term", "you left out the bias `b`."): x @ w,
-                           Hint("wrong-formula", "you added the bias twice."): x @ w + 2 * b})
+                 mistakes={Hint("missing-term", "you left out the bias `b`."): judge.value("dense_without_bias", x, w, b),
+                           Hint("wrong-formula", "you added the bias twice."): judge.value("dense_bias_twice", x, w, b)})
 
 
 def weight_gradient_shapes_ok(dW, db, n, m, r):
@@ -67,7 +68,8 @@ def test_dense_gradient_shapes(beras, worker_side, case):
            hint=Hint("wrong-type", "return `[w]`, a list with one Jacobian per input: the given "
                                    "compose_input_gradients iterates over that list."))
     grads = gradient_list(returned, 1, "get_input_gradients()", prop, inputs)
-    expect_close(prop, expected=w, returned=grads[0], what="get_input_gradients()[0]", inputs=inputs,
+    expect_close(prop, expected=judge.value("dense_input_jacobian", x, w, b), returned=grads[0],
+                 what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, hint=Hint("reminder", "dy/dx of x @ w + b is w itself, the same for every sample."))
 
     prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
@@ -86,14 +88,16 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     expect(dW_ok, prop, inputs=inputs,
            detail=f"dW has shape {dW.shape}; expected ({n}, {m}, {r}) or ({n}, {m}, 1) ({shapes_text(case)}).",
            hint=dW_hint)
-    expect_close(prop, expected=np.broadcast_to(x[:, :, None], (n, m, dW.shape[2])), returned=dW,
+    expect_close(prop, expected=judge.apply(lambda v: np.broadcast_to(v, (n, m, dW.shape[2])),
+                                          judge.value("dense_weight_jacobian", x, w, b)), returned=dW,
                  what="dW", inputs=inputs, **M.VALUE)
     expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
            hint=Hint("reminder", "db is ones shaped like b."))
-    expect_close(prop, expected=np.ones(db.shape), returned=db, what="db", inputs=inputs, **M.VALUE,
+    bias_jacobian = judge.apply(lambda v: np.reshape(v, db.shape), judge.value("dense_bias_jacobian", x, w, b))
+    expect_close(prop, expected=bias_jacobian, returned=db, what="db", inputs=inputs, **M.VALUE,
                  mistakes={Hint("batch-mean", f"db is N = {n} everywhere: you summed over the batch already, and "
                                               "compose_weight_gradients sums again. db is ones, as for one sample."):
-                           np.full(db.shape, float(n))} if n > 1 else None)
+                           judge.apply(lambda v: n * v, bias_jacobian)} if n > 1 else None)
 
     prop = "`compose_input_gradients([J])` is shaped like x, (N, m); `compose_weight_gradients([J])` like w and b."
     inputs = {**inputs, "J": J}
@@ -119,7 +123,7 @@ def test_dense_composed_input_gradient(beras, worker_side, case):
     inputs = {"x": x, "w": w, "b": b, "J (upstream)": J}
     prop = ("`compose_input_gradients([J])[0]` is d<x @ w + b, J>/dx: it equals `J @ w.T` "
             "and the finite differences of the layer's formula.")
-    expected = M.vjp_fd(lambda z: z @ w + b, x, J)
+    expected = judge.vjp_fd("dense", x, w, b, upstream=J, wrt=0)
     got = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_close(prop, expected=expected, returned=got, what="compose_input_gradients([J])[0]",
                  inputs=inputs, batch=x.shape[0], **M.GRADIENT)
@@ -140,12 +144,12 @@ def test_dense_composed_weight_gradients(beras, worker_side, case):
                         "compose_weight_gradients returns [dL/dw, dL/db].", inputs)
     expect_close("`compose_weight_gradients([J])[0]` is d<x @ w + b, J>/dw: it equals `x.T @ J` "
                  "and the finite differences of the layer's formula.",
-                 expected=M.vjp_fd(lambda v: x @ v + b, w, J), returned=got[0],
+                 expected=judge.vjp_fd("dense", x, w, b, upstream=J, wrt=1), returned=got[0],
                  what="compose_weight_gradients([J])[0]", inputs=inputs, batch=x.shape[0], **M.GRADIENT,
                  hint=Hint("reminder", "dW of sample b is x[b] (as a column) broadcast against J[b]; the compose "
                                        "sums over the batch."))
-    db_expected = M.vjp_fd(lambda v: x @ w + v, b, J)
-    if np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
+    db_expected = judge.vjp_fd("dense", x, w, b, upstream=J, wrt=2)
+    if judge.known(db_expected) and np.size(got[1]) == db_expected.size:  # (1, r) or (r,): both are fine
         db_expected = db_expected.reshape(np.shape(got[1]))
     expect_close("`compose_weight_gradients([J])[1]` is d<x @ w + b, J>/db: it equals `J.sum(0)`, shaped like b.",
                  expected=db_expected, returned=got[1], what="compose_weight_gradients([J])[1]",
@@ -164,8 +168,12 @@ Z = 6.0
 ONE_SIGMA_MASS = 0.6826894921370859  # P(|X| < sigma) for a normal X
 
 
-def init_std(name, m, r):
-    return {"normal": 1.0, "xavier": np.sqrt(2.0 / (m + r)), "kaiming": np.sqrt(2.0 / m)}[name]
+# The standard deviations a hint recognises, in the order of judge's "initializer_std_candidates".
+STD_CANDIDATES = ("sqrt(2/(m+r))", "sqrt(2/m)", "sqrt(2/r)", "sqrt(1/m)", "sqrt(1/(m+r))", "1",
+                  "sqrt(2/m + r), an operator-precedence slip", "sqrt(1/3), that of uniform draws from [-1, 1]")
+# The kind of mistake each wrong standard deviation is (the others: a wrong input to the formula).
+STD_KINDS = {"sqrt(2/m + r), an operator-precedence slip": "wrong-formula",
+             "sqrt(1/3), that of uniform draws from [-1, 1]": "wrong-formula"}
 
 
 @weight(2)
@@ -184,19 +192,14 @@ def test_dense_initializer_statistics(beras, student):
                    detail=f"w has shape {w.shape}; expected {(m, r)}.")
             expect(b.shape in ((1, r), (r,)) and not np.any(b), "The bias starts at zero, shape (1, r).",
                    inputs=inputs, detail=f"b has shape {b.shape} and max |b| = {np.max(np.abs(b)) if b.size else 0:g}.")
-            sigma = init_std(name, m, r)
+            sigma = judge.value("initializer_std", name, m, r)
             n = w.size
             mean, std = float(w.mean()), float(w.std())
             needs = {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name]
-            stds = {  # what a wrong std looks like: (value, the kind of mistake)
-                "sqrt(2/(m+r))": (np.sqrt(2 / (m + r)), "wrong-input"), "sqrt(2/m)": (np.sqrt(2 / m), "wrong-input"),
-                "sqrt(2/r)": (np.sqrt(2 / r), "wrong-input"), "sqrt(1/m)": (np.sqrt(1 / m), "wrong-input"),
-                "sqrt(1/(m+r))": (np.sqrt(1 / (m + r)), "wrong-input"), "1": (1.0, "wrong-input"),
-                "sqrt(2/m + r), an operator-precedence slip": (np.sqrt(2 / m + r), "wrong-formula"),
-                "sqrt(1/3), that of uniform draws from [-1, 1]": (np.sqrt(1 / 3), "wrong-formula")}
-            looks_like = [k for k, (v, _) in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
-            hint = (Hint(stds[looks_like[0]][1], f"your standard deviation looks like {looks_like[0]}; "
-                                                 f"\"{name}\" needs {needs}.")
+            stds = dict(zip(STD_CANDIDATES, judge.value("initializer_std_candidates", m, r)))
+            looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
+            hint = (Hint(STD_KINDS.get(looks_like[0], "wrong-input"), f"your standard deviation looks like "
+                                                                     f"{looks_like[0]}; \"{name}\" needs {needs}.")
                     if looks_like else None)
             expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
                    f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
@@ -206,7 +209,7 @@ def test_dense_initializer_statistics(beras, student):
                    inputs=inputs, detail=f"The sample mean of {n:,} weights is {mean:.5g}; "
                                          f"allowed |mean| < {Z * sigma / np.sqrt(n):.3g}.")
             inside = float(np.mean(np.abs(w) < sigma))
-            se = np.sqrt(ONE_SIGMA_MASS * (1 - ONE_SIGMA_MASS) / n)
+            se = np.sqrt((ONE_SIGMA_MASS - ONE_SIGMA_MASS ** 2) / n)  # binomial p (1 - p) / n
             expect(abs(inside - ONE_SIGMA_MASS) < Z * se,
                    f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation.",
                    inputs=inputs, detail=f"{inside:.2%} lie within one standard deviation.",

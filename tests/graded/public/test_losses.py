@@ -8,6 +8,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
@@ -44,16 +45,15 @@ def one_row_more(*arrays):
     return [np.concatenate([a, a[:1]]) for a in arrays]
 
 
-def loss_gradient_at(loss_class, reference_loss, y_pred, y_true, position=0):
-    """() -> (finite differences, the student's gradient, N + 1) at one row more (see expect_close)."""
+def loss_gradient_at(loss_class, loss_name, y_pred, y_true, position=0):
+    """() -> (finite differences of the judge's loss `loss_name`, the student's gradient, N + 1)
+    at one row more (see expect_close)."""
     def second():
         yp, yt = one_row_more(y_pred, y_true)
         loss = loss_class()
         loss(yp, yt)
         got = fetch(loss.get_input_gradients())[position]
-        wrt = yp if position == 0 else yt
-        expected = M.gradient_fd(lambda z: reference_loss(z, yt) if position == 0 else reference_loss(yp, z), wrt)
-        return expected, got, len(yp)
+        return judge.fd_gradient(loss_name, yp, yt, wrt=position), got, len(yp)
     return second
 
 
@@ -70,14 +70,17 @@ def test_mse_value(beras, case):
     """MSE value"""
     yp, yt = case["y_pred"], case["y_true"]
     n, c = yp.shape
-    sq = (yp - yt) ** 2
     expect_close("`MeanSquaredError()(y_pred, y_true)` is the mean of (y_pred - y_true)^2 over all N*C entries.",
-                 expected=M.mse(yp, yt), returned=scalar(fetch(beras.losses.MeanSquaredError()(yp, yt))),
+                 expected=judge.value("mse", yp, yt), returned=scalar(fetch(beras.losses.MeanSquaredError()(yp, yt))),
                  what="MeanSquaredError()(y_pred, y_true)", inputs=case, **M.VALUE,
-                 mistakes={Hint("batch-mean", "you summed the squared errors; take their mean over all N*C entries."): sq.sum(),
-                           Hint("batch-mean", "you divided by N only; the mean is over all N*C entries."): sq.sum() / n,
-                           Hint("shape", "you returned one value per row; the loss is a single number."): sq.mean(axis=1),
-                           Hint("wrong-formula", "you forgot to square the differences."): (yp - yt).mean()})
+                 mistakes={Hint("batch-mean", "you summed the squared errors; take their mean over all N*C entries."):
+                           judge.value("squared_error_sum", yp, yt),
+                           Hint("batch-mean", "you divided by N only; the mean is over all N*C entries."):
+                           judge.value("squared_error_over_n", yp, yt),
+                           Hint("shape", "you returned one value per row; the loss is a single number."):
+                           judge.value("squared_error_row_means", yp, yt),
+                           Hint("wrong-formula", "you forgot to square the differences."):
+                           judge.value("error_mean_unsquared", yp, yt)})
 
 
 @weight(2)
@@ -94,13 +97,15 @@ def test_mse_gradient(beras, case):
     prop = ("`MeanSquaredError.get_input_gradients()[0]` is d loss / d y_pred = 2 (y_pred - y_true) / (N C), "
             "as finite differences of the loss confirm.")
     grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
-    d = yp - yt
-    expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(z, yt), yp), returned=grads[0],
+    expect_close(prop, expected=judge.fd_gradient("mse", yp, yt, wrt=0), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
-                 second=loss_gradient_at(beras.losses.MeanSquaredError, M.mse, yp, yt),
-                 mistakes={Hint("batch-mean", "you divided by N only; the loss averages over all N*C entries."): 2 * d / n,
-                           Hint("batch-mean", "you left out the 1/(N C) of the mean."): 2 * d,
-                           Hint("constant-factor", "the factor 2 from the square is missing."): d / d.size})
+                 second=loss_gradient_at(beras.losses.MeanSquaredError, "mse", yp, yt),
+                 mistakes={Hint("batch-mean", "you divided by N only; the loss averages over all N*C entries."):
+                           judge.value("mse_gradient_over_n", yp, yt),
+                           Hint("batch-mean", "you left out the 1/(N C) of the mean."):
+                           judge.value("mse_gradient_without_mean", yp, yt),
+                           Hint("constant-factor", "the factor 2 from the square is missing."):
+                           judge.value("mse_gradient_without_2", yp, yt)})
 
 
 @weight(2)
@@ -112,14 +117,16 @@ def test_cross_entropy_value(beras, case):
     """cross-entropy value"""
     p, y = case["y_pred"], case["y_true"]
     n = p.shape[0]
-    per_row = -(y * np.log(p)).sum(axis=1)
     expect_close("`CategoricalCrossEntropy()(y_pred, y_true)` is the batch mean of -sum_c y_true * log(y_pred).",
-                 expected=M.cce(p, y), returned=scalar(fetch(beras.losses.CategoricalCrossEntropy()(p, y))),
+                 expected=judge.value("cce", p, y), returned=scalar(fetch(beras.losses.CategoricalCrossEntropy()(p, y))),
                  what="CategoricalCrossEntropy()(y_pred, y_true)", inputs=case, **M.VALUE, batch=n,
-                 mistakes={Hint("batch-mean", "you summed over the batch; the loss is the batch MEAN."): per_row.sum(),
-                           Hint("batch-mean", "you averaged over all N*C entries; average over the N rows only."): per_row.sum() / p.size,
-                           Hint("shape", "you returned one value per row; the loss is a single number."): per_row,
-                           Hint("sign", "the minus sign is missing."): -per_row.mean()})
+                 mistakes={Hint("batch-mean", "you summed over the batch; the loss is the batch MEAN."):
+                           judge.value("cce_batch_sum", p, y),
+                           Hint("batch-mean", "you averaged over all N*C entries; average over the N rows only."):
+                           judge.value("cce_over_all_entries", p, y),
+                           Hint("shape", "you returned one value per row; the loss is a single number."):
+                           judge.value("cce_per_row", p, y),
+                           Hint("sign", "the minus sign is missing."): judge.value("cce_sign_flipped", p, y)})
 
 
 @weight(2)
@@ -136,9 +143,9 @@ def test_cross_entropy_gradient(beras, case):
     prop = ("`CategoricalCrossEntropy.get_input_gradients()[0]` is d loss / d y_pred = -y_true / y_pred / N, "
             "as finite differences of the loss confirm.")
     grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
-    expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(z, y), p), returned=grads[0],
+    expect_close(prop, expected=judge.fd_gradient("cce", p, y, wrt=0), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
-                 second=loss_gradient_at(beras.losses.CategoricalCrossEntropy, M.cce, p, y))
+                 second=loss_gradient_at(beras.losses.CategoricalCrossEntropy, "cce", p, y))
 
 
 @weight(1)
@@ -156,12 +163,12 @@ def test_mse_gradient_wrt_y_true(beras, case):
             "as finite differences of the loss confirm, or zeros (labels are never trained, and the handouts "
             "leave this entry open).")
     grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
-    d = yp - yt
     if not all_zeros_shaped_like(grads[1], yt):
-        expect_close(prop, expected=M.gradient_fd(lambda z: M.mse(yp, z), yt), returned=grads[1],
+        expect_close(prop, expected=judge.fd_gradient("mse", yp, yt, wrt=1), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
                      mistakes={Hint("sign", "the sign is flipped: y_true enters the difference with a minus, so its "
-                                            "gradient is minus the one for y_pred."): 2 * d / d.size})
+                                            "gradient is minus the one for y_pred."):
+                               judge.value("mse_y_true_gradient_sign_flipped", yp, yt)})
 
 
 @weight(1)
@@ -180,9 +187,10 @@ def test_cross_entropy_gradient_wrt_y_true(beras, case):
             "leave this entry open).")
     grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
     if not all_zeros_shaped_like(grads[1], y):
-        expect_close(prop, expected=M.gradient_fd(lambda z: M.cce(p, z), y), returned=grads[1],
+        expect_close(prop, expected=judge.fd_gradient("cce", p, y, wrt=1), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
-                     mistakes={Hint("sign", "the minus sign is missing."): np.log(p) / n})
+                     mistakes={Hint("sign", "the minus sign is missing."):
+                               judge.value("cce_y_true_gradient_sign_flipped", p, y)})
 
 
 @st.composite
@@ -216,18 +224,18 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
             "logits is (P - Y) / N (P the softmax, Y one-hot), to 1e-10.")
     got = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
                         "Softmax.compose_input_gradients([dL/dP])", prop, case)[0]
-    P = M.softmax(logits)
 
     def second():
         logits3, y3 = one_row_more(logits, y)
         softmax3, _, upstream3 = softmax_then_cce(beras, logits3, y3)
         got3 = fetch(softmax3.compose_input_gradients([upstream3]))[0]
-        return (M.softmax(logits3) - y3) / len(y3), got3, len(y3)
+        return judge.value("q1_logit_gradient", logits3, y3), got3, len(y3)
 
-    expect_close(prop, expected=(P - y) / n, returned=got, what="d loss / d logits", inputs=case, batch=n,
-                 second=second,
+    expect_close(prop, expected=judge.value("q1_logit_gradient", logits, y), returned=got, what="d loss / d logits",
+                 inputs=case, batch=n, second=second,
                  **M.tolerance_for([probs, upstream, got], Q1_FLOAT64, Q1_FLOAT32),
-                 mistakes={Hint("sign", "the sign is flipped: it is P - Y, not Y - P."): (y - P) / n})
+                 mistakes={Hint("sign", "the sign is flipped: it is P - Y, not Y - P."):
+                           judge.value("q1_logit_gradient_sign_flipped", logits, y)})
 
 
 @weight(2)
@@ -256,6 +264,5 @@ def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
                              "Softmax.compose_input_gradients([dL/dP])", prop, inputs)[0]
     dW = gradient_list(fetch(dense.compose_weight_gradients([d_logits])), 2,
                        "Dense.compose_weight_gradients([dL/dlogits])", prop, inputs)[0]
-    P = M.softmax(x @ w)
-    expect_close(prop, expected=x.T @ (P - y) / n, returned=dW, what="dL/dw", inputs=inputs, batch=n,
+    expect_close(prop, expected=judge.value("q1_weight_gradient", x, w, y), returned=dW, what="dL/dw", inputs=inputs, batch=n,
                  **M.tolerance_for(fetch([logits, probs]) + [upstream, d_logits, dW], Q1_FLOAT64, Q1_FLOAT32))

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import judge
 import strategies as S
 from autograder.sandbox import StudentError, fetch
 from feedback import Hint, describe_error, expect, expect_close, fail, show
@@ -22,7 +23,7 @@ def without_argmax(probs, labels):
     """{hint: accuracy computed against the one-hot rows themselves}, when numpy can broadcast
     the predicted classes (N,) against the labels (N, C) at all (N == C, or one row)."""
     try:
-        value = float(np.mean(np.argmax(probs, axis=-1) == labels))
+        value = judge.value("accuracy_without_label_argmax", probs, labels)
     except ValueError:
         return {}
     return {Hint("wrong-input", "you compared the predicted classes with the one-hot rows themselves: take "
@@ -37,18 +38,17 @@ def without_argmax(probs, labels):
 def test_categorical_accuracy(beras, case):
     """categorical accuracy (ties as np.argmax)"""
     probs, labels = case["probs"], case["labels"]
-    hits = np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)
     returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
     expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
            detail=f"Returned `{show(returned)}`.", hint=Hint("shape", "take the mean of the per-row hits."))
     expect_close("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
                  "argmax(labels) (ties: the first largest entry, as np.argmax).",
-                 expected=hits.mean(), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
+                 expected=judge.value("categorical_accuracy", probs, labels), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
                  what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
                  mistakes={Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
-                           float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
+                           judge.value("accuracy_over_batch_axis", probs, labels),
                            Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
-                           float(hits.sum()),
+                           judge.value("accuracy_hit_count", probs, labels),
                            **without_argmax(probs, labels)})
 
 
@@ -59,29 +59,29 @@ def test_categorical_accuracy(beras, case):
 @given(labels=S.label_sets(), data=st.data())
 def test_one_hot_round_trip(beras, labels, data):
     """one-hot fit / forward / inverse round trip"""
-    classes = np.unique(labels)
     subset = data.draw(st.lists(st.sampled_from(labels.tolist()), min_size=1, max_size=6), label="encoded labels")
     subset = np.array(subset, dtype=np.int64)
     inputs = {"fit(labels) with labels": labels, "then encoded": subset}
     encoder = beras.onehot.OneHotEncoder()
     encoder.fit(labels)
+    columns = len(set(labels.tolist()))  # one per distinct label seen by fit
     try:
         onehot = np.asarray(fetch(encoder(subset)), dtype=float)
     except StudentError as error:
-        if error.type_name == "IndexError" and subset.max() >= len(classes):
+        if error.type_name == "IndexError" and subset.max() >= columns:
             fail("`OneHotEncoder` maps each label to a one-hot row with one column per distinct label seen by fit.",
                  inputs=inputs, detail=describe_error(error),
                  hint=Hint("wrong-input", f"a label ({int(subset.max())}) was used as a column index, but there are "
-                                          f"only {len(classes)} columns: labels need not be 0..k-1; columns follow "
+                                          f"only {columns} columns: labels need not be 0..k-1; columns follow "
                                           f"the SORTED distinct labels (np.unique)."))
         raise
-    expected = (subset[:, None] == classes[None, :]).astype(float)
+    expected = judge.value("one_hot_encoding", labels, subset)
     expect_close("`OneHotEncoder` after `fit(labels)` maps each label to a one-hot row with one column per "
                  "distinct label seen by fit, in sorted order.",
                  expected=expected, returned=onehot, what="encoder(labels)", inputs=inputs, rtol=0, atol=1e-12,
                  hint=(Hint("wrong-input", "columns follow the SORTED distinct labels (np.unique), one per label "
                                            "seen by fit; labels need not be 0..k-1.")
-                       if onehot.shape != expected.shape or not np.array_equal(onehot.sum(axis=-1), np.ones(len(subset)))
+                       if onehot.shape != (len(subset), columns) or not np.array_equal(onehot.sum(axis=-1), np.ones(len(subset)))
                        or np.array_equal(np.argmax(onehot, axis=-1), np.minimum(subset, onehot.shape[-1] - 1))
                        else None))
     back = fetch(encoder.inverse(onehot))

@@ -10,6 +10,7 @@ import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
 import idx
+import judge
 import numerics as M
 from autograder.sandbox import fetch
 from feedback import Hint, expect, expect_close, show
@@ -92,14 +93,15 @@ def test_load_and_preprocess_data(student_file, worker_side):
                hint=Hint("shape", "flatten each 28x28 image into 784 values: `images.reshape(len(images), -1)`.")
                if shape is not None and shape[1:] in ((28, 28), (28, 28, 1), (1, 28, 28)) else None)
         expect_close(f"`{name}` is the pixels scaled from 0-255 to [0, 1]: pixel / 255 (float32 or float64).",
-                     expected=pixels / 255, returned=returned, what=name, inputs=inputs, **M.VALUE,
+                     expected=judge.value("scaled_pixels", pixels), returned=returned, what=name, inputs=inputs, **M.VALUE,
                      mistakes={
                          Hint("constant-factor", "the pixels are not scaled: divide by 255 to bring 0-255 into "
                                                  "[0, 1]."): pixels,
                          Hint("integer-division", "`// 255` is integer division, which turns every pixel but 255 "
-                                                  "into 0: convert to float and use `/ 255`."): pixels // 255,
+                                                  "into 0: convert to float and use `/ 255`."):
+                         judge.value("pixels_floor_divided", pixels),
                          Hint("constant-factor", "you divided by 256; the largest pixel, 255, must become exactly 1: "
-                                                 "divide by 255."): pixels / 256,
+                                                 "divide by 255."): judge.value("pixels_over_256", pixels),
                      })
 
     for split, returned in (("train", train_labels), ("test", test_labels)):
