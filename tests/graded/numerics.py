@@ -53,6 +53,22 @@ def float32_inputs_at(magnitude: float) -> dict:
     return dict(rtol=VALUE["rtol"], atol=max(VALUE["atol"], magnitude * float(np.finfo(np.float32).eps)))
 
 
+def float32_sum_of_products(magnitudes: np.ndarray, terms: int) -> dict:
+    """The tolerance of a float32 computation of sums of `terms` products, such as x @ w + b,
+    where `magnitudes` is what the same sums give with every term made non-negative
+    (|x| @ |w| + |b|).
+
+    Rounding each input to float32, each product and each of the additions moves a sum by
+    at most (terms + 2) * 2^-24 times that magnitude (the standard bound for a dot product,
+    plus the inputs' own rounding), however small the sum itself ends after cancellation:
+    then a tolerance relative to the result would fail correct float32 code. The atol below
+    is four times that bound, for the largest entry.
+    """
+    unit = float(np.finfo(np.float32).eps) / 2
+    bound = (terms + 2) * unit * float(np.max(magnitudes, initial=0.0))
+    return dict(rtol=VALUE["rtol"], atol=max(VALUE["atol"], 4 * bound))
+
+
 # ---------------------------------------------------------------------------- finite differences
 
 def gradient_fd(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = FD_STEP) -> np.ndarray:

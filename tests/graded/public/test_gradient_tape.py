@@ -200,5 +200,5 @@ def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):
     expect_close(prop, expected=expected,
                  returned=gradient_list(grads, 1, "tape.gradient(loss, [x])", prop, inputs)[0],
                  what="tape.gradient(loss, [x])[0]", inputs=inputs, **M.GRADIENT,
-                 hint=Hint("tape-recording", "keep the composed input gradient of each layer's inputs, keyed by "
+                 hint=Hint(REMINDER, "keep the composed input gradient of each layer's inputs, keyed by "
                                              "id(input), as well as the weights' gradients."))
