@@ -30,7 +30,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -535,27 +534,10 @@ def sweep_user(name: str | None) -> None:
         return
     if entry.pw_uid == 0:
         return
-    try:  # the sandbox's own way: kill(-1) as that user until /proc shows none (threads counted)
-        from autograder.sandbox.users import kill_everything_of
-    except ImportError:
-        kill_everything_of = None
-    if kill_everything_of is not None:
-        kill_everything_of(entry.pw_uid, entry.pw_gid)
-        return
-    pid = os.fork()
-    if pid == 0:  # child: become the slot user, signal all its processes, leave
-        try:
-            os.setgroups([])
-            os.setgid(entry.pw_gid)
-            os.setuid(entry.pw_uid)
-            for _ in range(3):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    break
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    # the sandbox's own way: kill(-1) as that user until /proc shows none (threads counted)
+    from autograder.sandbox.users import kill_everything_of
+
+    kill_everything_of(entry.pw_uid, entry.pw_gid)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from engine_cases import harness
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRESH_CLONE_ENV = "BERAS_INSIDE_FRESH_CLONE"
 NEWCOMER = "beras-newcomer"
@@ -32,18 +34,6 @@ SUBSET = ["tests/project/test_report.py",
 pytestmark = [pytest.mark.needs_root,
               pytest.mark.skipif(bool(os.environ.get(FRESH_CLONE_ENV)),
                                  reason="the fresh clone's own run does not clone itself again")]
-
-
-def _processes_of(uid: int) -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    pids.append(int(name))
-            except FileNotFoundError:
-                pass
-    return pids
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def newcomer():
     try:
         yield user, home
     finally:
-        for pid in _processes_of(user.pw_uid):  # only this throwaway user's processes
+        for pid in harness.processes_of(user.pw_uid):  # only this throwaway user's processes
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
