@@ -44,6 +44,7 @@ WORKER_SIDE = SUITE / "worker_side"
 
 from autograder.sandbox import StudentError  # noqa: E402  (after the sys.path set-up above)
 import feedback  # noqa: E402
+import judge  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
 
 
@@ -70,7 +71,8 @@ class WorkerNamespace:
     """The names one of our worker_side/*.py files defines, run inside the student's worker."""
 
     def __init__(self, worker, name: str):
-        source = (WORKER_SIDE / f"{name}.py").read_text()
+        path = WORKER_SIDE / f"{name}.py"
+        source = (path if path.is_file() else judge.grader_only(name)).read_text()
         builtins = worker.import_module("builtins")
         self._namespace = builtins.dict(__name__=f"grader_{name}")
         code = builtins.compile(source, f"<grader: {name}.py>", "exec")

@@ -9,6 +9,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given
 from hypothesis import strategies as st
 
+import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
@@ -19,8 +20,12 @@ def squared_error(pred, target):
     return float(np.sum((pred - target) ** 2) / pred.shape[0])
 
 
-def compiled(beras, probes, layers, learning_rate=0.1):
-    probes.use_test_tape(beras.gradient_tape, beras.model)  # the tape is graded in 7.x, not here
+def compiled(beras, worker_side, layers, learning_rate=0.1):
+    # The tape is graded in 7.x, not here: on the grader the model trains through a correct
+    # tape of ours. The student kit cannot hold that answer, so there it trains through theirs.
+    if judge.grader_only("grader_tape"):
+        worker_side("grader_tape").use_test_tape(beras.gradient_tape, beras.model)
+    probes = worker_side("probes")
     model = beras.model.SequentialModel(layers)
     optimizer = probes.SGD(learning_rate)
     model.compile(optimizer=optimizer, loss_fn=probes.SquaredError(), acc_fn=probes.LabelScore())
@@ -77,7 +82,7 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     x, w, b, y = case["x"], case["w"], case["b"], case["y"]
     probes = worker_side("probes")
     layer = probes.Linear(w, b)
-    model, optimizer = compiled(beras, probes, [layer])
+    model, optimizer = compiled(beras, worker_side, [layer])
     inputs = {"x": x, "w": w, "b": b, "y": y, "model": "SequentialModel([Linear(w, b)]), loss sum((.-y)^2)/N"}
     pred = x @ w + b
     loss, acc = squared_error(pred, y), float(np.mean(np.sum(pred * y, axis=1)))  # probes.LabelScore
@@ -131,7 +136,7 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
     frozen, frozen_names = (layers[0], ("w1", "b1")) if case["frozen layer"] == "first" else (layers[1], ("w2", "b2"))
     for variable in (frozen.w, frozen.b):  # the flag itself, not the student's `trainable` setter
         variable.trainable = False
-    model, optimizer = compiled(beras, probes, layers)
+    model, optimizer = compiled(beras, worker_side, layers)
     ids = worker_side("tensors").ids
     trainable = fetch(ids(model.trainable_variables))
     names = dict(zip(fetch(ids([layers[0].w, layers[0].b, layers[1].w, layers[1].b])), ["w1", "b1", "w2", "b2"]))
@@ -165,7 +170,7 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
     x = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])  # column 0 names the example
     y = np.zeros((n, width))
     recorder = probes.RecordingShift(width)
-    model, _ = compiled(beras, probes, [recorder], learning_rate=0.0)
+    model, _ = compiled(beras, worker_side, [recorder], learning_rate=0.0)
     history = fetch(model.fit(x, y, epochs=epochs, batch_size=batch_size))
     batches = [np.asarray(batch)[:, 0].round().astype(int).tolist() for batch in fetch(recorder.batches())]
     inputs = {"number of examples": n, "batch_size": batch_size, "epochs": epochs}
@@ -202,7 +207,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     x, w, b, y = case["x"], case["w"], case["b"], case["y"]
     probes = worker_side("probes")
     layer = probes.Linear(w, b)
-    model, optimizer = compiled(beras, probes, [layer])
+    model, optimizer = compiled(beras, worker_side, [layer])
     inputs = {"x": x, "w": w, "b": b, "y": y, "batch_size": batch_size}
     result = fetch(model.evaluate(x, y, batch_size=batch_size))
     # The handouts say only "the metrics are returned": the metrics dict alone, or with the predictions.
@@ -240,7 +245,7 @@ def test_fit_lowers_the_loss(beras, worker_side):
     y = x @ w_true + 0.5
     probes = worker_side("probes")
     layer = probes.Linear(np.zeros((3, 2)), np.zeros((1, 2)))
-    model, _ = compiled(beras, probes, [layer], learning_rate=0.05)
+    model, _ = compiled(beras, worker_side, [layer], learning_rate=0.05)
     history = fetch(model.fit(x, y, epochs=5, batch_size=8))
     w, b = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.b])))
     before, after = squared_error(np.zeros_like(y), y), squared_error(x @ w + b, y)
