@@ -31,6 +31,9 @@ def is_root() -> bool:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", f"needs_root: the test {NEEDS_ROOT} (a real sandbox user or setup.sh)")
+    # The graded suite's marker (registered by autograder.plugin when it grades): some project
+    # tests import suite modules directly, e.g. to read their points.
+    config.addinivalue_line("markers", "autograder_note(text): a note that opens results.json")
     if _session_tmp or hasattr(config, "workerinput"):
         return
     # One sticky, world-traversable folder (like /tmp itself: sandbox users reach what the
