@@ -2,6 +2,7 @@
 Every request goes through _request, which decodes and validates the reply, and turns a
 dead, stalled or misbehaving worker into the error that explains it to the student."""
 import contextlib
+import os
 import signal
 import weakref
 

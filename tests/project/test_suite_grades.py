@@ -32,3 +32,12 @@ def test_template_scores_0(template_dir, mnist_dir):
     assert not earned, f"the untouched handout earns points in: {earned}"
     assert sum(t["max_score"] for t in doc["tests"]) == pytest.approx(100.0)
     assert seconds < GRADING_TIME_LIMIT_S
+
+
+def test_reference_scores_100_in_the_benchmarks_in_process_mode_too(reference_dir, mnist_dir):
+    # The bench compares isolated with in-process grading: both must grade alike. In-process,
+    # student code shares the grader's process, so nothing it changes (13.1 points the
+    # loader's environment at small sample files) may reach what the trusted side reads.
+    doc, _ = graded(reference_dir, extra_pytest_args=("--in-process",))
+    failed = {t.get("number"): t["output"][:300] for t in doc["tests"] if t["score"] < t["max_score"]}
+    assert not failed, f"in-process, the reference loses points in: {failed}"
