@@ -162,17 +162,23 @@ def _functions(tree: ast.AST):
             yield node
 
 
+def _parsed(kit: list[tuple[str, str]]):
+    """(archive name, syntax tree) of each kit file that parses: one that does not holds no
+    function or formula to compare."""
+    for name, source in kit:
+        try:
+            yield name, ast.parse(source)
+        except SyntaxError:
+            continue
+
+
 def equivalent_functions(regions: list[Region], kit: list[tuple[str, str]]) -> list[Match]:
     """(archive name, source) of the kit's Python files -> every function holding a region."""
     by_length: dict[int, dict[str, Region]] = {}
     for region in regions:
         by_length.setdefault(len(region.statements), {})[normalised(region.statements)] = region
     found = []
-    for name, source in kit:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
+    for name, tree in _parsed(kit):
         for function in _functions(tree):
             body = _without_docstrings(function.body)
             hit = None
@@ -200,11 +206,7 @@ class _StringsBlanked(ast.NodeTransformer):
 
 def fingerprints(kit: list[tuple[str, str]]) -> list[Fingerprint]:
     found = []
-    for name, source in kit:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
+    for name, tree in _parsed(kit):
         # Functions (methods included) one by one; the rest of the module (tables, lambdas) as one.
         module_level = [s for s in tree.body
                         if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
