@@ -15,6 +15,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from autograder import results as results_mod
+from autograder.results import format_points
 from autograder.untrusted import terminal
 
 # name -> (module defining configure()/run(), one-line help)
@@ -144,7 +146,6 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
                terminal: bool = True, staff_log: Path | None = None,
                progress: bool = False) -> tuple[int, dict | None]:
     """Grade in this (trusted) process. The fallback file exists before anything else runs."""
-    from autograder import results as results_mod
 
     out = out.resolve()
     try:
@@ -165,23 +166,17 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
     finally:
         signal.signal(signal.SIGTERM, previous)
     doc = _current_or_error(out, "The test run ended without results.")
-    if code in (3, 4) and not _incomplete(doc):
+    if code in (3, 4) and not results_mod.is_incomplete(doc):
         doc = results_mod.grader_error(f"The test run ended with pytest exit code {code}.")
         results_mod.write_atomic(out, doc)
-    return (EXIT_GRADER if _incomplete(doc) else EXIT_OK), doc
+    return (EXIT_GRADER if results_mod.is_incomplete(doc) else EXIT_OK), doc
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _incomplete(doc: dict) -> bool:
-    output = str(doc.get("output", ""))
-    return output.startswith("**Grader error.**") or output.startswith("**Grading did not finish")
-
-
 def _current_or_error(out: Path, why: str) -> dict:
-    from autograder import results as results_mod
 
     try:
         doc = results_mod.read(out)
@@ -244,12 +239,12 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
 
 
 def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
-    tests = sorted(doc.get("tests", []), key=_number_key)
+    tests = sorted(doc.get("tests", []), key=results_mod.number_key)
     rows = [("#", "test", "points", "")]
     for t in tests:
         mark = "ok" if t.get("status") == "passed" else "FAIL"
         rows.append((t.get("number", ""), t.get("name", ""),
-                     f"{_fmt(t.get('score', 0))}/{_fmt(t.get('max_score', 0))}", mark))
+                     f"{format_points(t.get('score', 0))}/{format_points(t.get('max_score', 0))}", mark))
     name_w = min(max(len(r[1]) for r in rows), width - 30)
     num_w = max(len(r[0]) for r in rows)
     pts_w = max(len(r[2]) for r in rows)
@@ -263,7 +258,7 @@ def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
     total = sum(t.get("max_score", 0) for t in tests)
     passed = sum(1 for t in tests if t.get("status") == "passed")
     lines.append("-" * min(width, num_w + name_w + pts_w + 10))
-    lines.append(f"score {_fmt(doc.get('score', 0))} / {_fmt(total)}   ({passed} of {len(tests)} tests passed)")
+    lines.append(f"score {format_points(doc.get('score', 0))} / {format_points(total)}   ({passed} of {len(tests)} tests passed)")
     if doc.get("output"):
         lines += ["", _plain(doc["output"])]
     if details:
@@ -275,21 +270,6 @@ def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
             lines += ["", f"(feedback on {len(failing) - MAX_DETAILS} more failing tests: "
                           f"fix these first, or save everything with --out results.json)"]
     return "\n".join(lines)
-
-
-def _number_key(test: dict) -> tuple:
-    """Gradescope's order: by number, "1.10" after "1.9"; unnumbered tests last, as listed."""
-    parts = str(test.get("number", "")).split(".")
-    if not test.get("number"):
-        return (1,)
-    return (0, *[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts])
-
-
-def _fmt(x) -> str:
-    try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
-        return str(x)
 
 
 def _plain(md: str) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from autograder.results import format_points
+
 SLOW_S = 10.0
 NAME_WIDTH = 48
 
@@ -75,7 +77,7 @@ class Progress:
         total = len(self.grading.items) or self.done
         width = len(str(total))
         mark = "ok" if entry.status == "passed" else "FAIL"
-        points = f"{_fmt(entry.score)}/{_fmt(entry.max_score)}"
+        points = f"{format_points(entry.score)}/{format_points(entry.max_score)}"
         self.write(f"[{self.done:>{width}}/{total}] {mark:<4}  {self.label(entry):<{NAME_WIDTH}}  "
                    f"{points:>7}  {seconds:5.1f} s")
 
@@ -89,10 +91,3 @@ class Progress:
         if report.skipped:
             return "skipped", "", ""
         return "", "", ""
-
-
-def _fmt(x: Any) -> str:
-    try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
-        return str(x)

@@ -19,7 +19,6 @@ an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import csv
 import datetime
 import hashlib
@@ -27,11 +26,9 @@ import inspect
 import io
 import json
 import os
-import queue
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +38,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
+
+from autograder.atomic import read_json, write_json_atomic, write_text_atomic
+from autograder.batch import SlotUsers, natural_key, run_on_slots, sweep_user
+from autograder.results import INCOMPLETE_OPENINGS, is_incomplete
 
 METADATA_NAME = "submission_metadata.yml"
 RESULTS_NAME = "results.json"
@@ -79,13 +80,6 @@ class ExportedSubmission:
 
     def people(self, key: str) -> str:
         return "; ".join(str(s.get(key) or "") for s in self.submitters)
-
-
-def natural_key(text: str) -> tuple:
-    """submission_9 before submission_10: ids are compared number-aware, so a shard slice
-    is the same on every machine and reads sensibly."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", text) if part != "")
 
 
 def _yaml_loader():
@@ -350,37 +344,6 @@ def tree_fingerprint(root: Path) -> str:
 # --------------------------------------------------------------------------- per-submission files
 
 
-def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide outputs from the TAs sharing them
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
 def looks_like_results(data) -> bool:
     """A results.json Gradescope would accept: a top-level score, or a score on every test."""
     if not isinstance(data, dict):
@@ -393,18 +356,13 @@ def looks_like_results(data) -> bool:
     return bool(tests) and all(isinstance(t, dict) and _is_number(t.get("score")) for t in tests)
 
 
-# The engine's grade() always returns a valid document; these openings of its top-level
-# output (written only by the trusted side) say that the run did not complete.
-_INCOMPLETE_MARKERS = ("**Grader error.**", "**Grading did not finish")
-
-
 def grading_problem(results: dict) -> str | None:
     """Why a results document is not a finished grading, or None when it is one."""
     output = str(results.get("output") or "")
-    if not output.startswith(_INCOMPLETE_MARKERS):
+    if not is_incomplete(results):
         return None
     paragraphs = [" ".join(p.replace("**", "").split()) for p in output.split("\n\n") if p.strip()]
-    if output.startswith(_INCOMPLETE_MARKERS[0]) and len(paragraphs) > 1:
+    if output.startswith(INCOMPLETE_OPENINGS[0]) and len(paragraphs) > 1:
         reason = "grader error: " + " ".join(paragraphs[1:])  # the details, not the boilerplate
     else:
         reason = paragraphs[0]
@@ -446,98 +404,6 @@ def _accepts(fn: Callable, name: str) -> bool:
     except (TypeError, ValueError):
         return True
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-def _lock_dir() -> Path:
-    for candidate in (Path("/run/lock"), Path(tempfile.gettempdir())):
-        if candidate.is_dir() and os.access(candidate, os.W_OK):
-            return candidate
-    return Path(tempfile.gettempdir())
-
-
-class SlotUsers:
-    """One unprivileged user per concurrent job slot when root: a submission that signals
-    every process it may (kill(-1)) or fills its user's process quota then reaches only its
-    own slot. The sandbox also sweeps its user's processes after each run, so two regrades
-    on one machine (two shards side by side) must never share a user either: each user is
-    claimed with an exclusive lock held for the whole run, and a busy one is skipped.
-    Not root: the engine runs workers as ourselves and no user is passed."""
-
-    def __init__(self, jobs: int):
-        self.names: list[str | None] = [None] * jobs
-        self._locks: list[int] = []
-        if os.geteuid() != 0:
-            return
-        import fcntl
-
-        base = os.environ.get("AUTOGRADER_SANDBOX_USER") or "beras-sandbox"
-        claimed: list[str] = []
-        index = 0
-        while len(claimed) < jobs:
-            index += 1
-            if index > 10000:
-                raise RuntimeError("no free sandbox slot user: too many regrades are running")
-            name = f"{base}-{index}"
-            fd = os.open(_lock_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            self._locks.append(fd)
-            claimed.append(name)
-        for name in claimed:
-            ensure_user(name)
-        self.names = list(claimed)
-
-    def close(self) -> None:
-        for fd in self._locks:
-            os.close(fd)  # closing releases the lock
-        self._locks = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def ensure_user(name: str) -> None:
-    try:
-        from autograder.sandbox import ensure_sandbox_user  # the sandbox's own way, when present
-    except ImportError:
-        ensure_sandbox_user = None
-    if ensure_sandbox_user is not None:
-        ensure_sandbox_user(name)
-        return
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
-
-
-def sweep_user(name: str | None) -> None:
-    """Kill whatever a slot user left running before the slot takes its next submission.
-
-    kill(-1) sent *as that user* reaches exactly that user's processes; a forked child
-    drops to the user's uid to send it, so nothing of ours is ever at risk."""
-    if name is None or os.geteuid() != 0:
-        return
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        return
-    if entry.pw_uid == 0:
-        return
-    # the sandbox's own way: kill(-1) as that user until /proc shows none (threads counted)
-    from autograder.sandbox.users import kill_everything_of
-
-    kill_everything_of(entry.pw_uid, entry.pw_gid)
 
 
 @dataclass
@@ -876,41 +742,20 @@ def regrade(export_path: Path, out_dir: Path, *, jobs: int | None = None, shard:
 
 
 def _grade_all(todo, export, out_dir, grade_fn, options, users, progress) -> list[dict]:
-    """A thread per slot: the work happens in each submission's grading child process, so
-    threads only wait. A slot is held for one submission at a time, and so is its user."""
-    slots: queue.Queue = queue.Queue()
-    for index, user in enumerate(users, start=1):
-        slots.put((index, user))
+    """A slot is held for one submission at a time, and so is its user."""
+    def work(sub, user, slot):
+        record = grade_submission(sub, export, out_dir, grade_fn, options, user, slot, export.fingerprint(sub))
+        results = read_json(out_dir / sub.id / RESULTS_NAME) if record["status"] == GRADED else None
+        return dict(record, total=Row(sub.id, record, results).total())
 
-    def work(sub):
-        slot, user = slots.get()
-        try:
-            record = grade_submission(sub, export, out_dir, grade_fn, options, user, slot,
-                                      export.fingerprint(sub))
-            results = read_json(out_dir / sub.id / RESULTS_NAME) if record["status"] == GRADED else None
-            record = dict(record, total=Row(sub.id, record, results).total())
-            return record
-        finally:
-            slots.put((slot, user))
-
-    records = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(users)) as pool:
-        futures = [pool.submit(work, sub) for sub in todo]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                record = future.result()
-                records.append(record)
-                progress.update(record)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            running = sum(1 for future in futures if future.running())
-            progress.stream.write(f"\nregrade: interrupted; letting the {running} grading(s) in progress finish "
-                                  "so that their results are kept (Ctrl-C again to abandon them)\n")
-            raise
-        finally:
-            progress.close()
-    return records
+    try:
+        return run_on_slots(todo, users, work, progress.update)
+    except KeyboardInterrupt:
+        progress.stream.write("\nregrade: interrupted; letting the gradings in progress finish "
+                              "so that their results are kept (Ctrl-C again to abandon them)\n")
+        raise
+    finally:
+        progress.close()
 
 
 # --------------------------------------------------------------------------- merge

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from autograder.atomic import write_text_atomic
 from autograder.untrusted import fence
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
@@ -129,6 +128,25 @@ GRADER_ERROR_TEXT = (
 )
 
 
+# The openings of a top-level output that say the run did not complete. Only the trusted
+# side writes them (fallback, grader_error, the plugin's unfinished run); TA tools read them.
+DID_NOT_FINISH = "**Grading did not finish"
+INCOMPLETE_OPENINGS = (GRADER_ERROR_TEXT.split(" Something")[0], DID_NOT_FINISH)
+
+
+def is_incomplete(doc: dict[str, Any]) -> bool:
+    """True when results.json says that grading did not complete (so its score is no grade)."""
+    return str(doc.get("output") or "").startswith(INCOMPLETE_OPENINGS)
+
+
+def format_points(value: Any) -> str:
+    """Points as people write them: 5, 2.5, 97.375; anything else as it is."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def grader_error(detail: str = "", tests: Iterable[TestEntry] = (),
                  execution_time: float = 0.0) -> dict[str, Any]:
     """A valid document that says the grader failed. Score 0: an unfinished run earns nothing
@@ -144,23 +162,7 @@ def write_atomic(path: Path | str, results: dict[str, Any]) -> None:
     found = problems(results)
     if found:
         raise ValueError("refusing to write invalid results.json: " + "; ".join(found))
-    text = json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(path, json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def read(path: Path | str) -> dict[str, Any]:

@@ -29,24 +29,24 @@ validation grading runs, that changes Hypothesis' settings there:
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import fnmatch
 import json
 import os
-import queue
 import random
 import re
 import shutil
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pytest
+
+from autograder import results as results_mod
+from autograder.batch import SlotUsers, run_on_slots
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
 KINDS = ("mutant", "variant", "hostile")
@@ -432,47 +432,29 @@ class Graded:
 
 def run_jobs(jobs: list[Job], workers: int, grade_fn: Callable[..., dict], users: list[str | None],
              progress: Callable[[Graded, int, int], None] | None = None) -> list[Graded]:
-    """Grade every job, `workers` at a time, each slot with its own sandbox user (swept after
-    each submission when root). Threads only wait: each grading is its own process."""
-    slots: queue.Queue = queue.Queue()
-    for user in users[:max(workers, 1)]:
-        slots.put(user)
-    done: list[Graded] = []
-    lock = threading.Lock()
-
-    def one(job: Job) -> Graded:
-        user = slots.get()
+    """Grade every job, `workers` at a time, each slot with its own sandbox user. Results
+    come back in the order of `jobs`."""
+    def one(job: Job, user: str | None, slot: int) -> Graded:
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {"out": job.out, "extra_pytest_args": job.extra, "timeout_s": job.timeout_s}
+        if user is not None:
+            kwargs["sandbox_user"] = user
         try:
-            started = time.monotonic()
-            kwargs: dict[str, Any] = {"out": job.out, "extra_pytest_args": job.extra, "timeout_s": job.timeout_s}
-            if user is not None:
-                kwargs["sandbox_user"] = user
-            try:
-                doc = grade_fn(job.submission, **kwargs)
-            except Exception as err:  # noqa: BLE001 - one broken grading must not hide the others
-                from autograder import results as results_mod
-                doc = results_mod.grader_error(f"validate: grading raised {type(err).__name__}: {err}")
-            graded = Graded(job, doc, time.monotonic() - started)
-        finally:
-            _sweep(user)
-            slots.put(user)
-        with lock:
-            done.append(graded)
-            if progress:
-                progress(graded, len(done), len(jobs))
-        return graded
+            doc = grade_fn(job.submission, **kwargs)
+        except Exception as err:  # noqa: BLE001 - one broken grading must not hide the others
+            doc = results_mod.grader_error(f"validate: grading raised {type(err).__name__}: {err}")
+        return Graded(job, doc, time.monotonic() - started)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        results = list(pool.map(one, jobs))
-    return results
+    done: list[Graded] = []
 
+    def finished(graded: Graded) -> None:
+        done.append(graded)
+        if progress:
+            progress(graded, len(done), len(jobs))
 
-def _sweep(user: str | None) -> None:
-    if user is None:
-        return
-    from autograder.regrade import sweep_user
-
-    sweep_user(user)
+    graded = run_on_slots(jobs, users[:max(workers, 1)], one, finished)
+    order = {id(job): index for index, job in enumerate(jobs)}
+    return sorted(graded, key=lambda g: order[id(g.job)])
 
 
 def protected_course(course, dest: Path) -> Path:
@@ -506,8 +488,7 @@ def protected_course(course, dest: Path) -> Path:
 
 
 def is_grader_error(doc: dict) -> bool:
-    output = str(doc.get("output", ""))
-    return output.startswith("**Grader error.**") or output.startswith("**Grading did not finish")
+    return results_mod.is_incomplete(doc)
 
 
 def test_scores(doc: dict) -> dict[str, tuple[float, float]]:
@@ -553,8 +534,6 @@ class Verdict:
 
 
 def schema_problems(doc: dict) -> list[str]:
-    from autograder import results as results_mod
-
     found = list(results_mod.problems(doc))
     try:
         import jsonschema
@@ -911,8 +890,6 @@ class Validation:
         self.grade_fn = grade_fn or (lambda sub, **kw: grade(sub, config=self.config, **kw))
         # Claimed exclusively (as regrade does): another grading on this machine that shared
         # a user would have its workers killed by our sweeps, and change our grades.
-        from autograder.regrade import SlotUsers
-
         self.slot_users = SlotUsers(max(args.jobs, 1))  # its locks are held until run() ends
         self.users = self.slot_users.names
         self.violations: list[str] = []

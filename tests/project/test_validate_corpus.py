@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import template, validate
+from autograder import batch, template, validate
 from conftest import load_module_from
 from autograder.validate import (Case, CorpusError, Edit, Graded, Job, SuiteTest, check_full, check_hostile,
                                  check_mutant, edit_span, figures, kill_matrix, load_corpus, materialise,
@@ -362,7 +362,7 @@ def test_run_jobs_gives_each_slot_its_own_user_and_survives_a_broken_grading(mon
     import threading
     import time
 
-    monkeypatch.setattr(validate, "_sweep", lambda user: None)
+    monkeypatch.setattr(batch, "sweep_user", lambda user: None)
     active, clashes, lock = set(), [], threading.Lock()
 
     def fake_grade(submission, out, extra_pytest_args, timeout_s, sandbox_user="none"):
