@@ -58,15 +58,15 @@ def test_compare_head_with_head_on_the_small_call(tmp_path):
     assert f"- **before**: `{head} " in table and f"- **after**: `{head} " in table
     assert "1 repetitions" in table
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    assert rows[0] == "| measure | before | after | after / before |"
+    assert rows[0] == "| measure | before | after | after / before | per repetition |"
     body = rows[1:]
     assert [r.split(" | ")[0] for r in body] == [
         "| small call's round trip, median", "| &nbsp;&nbsp;90th percentile",
         "| fresh worker: fork, set up, one import, stop", "| sandbox start: zygote and first worker"]
     for row in body:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert len(cells) == 4 and cells[3].endswith("x"), row
-        float(cells[3][:-1])
+        assert len(cells) == 5 and cells[3].endswith("x") and cells[4].endswith("x"), row
+        float(cells[3][:-1]), float(cells[4][:-1])
     assert "Isolated / in-process" not in table  # not measured with --only small-call
 
     figures = json.loads(out.with_suffix(".json").read_text())
@@ -103,7 +103,7 @@ def test_table_gives_medians_spread_ratio_and_the_isolation_target(compare_modul
     table = compare_module.markdown(fig)
     wall = next(line for line in table.splitlines() if line.startswith("| full grade of the reference, isolated"))
     assert wall == ("| full grade of the reference, isolated: wall | 7.00 s (6.00 s-8.00 s, ±14%) "
-                    "| 9.00 s (8.00 s-10.00 s, ±11%) | 1.29x |")
+                    "| 9.00 s (8.00 s-10.00 s, ±11%) | 1.29x | 1.29x (1.25-1.33x) |")
     assert "after 1.50x, before 1.40x; target <= 1.5x: yes" in table
     worse = compare_module.markdown(synthetic(compare_module, [7.0], [9.3], [5.0], [6.0]))
     assert "after 1.55x, before 1.40x; target <= 1.5x: **no**" in worse
