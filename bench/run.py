@@ -15,9 +15,9 @@ and the grading of the 0% template and of a submission that hangs.
 
 --compare REV measures REV against this working tree instead, side by side and interleaved
 in one run (bench/compare.py): the reference's full grade isolated and in-process, peak
-memory, a small call's round trip, a fresh worker's start. Its table goes to stdout, --out
-(with the figures beside it as .json), and with --update-readme into README's Performance
-section, above the main table.
+memory, a small call's round trip, a fresh worker's start. Its table goes to stdout, to --out
+(default bench/compare-results.md for full runs; the figures beside it as .json), and with
+--update-readme into README's Performance section, above the main table.
 
 --quick is the CI configuration: a few tests (-k), a 2-second call timeout, two template
 submissions for the regrade. It checks that the bench works, not the targets.
@@ -45,6 +45,7 @@ import scenarios  # noqa: E402
 
 QUICK_TESTS = "sigmoid_forward or dense_forward or tensor_and_variable"
 DEFAULT_OUT = BENCH / "results.md"
+DEFAULT_COMPARE_OUT = BENCH / "compare-results.md"
 
 
 def config(quick: bool) -> dict:
@@ -231,11 +232,12 @@ def main_compare(args) -> int:
             raise SystemExit(f"bench/run.py: {err}")
     table = compare.markdown(figures)
     print(table)
-    if args.out is not None:
-        args.out.write_text(table)
+    out = args.out if args.out is not None else (None if args.quick or args.from_json else DEFAULT_COMPARE_OUT)
+    if out is not None:
+        out.write_text(table)
         if not args.from_json:
-            args.out.with_suffix(".json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
-        log(f"table written to {args.out}")
+            out.with_suffix(".json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        log(f"table written to {out}")
     if args.update_readme:
         readme = BENCH.parent / "README.md"
         readme.write_text(compare.replace_block(readme.read_text(), table))
