@@ -1,6 +1,7 @@
 """The grading benchmark: one command, one table.
 
     python3 dev.py run bench/run.py [--quick] [--update-readme] [--out FILE] [--keep]
+    python3 dev.py run bench/run.py --compare REV [--quick] [--reps N] [--only NAMES] [--update-readme]
 
 Measures, side by side in one run (see bench/README.md for what each figure means):
   1. a full grade of the reference through run_autograder in a relocated Gradescope tree,
@@ -11,6 +12,12 @@ Measures, side by side in one run (see bench/README.md for what each figure mean
   5. the round trip of one small remote call, in microseconds;
   6. TA regrade throughput with 1 and 2 jobs, and the speed-up;
 and the grading of the 0% template and of a submission that hangs.
+
+--compare REV measures REV against this working tree instead, side by side and interleaved
+in one run (bench/compare.py): the reference's full grade isolated and in-process, peak
+memory, a small call's round trip, a fresh worker's start. Its table goes to stdout, to --out
+(default bench/compare-results.md for full runs; the figures beside it as .json), and with
+--update-readme into README's Performance section, above the main table.
 
 --quick is the CI configuration: a few tests (-k), a 2-second call timeout, two template
 submissions for the regrade. It checks that the bench works, not the targets.
@@ -31,12 +38,14 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(1, str(BENCH.parent))
 
+import compare  # noqa: E402
 import phases  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
 
 QUICK_TESTS = "sigmoid_forward or dense_forward or tensor_and_variable"
 DEFAULT_OUT = BENCH / "results.md"
+DEFAULT_COMPARE_OUT = BENCH / "compare-results.md"
 
 
 def config(quick: bool) -> dict:
@@ -169,7 +178,18 @@ def main(argv=None) -> int:
     parser.add_argument("--from-json", type=Path, default=None,
                         help="do not measure: render the table from a previous run's .json")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--compare", metavar="REV", default=None,
+                        help="measure REV (a temporary git worktree) against this working tree, "
+                             "interleaved in one run")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="--compare: repetitions per side (default 5; 2 with --quick)")
+    parser.add_argument("--only", default=None,
+                        help=f"--compare: comma-separated measurements, of {','.join(compare.MEASUREMENTS)}")
     args = parser.parse_args(argv)
+    if args.compare or (args.from_json and "samples" in json.loads(args.from_json.read_text())):
+        return main_compare(args)
+    if args.reps is not None or args.only is not None:
+        parser.error("--reps and --only go with --compare")
 
     if args.from_json:
         figures = json.loads(args.from_json.read_text())
@@ -195,6 +215,33 @@ def main(argv=None) -> int:
         readme = BENCH.parent / "README.md"
         readme.write_text(report.replace_block(readme.read_text(), table))
         log(f"{readme} Performance section updated")
+    return 0
+
+
+def main_compare(args) -> int:
+    if args.from_json:
+        figures = json.loads(args.from_json.read_text())
+    else:
+        if args.reps is not None and args.reps < 1:
+            raise SystemExit("bench/run.py: --reps must be at least 1")
+        only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+        try:
+            figures = compare.measure(args.compare, machine(), quick=args.quick, reps=args.reps,
+                                      only=only, quick_tests=QUICK_TESTS)
+        except ValueError as err:
+            raise SystemExit(f"bench/run.py: {err}")
+    table = compare.markdown(figures)
+    print(table)
+    out = args.out if args.out is not None else (None if args.quick or args.from_json else DEFAULT_COMPARE_OUT)
+    if out is not None:
+        out.write_text(table)
+        if not args.from_json:
+            out.with_suffix(".json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        log(f"table written to {out}")
+    if args.update_readme:
+        readme = BENCH.parent / "README.md"
+        readme.write_text(compare.replace_block(readme.read_text(), table))
+        log(f"{readme} Performance section: comparison updated")
     return 0
 
 
