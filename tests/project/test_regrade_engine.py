@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import ta_support
-from autograder.regrade import GRADED, Progress
+from autograder.regrade.layout import GRADED
+from autograder.regrade.progress import Progress
 from test_report import assert_charts_on_screen
 
 

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 
 import ta_support
-from autograder.regrade import GRADED, NOT_GRADED, RECORD_NAME, RESULTS_NAME, write_json_atomic, write_tables
-from autograder.report import HISTOGRAM_COLOR, PASS_COLOR, failure_message, render
+from autograder.atomic import write_json_atomic
+from autograder.regrade.charts import HISTOGRAM_COLOR, PASS_COLOR
+from autograder.regrade.findings import failure_message
+from autograder.regrade.layout import GRADED, NOT_GRADED, RECORD_NAME, RESULTS_NAME
+from autograder.regrade.report import render
+from autograder.regrade.tables import write_tables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,11 +101,11 @@ def test_failure_message_is_the_first_line_with_words_without_markdown():
 
 def test_cli_writes_the_page(tmp_path):
     out = small_class(tmp_path / "regrade")
-    proc = subprocess.run([sys.executable, "-m", "autograder.report", str(out), "--out", str(tmp_path / "r.html")],
+    proc = subprocess.run([sys.executable, "-m", "autograder", "report", str(out), "--out", str(tmp_path / "r.html")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
-    assert subprocess.run([sys.executable, "-m", "autograder.report", str(tmp_path / "nope")], cwd=REPO,
+    assert subprocess.run([sys.executable, "-m", "autograder", "report", str(tmp_path / "nope")], cwd=REPO,
                           capture_output=True, timeout=60).returncode == 2
 
 
