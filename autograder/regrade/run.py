@@ -63,6 +63,15 @@ def is_complete(sub_dir: Path, fingerprint: str | None, options: dict) -> bool:
     return looks_like_results(read_json(sub_dir / RESULTS_NAME))
 
 
+def refresh_record(sub_dir: Path, sub: ExportedSubmission) -> None:
+    """A submission resume keeps takes its students and exported score from the export in
+    hand: a newer download of the same files says what students see now."""
+    record = read_json(sub_dir / RECORD_NAME)
+    fresh = {"submitters": sub.submitters, "created_at": sub.created_at, "exported_score": sub.score}
+    if isinstance(record, dict) and any(record.get(k) != v for k, v in fresh.items()):
+        write_json_atomic(sub_dir / RECORD_NAME, dict(record, **fresh))
+
+
 def _accepts(fn: Callable, name: str) -> bool:
     try:
         params = inspect.signature(fn).parameters
@@ -142,6 +151,7 @@ def regrade(export_path: Path, out_dir: Path, *, jobs: int | None = None, shard:
         todo, skipped = [], []
         for sub in assigned:
             if not force and is_complete(out_dir / sub.id, export.fingerprint(sub), options.as_record()):
+                refresh_record(out_dir / sub.id, sub)
                 skipped.append(sub)
             else:
                 todo.append(sub)

@@ -143,11 +143,22 @@ def test_an_informative_test_has_no_pass_rate(regraded):
     assert "Leaderboard" not in section(page, "failures")  # it loses no points
 
 
-def test_resumed_regrade_keeps_the_tables(regraded, tmp_path):
+def test_resume_keeps_the_tables_and_takes_the_exported_scores_of_a_newer_download(regraded, tmp_path):
     export, out = regraded
     again = tmp_path / "again"
     shutil.copytree(out, again)
-    proc = ta_support.cli("regrade", export, "--out", again, "--timeout", 300, env={"AUTOGRADER_CONFIG": str(harness.COURSE_CFG)})
+    env = {"AUTOGRADER_CONFIG": str(harness.COURSE_CFG)}
+    proc = ta_support.cli("regrade", export, "--out", again, "--timeout", 300, env=env)
     assert proc.returncode == 0 and json.loads((again / "run.json").read_text())["attempted"] == 0
     assert (again / "scores.csv").read_text() == (out / "scores.csv").read_text()
     assert json.loads((again / "run.json").read_text())["assignment"] == "assignment 77"
+    # A later download: the same files, but a TA gave submission_1 a manual score of 7 since.
+    newer = tmp_path / "newer"
+    shutil.copytree(export, newer)
+    metadata = newer / EXPORT_NAME / "submission_metadata.yml"
+    text = metadata.read_text()
+    metadata.write_text(text.replace("Student 1", "Student One").replace(":score: 10.0", ":score: 7.0", 1))
+    proc = ta_support.cli("regrade", newer, "--out", again, "--timeout", 300, env=env)
+    assert proc.returncode == 0 and json.loads((again / "run.json").read_text())["attempted"] == 0
+    row = table(again)["submission_1"]
+    assert (row["names"], row["exported_score"], row["total"]) == ("Student One", "7", "10")
