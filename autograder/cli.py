@@ -27,10 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gradescope": ("autograder.cli", "what run_autograder calls inside Gradescope's container"),
     "template": ("autograder.template", "generate student_template/ from the reference"),
     "validate": ("autograder.validate", "grade the validation corpus and check expectations"),
-    "regrade": ("autograder.regrade", "regrade a Gradescope export"),
-    "merge": ("autograder.regrade", "merge sharded regrade outputs"),
-    "diff": ("autograder.scorediff", "compare the scores of two regrades"),
-    "report": ("autograder.report", "HTML class report of a regrade"),
+    "regrade": ("autograder.regrade.cli", "regrade a Gradescope export"),
+    "merge": ("autograder.regrade.cli", "merge sharded regrade outputs"),
+    "diff": ("autograder.regrade.diff", "compare the scores of two regrades, or a regrade with the export"),
+    "report": ("autograder.regrade.report", "HTML class report of a regrade"),
 }
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3

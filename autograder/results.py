@@ -140,11 +140,19 @@ def is_incomplete(doc: dict[str, Any]) -> bool:
 
 
 def format_points(value: Any) -> str:
-    """Points as people write them: 5, 2.5, 97.375; anything else as it is."""
+    """Points as people write them: 5, 2.5, 97.375, to the 6 decimals results.json keeps
+    (never an exponent, never a digit lost to 6 significant figures: scores.csv is compared
+    by `diff`); anything else as it is."""
     try:
-        return f"{float(value):g}"
+        number = float(value)
     except (TypeError, ValueError):
         return str(value)
+    if not math.isfinite(number):
+        return str(number)
+    rounded = round(number, 6)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.6f}".rstrip("0")
 
 
 def grader_error(detail: str = "", tests: Iterable[TestEntry] = (),

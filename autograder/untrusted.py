@@ -17,7 +17,7 @@ raw HTML; a backtick ends a code span early; a line of backticks closes a fence.
 - `terminal(text)` is for the console: the same characters dropped, so printed feedback
   cannot move the cursor, recolour, or rewrite what is already on screen.
 
-HTML pages escape with `html.escape` after `clean` (autograder/report.py).
+HTML pages escape with `html.escape` after `clean` (autograder/regrade/report.py).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from autograder.grading import grade
-from autograder.regrade import SlotUsers
+from autograder.batch import SlotUsers
 
 GRADED_SUITE = Path(__file__).resolve().parents[1] / "graded"
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from autograder import answers
-from autograder.regrade import SlotUsers
+from autograder.batch import SlotUsers
 from engine_cases import harness
 
 GRADED = Path(__file__).resolve().parents[1] / "graded"

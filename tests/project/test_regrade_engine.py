@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import ta_support
-from autograder.regrade import GRADED, Progress
+from autograder.regrade.layout import GRADED
+from autograder.regrade.progress import Progress
 from test_report import assert_charts_on_screen
 
 
@@ -38,9 +39,10 @@ def rows(folder: Path) -> list[dict]:
 def test_every_submission_is_graded_and_named_from_the_metadata(graded):
     table = {row["submission_id"]: row for row in rows(graded.single)}
     assert list(table) == [sub.id for sub in graded.planned]  # natural order, all 30
-    for sub in graded.planned:
+    for number, sub in enumerate(graded.planned):
         row = table[sub.id]
         assert row["status"] == GRADED, (sub.id, row)
+        assert row["exported_score"] == str(number % 10 * 10)  # ta_support.metadata_yaml's score
         assert row["names"] == "; ".join(p["name"] for p in sub.submitters)
         assert row["emails"] == "; ".join(p["email"] for p in sub.submitters)
         assert (graded.single / sub.id / "results.json").is_file()

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.regrade import (METADATA_NAME, Export, ExportError, natural_key, parse_metadata, parse_shard,
-                                shard_slice)
+from autograder.atomic import write_json_atomic
+from autograder.batch import natural_key
+from autograder.regrade.export import Export, ExportError, parse_metadata, parse_shard, shard_slice
+from autograder.regrade.layout import METADATA_NAME, RECORD_NAME, RESULTS_NAME
+from autograder.regrade.run import GradingOptions, is_complete
 
 # Exactly the shape of Gradescope's file: Ruby symbol keys, a group, a timestamp with
 # nanoseconds and an offset, and the BigDecimal tag some older exports carry.
@@ -175,8 +178,6 @@ def test_shard_spec_is_one_based():
 
 
 def test_resume_trusts_a_folder_only_for_the_same_files_and_options(tmp_path):
-    from autograder.regrade import GradingOptions, RECORD_NAME, RESULTS_NAME, is_complete, write_json_atomic
-
     folder = make_export_folder(tmp_path / "export")
     options = GradingOptions().as_record()
     with Export(folder) as export:

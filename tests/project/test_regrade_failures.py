@@ -5,7 +5,7 @@ import csv
 import json
 
 import ta_support
-from autograder.report import render
+from autograder.regrade.report import render
 
 
 def test_a_grading_cut_short_is_a_not_graded_row(tmp_path):

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 
 import ta_support
-from autograder.regrade import GRADED, NOT_GRADED, RECORD_NAME, RESULTS_NAME, write_json_atomic, write_tables
-from autograder.report import HISTOGRAM_COLOR, PASS_COLOR, failure_message, render
+from autograder.atomic import write_json_atomic
+from autograder.regrade.charts import HISTOGRAM_COLOR, PASS_COLOR
+from autograder.regrade.findings import failure_message
+from autograder.regrade.layout import GRADED, NOT_GRADED, RECORD_NAME, RESULTS_NAME
+from autograder.regrade.report import render, render_name
+from autograder.regrade.tables import write_tables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,6 +72,32 @@ def test_page_holds_every_section_with_the_right_numbers(tmp_path):
     assert "grading process exited with -9" in page[page.index('id="not-graded"'):]
 
 
+def test_test_names_render_code_spans_as_code_and_stay_escaped():
+    assert render_name("`Dense.forward` returns `x @ w + b`") == \
+        "<code>Dense.forward</code> returns <code>x @ w + b</code>"
+    assert render_name("`` a`b `` <b>") == "<code>a`b</code> &lt;b&gt;"
+    assert render_name("`<script>alert(1)</script>`") == "<code>&lt;script&gt;alert(1)&lt;/script&gt;</code>"
+    assert render_name("an unclosed ` stays") == "an unclosed ` stays"
+
+
+def test_page_renders_test_names_and_gives_informative_tests_no_pass_rate(tmp_path):
+    out = tmp_path / "regrade"
+    named = "`Dense.forward` returns `x @ w + b`"
+    informative = {"name": "predictions.npy (informative)", "number": "9.9", "score": 0, "max_score": 0,
+                   "status": "passed", "output": "predictions.npy was not submitted"}
+    write_submission(out, "submission_1", [test(f"1.3 {named}", 0, 5, "wrong"), informative], 1.0)
+    write_submission(out, "submission_2", [test(f"1.3 {named}", 5, 5), informative], 1.0)
+    write_tables(out)
+    page = render(out)
+    failures = page[page.index('id="failures"'):page.index('id="slowest"')]
+    assert "1.3 <code>Dense.forward</code> returns <code>x @ w + b</code></td>" in failures
+    assert "`" not in failures and "predictions.npy" not in failures
+    rates = page[page.index('id="pass-rates"'):page.index('id="packaging"')]
+    assert "9.9 predictions.npy (informative)</td><td class=\"n\">2</td><td>n.a. (informative)</td>" in rates
+    assert "100" not in rates
+    assert "<title>Regrade: regrade report</title>" in page  # no run.json: no assignment, and not the folder
+
+
 def linked_urls(page: str) -> list[str]:
     """Every URL the browser would load or follow: src/href attributes of real tags."""
     found = []
@@ -97,11 +127,11 @@ def test_failure_message_is_the_first_line_with_words_without_markdown():
 
 def test_cli_writes_the_page(tmp_path):
     out = small_class(tmp_path / "regrade")
-    proc = subprocess.run([sys.executable, "-m", "autograder.report", str(out), "--out", str(tmp_path / "r.html")],
+    proc = subprocess.run([sys.executable, "-m", "autograder", "report", str(out), "--out", str(tmp_path / "r.html")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
-    assert subprocess.run([sys.executable, "-m", "autograder.report", str(tmp_path / "nope")], cwd=REPO,
+    assert subprocess.run([sys.executable, "-m", "autograder", "report", str(tmp_path / "nope")], cwd=REPO,
                           capture_output=True, timeout=60).returncode == 2
 
 

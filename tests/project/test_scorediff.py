@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.scorediff import compare, parse_threshold, read_scores
+from autograder.regrade.diff import compare, parse_threshold, read_scores
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def scores(tmp_path):
 
 
 def diff_cli(*args):
-    return subprocess.run([sys.executable, "-m", "autograder.scorediff", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "autograder", "diff", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -22,8 +22,10 @@ from markdown_it import MarkdownIt
 
 from autograder import untrusted
 from autograder.cli import summary_table
-from autograder.regrade import GRADED, RECORD_NAME, RESULTS_NAME, write_json_atomic, write_tables
-from autograder.report import render
+from autograder.atomic import write_json_atomic
+from autograder.regrade.layout import GRADED, RECORD_NAME, RESULTS_NAME
+from autograder.regrade.report import render
+from autograder.regrade.tables import write_tables
 from suite_support import copy_of, graded
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
