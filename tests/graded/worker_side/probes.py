@@ -1,7 +1,7 @@
 """Test-provided parts, built on the student's own base classes.
 
 This file is NOT imported by the grader: its source is sent to the student's worker and run
-there (see `conftest.WorkerSide`), so that a test of one part (the tape, the model, an
+there (see `conftest.WorkerNamespace`), so that a test of one part (the tape, the model, an
 optimizer) can use helpers of ours instead of the student's other parts. A bug elsewhere
 then cannot cost this part's points. Only numpy and the student's `beras.core` are used;
 inside, arrays are plain numpy so that a student's Tensor quirks do not leak in.
