@@ -3,15 +3,21 @@
 1. Equivalence (fails the build): every reference solution region (the lines between
    `# BEGIN SOLUTION` and `# END SOLUTION`, see template.py) is parsed and normalised:
    docstrings dropped, every name (locals, arguments, modules) renamed by order of first
-   use, numbers compared as floats. Each function of the kit is normalised the same way,
-   and every run of consecutive statements of its body is compared with each region. A
-   renamed, reformatted copy of a solution is then the same tree. Regions too small to be
-   an answer (`return self.w`) are not compared: they would match innocent code.
+   use, numbers compared as floats, attribute chains (`self.w`) as one name, `np.newaxis`
+   as None, and array conversions (`np.asarray(x)`, `np.array(x, dtype=float)`, and any
+   function of the same file that only converts its argument, e.g. a `plain(v)` helper) as
+   their argument. Each function of the kit is normalised the same way, and every run of
+   consecutive statements of its body is compared with each region. A renamed,
+   reformatted or re-wrapped copy of a solution is then the same tree. Regions too small to
+   be an answer (`return self.w`) are not compared: they would match innocent code.
 2. Fingerprints (fail the build too): textual patterns of closed forms of the homework's
    parts (exp-normalise, the sigmoid and its derivative, a softmax Jacobian, MSE,
    cross-entropy, one-hot rows of an identity, RMSProp/Adam's second moment), in every
-   function and in module-level code (a lambda in a table), strings blanked. They catch an
-   oracle written differently from the reference. The suite's public tests name expected
+   function and in module-level code (a lambda in a table), strings blanked; and structural
+   patterns of the syntax tree, conversions stripped as above, for forms too short for
+   text: an affine map `x @ w + b` (Dense's forward), a per-sample `x[:, :, None]` given as
+   a value (Dense's weight gradient), a gradient-descent step `p -= lr * g` (SGD). They
+   catch an oracle written differently from the reference, under any names. The suite's public tests name expected
    values through tests/graded/judge.py (closed forms stay in the hidden folder), so the kit
    has none; a finding is an answer about to ship, or code to reword.
 """
@@ -78,11 +84,87 @@ class Fingerprint:
 # ---------------------------------------------------------------- normalising
 
 
+# Calls that only convert their first argument to an array: an answer wrapped in them is
+# still the answer.
+CONVERSIONS = frozenset({"asarray", "asanyarray", "array", "ascontiguousarray", "float64", "atleast_2d"})
+
+
+def _call_name(func: ast.AST) -> str:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return ""
+
+
+def _chain(node: ast.AST) -> str | None:
+    """`a.b.c` for an attribute chain rooted at a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id] + parts[::-1])
+
+
+class _Unwrapped(ast.NodeTransformer):
+    """Conversions replaced by what they convert, `np.newaxis` by None."""
+
+    def __init__(self, conversions: frozenset = CONVERSIONS):
+        self.conversions = conversions
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (_call_name(node.func) in self.conversions and len(node.args) == 1
+                and not isinstance(node.args[0], ast.Starred)):
+            return node.args[0]
+        return node
+
+    def visit_Attribute(self, node):
+        if node.attr == "newaxis" and isinstance(node.value, ast.Name):
+            return ast.copy_location(ast.Constant(value=None), node)
+        return self.generic_visit(node)
+
+
+def local_conversions(tree: ast.AST) -> frozenset:
+    """CONVERSIONS and the file's own functions that only convert (or return) their first
+    argument, e.g. `def plain(v): return np.array(v, dtype=np.float64)`."""
+    found = set(CONVERSIONS)
+    for _ in range(2):  # a wrapper of a wrapper
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.args.args:
+                continue
+            body = _without_docstrings(node.body)
+            if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+                continue
+            value = _Unwrapped(frozenset(found)).visit(copy.deepcopy(body[0].value))
+            if isinstance(value, ast.Name) and value.id == node.args.args[0].arg:
+                found.add(node.name)
+    return frozenset(found)
+
+
 class _Canonical(ast.NodeTransformer):
-    """Names renamed by order of first use; docstrings and annotations dropped; numbers as floats."""
+    """Names renamed by order of first use (an attribute chain such as `self.w` is one name);
+    docstrings and annotations dropped; numbers as floats."""
 
     def __init__(self):
         self.names: dict[str, str] = {}
+
+    def visit_Call(self, node):
+        # A called attribute is an operation (np.sum, x.reshape): its name stays, its object is visited.
+        if isinstance(node.func, ast.Attribute):
+            node.func.value = self.visit(node.func.value)
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            return node
+        return self.generic_visit(node)
+
+    def visit_Attribute(self, node):
+        chain = _chain(node)
+        if chain is None:
+            return self.generic_visit(node)
+        return ast.copy_location(ast.Name(id=self._name(chain), ctx=ast.Load()), node)
 
     def _name(self, name: str) -> str:
         return self.names.setdefault(name, f"v{len(self.names)}")
@@ -117,10 +199,10 @@ def _without_docstrings(statements: list) -> list:
             if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str))]
 
 
-def normalised(statements: list) -> str:
-    """A canonical dump of statements: equal for renamed or reformatted copies."""
+def normalised(statements: list, conversions: frozenset = CONVERSIONS) -> str:
+    """A canonical dump of statements: equal for renamed, reformatted or re-wrapped copies."""
     module = ast.Module(body=copy.deepcopy(_without_docstrings(statements)), type_ignores=[])
-    canonical = _Canonical().visit(module)
+    canonical = _Canonical().visit(_Unwrapped(conversions).visit(module))
     ast.fix_missing_locations(canonical)
     return ast.dump(canonical, annotate_fields=False, include_attributes=False)
 
@@ -179,12 +261,13 @@ def equivalent_functions(regions: list[Region], kit: list[tuple[str, str]]) -> l
         by_length.setdefault(len(region.statements), {})[normalised(region.statements)] = region
     found = []
     for name, tree in _parsed(kit):
+        conversions = local_conversions(tree)
         for function in _functions(tree):
             body = _without_docstrings(function.body)
             hit = None
             for length, wanted in by_length.items():
                 for start in range(0, len(body) - length + 1):
-                    hit = wanted.get(normalised(body[start:start + length]))
+                    hit = wanted.get(normalised(body[start:start + length], conversions))
                     if hit:
                         break
                 if hit:
@@ -207,13 +290,13 @@ class _StringsBlanked(ast.NodeTransformer):
 def fingerprints(kit: list[tuple[str, str]]) -> list[Fingerprint]:
     found = []
     for name, tree in _parsed(kit):
+        conversions = local_conversions(tree)
         # Functions (methods included) one by one; the rest of the module (tables, lambdas) as one.
         module_level = [s for s in tree.body
                         if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         for where, line, body in [("<module>", 1, module_level)] + [(f.name, f.lineno, f.body) for f in _functions(tree)]:
-            text = ast.unparse(_StringsBlanked().visit(ast.Module(
-                body=copy.deepcopy(_without_docstrings(body)), type_ignores=[])))
-            for formula in closed_forms_in(text):
+            module = _StringsBlanked().visit(ast.Module(body=copy.deepcopy(_without_docstrings(body)), type_ignores=[]))
+            for formula in closed_forms_in(ast.unparse(module)) + structural_forms_in(module, conversions):
                 found.append(Fingerprint(name, where, line, formula))
     return found
 
@@ -221,6 +304,121 @@ def fingerprints(kit: list[tuple[str, str]]) -> list[Fingerprint]:
 def closed_forms_in(code: str) -> list[str]:
     """The FINGERPRINTS formulas that `code` (strings already blanked) spells out."""
     return [formula for formula, pattern in FINGERPRINTS if pattern.search(code)]
+
+
+def formulas_in(source: str) -> list[str]:
+    """Every formula (textual and structural) anywhere in one file's source, strings blanked."""
+    tree = _StringsBlanked().visit(ast.parse(source))
+    found = closed_forms_in(ast.unparse(tree)) + structural_forms_in(tree, local_conversions(tree))
+    return list(dict.fromkeys(found))
+
+
+# ---------------------------------------------------------------- structural fingerprints
+
+AFFINE = "x @ w + b (Dense forward)"
+PER_SAMPLE_INPUT = "x[:, :, None] as a gradient (Dense weight gradient)"
+DESCENT_STEP = "p -= lr * g (gradient-descent step, SGD)"
+STRUCTURAL = [AFFINE, PER_SAMPLE_INPUT, DESCENT_STEP]
+MATMUL_CALLS = frozenset({"dot", "matmul"})
+
+
+def _plain(node: ast.AST) -> bool:
+    """A value read as it is: a name, an attribute chain, or an item of one (self.inputs[0])."""
+    if isinstance(node, ast.Name) or _chain(node) is not None:
+        return True
+    if isinstance(node, ast.Subscript):
+        index = node.slice
+        return _plain(node.value) and (isinstance(index, (ast.Constant, ast.Name))
+                                       or (isinstance(index, ast.UnaryOp) and isinstance(index.operand, ast.Constant)))
+    return False
+
+
+def _matmul_of_plain(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return _plain(node.left) and _plain(node.right)
+    if isinstance(node, ast.Call) and _call_name(node.func) in MATMUL_CALLS and not node.keywords:
+        operands = list(node.args)
+        if isinstance(node.func, ast.Attribute) and _plain(node.func.value) and len(operands) == 1:
+            operands = [node.func.value] + operands  # x.dot(w)
+        return len(operands) == 2 and all(map(_plain, operands))
+    return False
+
+
+def _is_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _per_sample_column(node: ast.AST) -> bool:
+    """x[:, :, None] (or x[..., None] of a plain x, np.expand_dims(x, -1 / 2))."""
+    if isinstance(node, ast.Subscript) and _plain(node.value) and isinstance(node.slice, ast.Tuple):
+        items = node.slice.elts
+        full = [isinstance(i, ast.Slice) and i.lower is None and i.upper is None and i.step is None for i in items]
+        if len(items) == 3 and full[0] and full[1] and _is_none(items[2]):
+            return True
+        if len(items) == 2 and isinstance(items[0], ast.Constant) and items[0].value is Ellipsis and _is_none(items[1]):
+            return True
+    if (isinstance(node, ast.Call) and _call_name(node.func) == "expand_dims" and len(node.args) == 2
+            and _plain(node.args[0]) and isinstance(node.args[1], (ast.Constant, ast.UnaryOp))):
+        return True
+    return False
+
+
+def _factors(node: ast.AST) -> list:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _factors(node.left) + _factors(node.right)
+    return [node]
+
+
+def _step(node: ast.AST) -> bool:
+    """lr * g: a product of at least two factors, with no call, division or power inside (a
+    rescaled step such as RMSProp's g / sqrt(v) is another formula)."""
+    factors = _factors(node)
+    return len(factors) >= 2 and any(map(_plain, factors)) and not any(
+        isinstance(n, (ast.Call, ast.Lambda)) or (isinstance(n, ast.BinOp) and not isinstance(n.op, (ast.Mult, ast.Sub, ast.Add)))
+        for f in factors for n in ast.walk(f))
+
+
+def _same(a: ast.AST, b: ast.AST) -> bool:
+    strip = (lambda n: n.value if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant)
+             and n.slice.value is Ellipsis else n)  # p[...] is p
+    return ast.dump(strip(a), annotate_fields=False) == ast.dump(strip(b), annotate_fields=False).replace("Store()", "Load()") \
+        or ast.dump(strip(a), annotate_fields=False).replace("Store()", "Load()") == ast.dump(strip(b), annotate_fields=False)
+
+
+def _descent(node: ast.AST) -> bool:
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Sub):
+        return _step(node.value)
+    update = None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, update = node.targets[0], node.value
+    elif (isinstance(node, ast.Call) and _call_name(node.func) == "assign" and isinstance(node.func, ast.Attribute)
+          and len(node.args) == 1):
+        target, update = node.func.value, node.args[0]
+    return (update is not None and isinstance(update, ast.BinOp) and isinstance(update.op, ast.Sub)
+            and _same(target, update.left) and _step(update.right))
+
+
+def structural_forms_in(tree: ast.AST, conversions: frozenset = CONVERSIONS) -> list[str]:
+    """The STRUCTURAL formulas in `tree` (a module or a body), conversions stripped first."""
+    tree = _Unwrapped(conversions).visit(copy.deepcopy(tree))
+    found = []
+    values = []  # what is handed on as a value: returned, listed, assigned, a lambda's result
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and (
+                (_matmul_of_plain(node.left) and _plain(node.right))
+                or (_matmul_of_plain(node.right) and _plain(node.left))):
+            found.append(AFFINE)
+        if isinstance(node, (ast.Return, ast.Assign)) and node.value is not None:
+            values.append(node.value)
+        elif isinstance(node, ast.Lambda):
+            values.append(node.body)
+        elif isinstance(node, (ast.List, ast.Tuple)) and not isinstance(getattr(node, "ctx", None), ast.Store):
+            values.extend(node.elts)
+        if _descent(node):
+            found.append(DESCENT_STEP)
+    if any(_per_sample_column(v) for v in values):
+        found.append(PER_SAMPLE_INPUT)
+    return [formula for formula in STRUCTURAL if formula in found]
 
 
 # ---------------------------------------------------------------- which helpers the kit needs

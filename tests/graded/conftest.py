@@ -4,7 +4,7 @@ Student code is reached only through the engine's `student` fixture (a fresh Wor
 test, see docs/architecture.md). Tests ask for:
   beras        the student's modules, by short name: beras.layers.Dense, beras.core.Variable
   student_file the student's top-level modules: student_file("committee").Committee
-  worker_side  our own helper code run inside the worker: worker_side("probes").Linear
+  worker_side  our own helper code run inside the worker: worker_side("probes").Gate
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def problem(seed: int, n: int, m: int, classes: int):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 1, size=(n, m))
     W = rng.normal(0, 1, size=(m, classes))
-    Y = (rng.integers(0, classes, size=n)[:, None] == np.arange(classes)).astype(np.float64)
+    Y = np.array([rng.permutation([1.0] + [0.0] * (classes - 1)) for _ in range(n)])  # one 1 per row
     return x, W, Y
 
 

@@ -43,8 +43,10 @@ def probabilities(draw, shape: tuple) -> np.ndarray:
 
 @st.composite
 def one_hot(draw, n_rows: int, classes: int) -> np.ndarray:
-    labels = draw(st.lists(st.integers(0, classes - 1), min_size=n_rows, max_size=n_rows))
-    return (np.array(labels)[:, None] == np.arange(classes)).astype(np.float64)
+    """Label rows: each an arrangement of one 1 and classes - 1 zeros (shrinking to the 1 first).
+    Drawn as arrangements, not encoded from class numbers: the kit holds no one-hot encoder."""
+    row = [1.0] + [0.0] * (classes - 1)
+    return np.array([draw(st.permutations(row)) for _ in range(n_rows)], dtype=np.float64).reshape(n_rows, classes)
 
 
 @st.composite

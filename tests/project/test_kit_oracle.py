@@ -8,6 +8,7 @@ build the real kit, unpack it, and run its `check` as a student would.
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib.util
 import json
 import os
@@ -27,22 +28,113 @@ from engine_cases import harness
 GRADED = Path(__file__).resolve().parents[1] / "graded"
 REPO = GRADED.parents[1]
 
-class _Blank(ast.NodeTransformer):
-    def visit_Constant(self, node):
-        return ast.Constant(value="") if isinstance(node.value, str) else node
-
-    def visit_JoinedStr(self, node):
-        return ast.Constant(value="")
-
-
 def closed_forms_in(source: str) -> list[str]:
-    """The build's fingerprints (answers.FINGERPRINTS) found anywhere in a file, strings blanked."""
-    return answers.closed_forms_in(ast.unparse(_Blank().visit(ast.parse(source))))
+    """The build's fingerprints (textual and structural) found anywhere in a file, strings blanked."""
+    return answers.formulas_in(source)
 
 
 def test_the_patterns_see_the_closed_forms_the_suite_judges_with():
     found = set(closed_forms_in((GRADED / "hidden" / "closed_forms.py").read_text()))
-    assert found == {formula for formula, _ in answers.FINGERPRINTS}
+    assert found == {formula for formula, _ in answers.FINGERPRINTS} | set(answers.STRUCTURAL)
+
+
+# ---------------------------------------------------------------- oracles under other names
+
+# What worker_side/probes.py held until 2026-11 (Dense's forward and weight gradients, and an
+# SGD step, behind a conversion helper), renamed: the build must see them as the answers they are.
+RENAMED_ORACLES = '''
+
+def as_floats(v):
+    return np.array(v, dtype=np.float64)
+
+
+class Mixer:
+    def forward(self, batch):
+        return as_floats(batch) @ as_floats(self.kernel) + as_floats(self.offset)
+
+    def get_weight_gradients(self):
+        seen = as_floats(self.inputs[0])
+        return [seen[:, :, None], np.ones_like(as_floats(self.offset))]
+
+
+class Stepper:
+    def apply_gradients(self, tensors, slopes):
+        for tensor, slope in zip(tensors, slopes):
+            tensor -= self.rate * as_floats(slope)
+'''
+
+# The same closed forms written unlike the reference: only the fingerprints can see them.
+REWRITTEN_ORACLES = '''
+
+def _rows(batch, kernel, offset):
+    return np.dot(batch, kernel) + offset
+
+
+def _per_row(layer):
+    return np.expand_dims(np.asarray(layer.inputs[0]), -1)
+
+
+def _walk(tensors, slopes, rate):
+    for i in range(len(tensors)):
+        tensors[i].assign(tensors[i] - rate * slopes[i])
+'''
+
+
+def test_answers_see_dense_and_sgd_under_other_names():
+    regions = answers.solution_regions(REPO / "reference")
+    matches = answers.equivalent_functions(regions, [("probes.py", RENAMED_ORACLES)])
+    assert sorted((m.function, m.region.file) for m in matches) == [
+        ("apply_gradients", "beras/optimizers.py"), ("forward", "beras/layers.py"),
+        ("get_weight_gradients", "beras/layers.py")]
+    for source in (RENAMED_ORACLES, REWRITTEN_ORACLES):
+        assert {(f.function, f.formula) for f in answers.fingerprints([("probes.py", source)])} >= {
+            (name, formula) for name, formula in zip(
+                ("forward", "get_weight_gradients", "apply_gradients") if source is RENAMED_ORACLES
+                else ("_rows", "_per_row", "_walk"), answers.STRUCTURAL)}
+
+
+@pytest.mark.parametrize("innocent", [
+    "def f(x, w, b):\n    return np.abs(x) @ np.abs(w) + np.abs(b)\n",  # a tolerance's magnitude
+    "def f(x, w, c):\n    return (x @ w) * c\n",  # the probes' gate
+    "def f(y):\n    return [y[:, :, None] * np.eye(y.shape[1])]\n",  # a diagonal Jacobian
+    "def f(p, g, v, lr):\n    p -= lr * g / (np.sqrt(v) + 1e-7)\n",  # a rescaled step (its own formula)
+    "def f(p, lr, g):\n    p -= lr * np.sign(g)\n",  # sign descent: not SGD
+    "def f(x, h):\n    x[0] = x[0] - h\n",  # a finite-difference step
+])
+def test_the_structural_fingerprints_leave_other_code_alone(innocent):
+    assert answers.structural_forms_in(ast.parse(innocent)) == []
+
+
+def course_copy(top: Path) -> Path:
+    """This course's suite, reference, template and kit files in `top`: its autograder.cfg."""
+    for name in ("tests/graded", "reference", "student_template"):
+        shutil.copytree(REPO / name, top / name, ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = REPO / "autograder.cfg"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(cfg)
+    for entry in ["autograder.cfg", *parser["autograder"].get("kit_files", "").split()]:
+        source = entry.partition("=")[0]
+        (top / source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / source, top / source)
+    return top / "autograder.cfg"
+
+
+@pytest.mark.parametrize("planted, message, names", [
+    (RENAMED_ORACLES, "reference solutions", ["forward()", "get_weight_gradients()", "apply_gradients()"]),
+    (REWRITTEN_ORACLES, "closed forms of the homework's parts", [
+        "_rows(): " + answers.AFFINE, "_per_row(): " + answers.PER_SAMPLE_INPUT, "_walk(): " + answers.DESCENT_STEP]),
+])
+def test_build_refuses_a_kit_helper_computing_dense_or_an_sgd_step(tmp_path, planted, message, names):
+    cfg = course_copy(tmp_path / "course")
+    probes = tmp_path / "course" / "tests" / "graded" / "worker_side" / "probes.py"  # shipped: public tests load it
+    probes.write_text(probes.read_text() + planted)
+    proc = harness.engine("build", "--config", cfg, "--out-dir", tmp_path / "dist", "--allow-fallback-data")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "tests/graded/worker_side/probes.py" in proc.stderr, proc.stderr
+    for name in names:
+        assert name in proc.stderr, (name, proc.stderr)
+    assert not (tmp_path / "dist" / "student-kit.zip").exists()
+    assert not (tmp_path / "dist" / "autograder.zip").exists()
 
 
 # ---------------------------------------------------------------- judge, without a sandbox

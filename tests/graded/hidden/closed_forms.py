@@ -132,9 +132,9 @@ def categorical_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)))
 
 
-def affine_committee(x: np.ndarray, members: list) -> np.ndarray:
-    """The average of the members x @ a_k + c_k."""
-    return np.mean([x @ a + c for a, c in members], axis=0)
+def gated_committee(x: np.ndarray, members: list) -> np.ndarray:
+    """The average of the members (x @ a_k) * c_k (worker_side/probes.GatedMember)."""
+    return np.mean([(x @ a) * c for a, c in members], axis=0)
 
 
 def initializer_std(name: str, m: int, r: int) -> float:
@@ -151,7 +151,7 @@ FORMS = {
                                                 np.sqrt(1 / m), np.sqrt(1 / (m + r)), 1.0,
                                                 np.sqrt(2 / m + r), np.sqrt(1 / 3)],
     "categorical_accuracy": categorical_accuracy,
-    "affine_committee": affine_committee,
+    "gated_committee": gated_committee,
     "scaled_pixels": lambda pixels: pixels / 255,
     "optimizer_sequence": optimizer_sequence,
     "dense": lambda x, w, b: x @ w + b,
@@ -176,8 +176,8 @@ FORMS = {
     "accuracy_hit_count": lambda probs, labels: float(np.sum(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1))),
     "pixels_floor_divided": lambda pixels: pixels // 255,
     "pixels_over_256": lambda pixels: pixels / 256,
-    "affine_committee_sum": lambda x, members: np.sum([x @ a + c for a, c in members], axis=0),
-    "affine_committee_max": lambda x, members: np.max([x @ a + c for a, c in members], axis=0),
+    "gated_committee_sum": lambda x, members: np.sum([(x @ a) * c for a, c in members], axis=0),
+    "gated_committee_max": lambda x, members: np.max([(x @ a) * c for a, c in members], axis=0),
     "dense_without_bias": lambda x, w, b: x @ w,
     "dense_bias_twice": lambda x, w, b: x @ w + 2 * b,
     "relu_for_leaky": lambda x: np.maximum(x, 0),

@@ -113,11 +113,11 @@ def test_committee_averages_its_members(student_file, worker_side, members, shap
     params = [(data.draw(S.array((m, classes)), label=f"a{k}"), data.draw(S.array((1, classes)), label=f"c{k}"))
               for k in range(members)]
     probes = worker_side("probes")
-    committee = student_file("committee").Committee([probes.Affine(a, c) for a, c in params])
+    committee = student_file("committee").Committee([probes.GatedMember(a, c) for a, c in params])
     expect_close("`Committee(members)(x)` is the plain average of the members' outputs on x.",
-                 expected=judge.value("affine_committee", x, params), returned=fetch(committee(x)), what="Committee(members)(x)",
-                 inputs={"x": x, "members": f"{members} affine maps x @ a_k + c_k"}, **M.VALUE,
+                 expected=judge.value("gated_committee", x, params), returned=fetch(committee(x)), what="Committee(members)(x)",
+                 inputs={"x": x, "members": f"{members} gated maps (x @ a_k) * c_k"}, **M.VALUE,
                  mistakes={Hint("batch-mean", "you summed the members' outputs; average them."):
-                           judge.value("affine_committee_sum", x, params),
+                           judge.value("gated_committee_sum", x, params),
                            Hint("wrong-formula", "you took the element-wise maximum of the members' outputs; "
-                                                 "average them."): judge.value("affine_committee_max", x, params)})
+                                                 "average them."): judge.value("gated_committee_max", x, params)})

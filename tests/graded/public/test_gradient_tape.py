@@ -1,8 +1,8 @@
 """Family 7: GradientTape.gradient (beras/gradient_tape.py), and seed question 5.
 
-The layers here are test-provided Diffables with known gradients (worker_side/probes.py),
-built on the student's own Diffable: only the tape is being graded. Expected gradients are
-finite differences of the whole loss, computed here in float64.
+The layers here are test-provided Diffables (worker_side/probes.py), built on the student's
+own Diffable, none of them a homework part: only the tape is being graded. Expected gradients
+are finite differences of the whole loss, computed here in float64.
 """
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
@@ -15,16 +15,27 @@ from autograder.sandbox import fetch
 from feedback import REMINDER, Hint, expect, expect_close, gradient_list, show
 
 
-def squared_error(pred, target):
-    return float(np.sum((pred - target) ** 2) / pred.shape[0])
+def log_cosh(pred, target):
+    """The probes' loss (probes.LogCosh): sum(log(cosh(pred - target))) / N."""
+    d = pred - target
+    return float(np.sum(np.logaddexp(d, -d) - np.log(2.0)) / d.shape[0])
+
+
+def gate(x, w, c):
+    """The probes' layer (probes.Gate)."""
+    return (x @ w) * c
 
 
 @st.composite
 def linear_case(draw):
     n, m, r = draw(S.dim(1, 5)), draw(S.dim(1, 4)), draw(S.dim(1, 4))
-    order = draw(st.sampled_from([["w", "b"], ["b", "w"], ["w"], ["b"]]))
-    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "b": draw(S.array((1, r))),
+    order = draw(st.sampled_from([["w", "c"], ["c", "w"], ["w"], ["c"]]))
+    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "c": draw(S.array((1, r))),
             "target": draw(S.array((n, r))), "sources": order}
+
+
+LINEAR_MODEL = "loss = sum(log(cosh((x @ w) * c - target))) / N"
+DEEP_MODEL = "(x @ w1) * c1 -> tanh -> * s -> (. @ w2) * c2 -> loss sum(log(cosh(. - target))) / N"
 
 
 @weight(2)
@@ -34,21 +45,21 @@ def linear_case(draw):
 @given(case=linear_case())
 def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case):
     """tape: one gradient per source, in order, shaped like it"""
-    x, w, b, t = case["x"], case["w"], case["b"], case["target"]
+    x, w, c, t = case["x"], case["w"], case["c"], case["target"]
     probes = worker_side("probes")
-    layer, loss_fn = probes.Linear(w, b), probes.SquaredError()
+    layer, loss_fn = probes.Gate(w, c), probes.LogCosh()
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(layer(x), t)
-    sources = [layer.w if name == "w" else layer.b for name in case["sources"]]
+    sources = [layer.w if name == "w" else layer.c for name in case["sources"]]
     grads = fetch(tape.gradient(loss, sources))
-    inputs = {"x": x, "w": w, "b": b, "target": t, "sources, in this order": case["sources"],
-              "model": "loss = sum((x @ w + b - target)^2) / N"}
+    inputs = {"x": x, "w": w, "c": c, "target": t, "sources, in this order": case["sources"],
+              "model": LINEAR_MODEL}
     prop = ("`tape.gradient(loss, sources)` returns a list with one gradient per source, in the order of "
             "`sources`, each shaped like its source.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
            detail=f"Returned `{show(grads)}` for {len(sources)} source(s).", hint=not_a_list_hint(grads))
-    values = {"w": (w, M.gradient_fd(lambda v: squared_error(x @ v + b, t), w)),
-              "b": (b, M.gradient_fd(lambda v: squared_error(x @ w + v, t), b))}
+    values = {"w": (w, M.gradient_fd(lambda v: log_cosh(gate(x, v, c), t), w)),
+              "c": (c, M.gradient_fd(lambda v: log_cosh(gate(x, w, v), t), c))}
     for position, name in enumerate(case["sources"]):
         source, expected = values[name]
         got = np.asarray(grads[position], dtype=float) if grads[position] is not None else None
@@ -81,35 +92,35 @@ def never_composed(name):
 def deep_case(draw):
     n, m, h, r = draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(1, 3))
     return {"x": draw(S.array((n, m), -2, 2)), "w1": draw(S.array((m, h), -1, 1)),
-            "b1": draw(S.array((1, h), -1, 1)), "s": draw(S.array((1, h), -2, 2)),
-            "w2": draw(S.array((h, r), -1, 1)), "b2": draw(S.array((1, r), -1, 1)),
+            "c1": draw(S.array((1, h), -1, 1)), "s": draw(S.array((1, h), -2, 2)),
+            "w2": draw(S.array((h, r), -1, 1)), "c2": draw(S.array((1, r), -1, 1)),
             "target": draw(S.array((n, r), -2, 2))}
 
 
-DEEP_WEIGHTS = ("w1", "b1", "s", "w2", "b2")
+DEEP_WEIGHTS = ("w1", "c1", "s", "w2", "c2")
 
 
 def deep_loss(case, **override):
     v = {**case, **override}
-    hidden = np.tanh(v["x"] @ v["w1"] + v["b1"]) * v["s"]
-    return squared_error(hidden @ v["w2"] + v["b2"], v["target"])
+    hidden = np.tanh(gate(v["x"], v["w1"], v["c1"])) * v["s"]
+    return log_cosh(gate(hidden, v["w2"], v["c2"]), v["target"])
 
 
 def deep_gradients(beras, probes, case):
     """The student's tape's gradients of the deep model's loss for the five weights."""
-    first, tanh, scale = probes.Linear(case["w1"], case["b1"]), probes.Tanh(), probes.Scale(case["s"])
-    second, loss_fn = probes.Linear(case["w2"], case["b2"]), probes.SquaredError()
+    first, tanh, scale = probes.Gate(case["w1"], case["c1"]), probes.Tanh(), probes.Scale(case["s"])
+    second, loss_fn = probes.Gate(case["w2"], case["c2"]), probes.LogCosh()
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(second(scale(tanh(first(case["x"])))), case["target"])
-    return fetch(tape.gradient(loss, [first.w, first.b, scale.s, second.w, second.b]))
+    return fetch(tape.gradient(loss, [first.w, first.c, scale.s, second.w, second.c]))
 
 
 def equal_tensors(case):
     """Pairs of tensors of the deep model (weights, inputs, intermediate results) that hold
     exactly the same values: a tape that keys its dictionaries by value mixes them up."""
-    h = case["x"] @ case["w1"] + case["b1"]
-    named = {**{k: case[k] for k in ("x", "target") + DEEP_WEIGHTS}, "x @ w1 + b1": h, "tanh(x @ w1 + b1)": np.tanh(h),
-             "tanh(x @ w1 + b1) * s": np.tanh(h) * case["s"]}
+    h = gate(case["x"], case["w1"], case["c1"])
+    named = {**{k: case[k] for k in ("x", "target") + DEEP_WEIGHTS}, "(x @ w1) * c1": h,
+             "tanh((x @ w1) * c1)": np.tanh(h), "tanh((x @ w1) * c1) * s": np.tanh(h) * case["s"]}
     names = list(named)
     return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
             if np.shape(named[a]) == np.shape(named[b]) and np.array_equal(named[a], named[b])]
@@ -150,7 +161,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
     probes = worker_side("probes")
     grads = deep_gradients(beras, probes, case)
     sources = DEEP_WEIGHTS
-    inputs = {**case, "model": "Linear(w1, b1) -> tanh -> * s -> Linear(w2, b2) -> sum((. - target)^2) / N",
+    inputs = {**case, "model": DEEP_MODEL,
               "sources": list(DEEP_WEIGHTS)}
     prop = ("[Q5] Every trainable weight of the model gets its gradient from the tape, and each equals the "
             "finite differences of the whole loss.")
@@ -167,12 +178,15 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
                                                                          **M.GRADIENT)
         except (TypeError, ValueError):  # not numbers: expect_close says so
             close = True
+        # A tape that mixes up equal tensors can also return zeros; when it is right on distinct
+        # values, that is the mistake, and "never composed" would be a false hint.
+        keyed = None if close else keyed_by_value_hint(beras, probes, case)
         expect_close(prop, expected=expected, returned=got, what=f"the gradient of {name}", inputs=inputs,
                      **M.GRADIENT,
-                     mistakes={never_composed(name): np.zeros_like(expected)},
-                     hint=(None if close else keyed_by_value_hint(beras, probes, case))
-                     or Hint(REMINDER, "each layer must receive the upstream gradient of ITS OWN output (the "
-                                       "composed input gradient of the layer after it), keyed by id(tensor)."))
+                     mistakes={} if keyed else {never_composed(name): np.zeros_like(expected)},
+                     hint=keyed or Hint(REMINDER, "each layer must receive the upstream gradient of ITS OWN output "
+                                                  "(the composed input gradient of the layer after it), keyed by "
+                                                  "id(tensor)."))
 
 
 @weight(1)
@@ -185,16 +199,15 @@ def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):
     # Until 2026-11 this test graded the nested-tape RuntimeError: given code (GradientTape's
     # __enter__), which differs by term. It now grades the student's `gradient` on a source
     # that is an input, not a weight (the walk collects those too).
-    x, w, b, t = case["x"], case["w"], case["b"], case["target"]
+    x, w, c, t = case["x"], case["w"], case["c"], case["target"]
     probes = worker_side("probes")
-    layer, loss_fn = probes.Linear(w, b), probes.SquaredError()
+    layer, loss_fn = probes.Gate(w, c), probes.LogCosh()
     x_in_worker = probes.kept(x)  # the very object the layer reads, so that it can be a source
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(layer(x_in_worker), t)
     grads = fetch(tape.gradient(loss, [x_in_worker]))
-    inputs = {"x": x, "w": w, "b": b, "target": t, "sources": ["x"],
-              "model": "loss = sum((x @ w + b - target)^2) / N"}
-    expected = M.gradient_fd(lambda v: squared_error(v @ w + b, t), x)
+    inputs = {"x": x, "w": w, "c": c, "target": t, "sources": ["x"], "model": LINEAR_MODEL}
+    expected = M.gradient_fd(lambda v: log_cosh(gate(v, w, c), t), x)
     prop = ("`tape.gradient(loss, [x])` for an input x (not a weight) is d loss / d x: the walk back "
             "collects the gradient of every tensor it passes.")
     expect_close(prop, expected=expected,

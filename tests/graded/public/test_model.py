@@ -1,6 +1,7 @@
 """Family 8: Model and SequentialModel (beras/model.py).
 
-Models are made of test-provided layers, loss, metric and optimizer (worker_side/probes.py),
+Models are made of test-provided layers, loss, metric and optimizer (worker_side/probes.py,
+none of them a homework part),
 and train with a test-provided tape (a subclass of the student's GradientTape whose `gradient`
 is ours, put where model.py imports it), so that only the student's model code is graded here.
 """
@@ -16,8 +17,18 @@ from autograder.sandbox import fetch
 from feedback import REMINDER, Hint, expect, expect_close, show
 
 
-def squared_error(pred, target):
-    return float(np.sum((pred - target) ** 2) / pred.shape[0])
+def log_cosh(pred, target):
+    """The probes' loss (probes.LogCosh): sum(log(cosh(pred - target))) / N."""
+    d = pred - target
+    return float(np.sum(np.logaddexp(d, -d) - np.log(2.0)) / d.shape[0])
+
+
+def gate(x, w, c):
+    """The probes' layer (probes.Gate)."""
+    return (x @ w) * c
+
+
+GATE_MODEL = "SequentialModel([Gate(w, c)]): (x @ w) * c, loss sum(log(cosh(. - y))) / N"
 
 
 def compiled(beras, worker_side, layers, learning_rate=0.1):
@@ -27,15 +38,15 @@ def compiled(beras, worker_side, layers, learning_rate=0.1):
         worker_side("grader_tape").use_test_tape(beras.gradient_tape, beras.model)
     probes = worker_side("probes")
     model = beras.model.SequentialModel(layers)
-    optimizer = probes.SGD(learning_rate)
-    model.compile(optimizer=optimizer, loss_fn=probes.SquaredError(), acc_fn=probes.LabelScore())
+    optimizer = probes.SignDescent(learning_rate)
+    model.compile(optimizer=optimizer, loss_fn=probes.LogCosh(), acc_fn=probes.LabelScore())
     return model, optimizer
 
 
 @st.composite
 def linear_model_case(draw):
     n, m, r = draw(S.dim(1, 6)), draw(S.dim(1, 4)), draw(S.dim(2, 4))
-    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "b": draw(S.array((1, r))),
+    return {"x": draw(S.array((n, m))), "w": draw(S.array((m, r))), "c": draw(S.array((1, r))),
             "y": draw(S.one_hot(n, r))}
 
 
@@ -49,7 +60,7 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
     probes = worker_side("probes")
     layers = []
     for i in range(count):
-        layers.append(probes.Linear(np.full((2, 2), float(i)), np.full((1, 2), float(i))))
+        layers.append(probes.Gate(np.full((2, 2), float(i)), np.full((1, 2), float(i))))
         layers.append(probes.Tanh())
     layers.append(probes.Scale(np.ones((1, 2))))
     model = beras.model.SequentialModel(layers)
@@ -64,7 +75,7 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
                                      for i in range(len(got)))
     expect(got == expected,
            "`Model.weights` lists every layer's weights, layer by layer in order, as the same objects.",
-           inputs={"layers": " -> ".join(["Linear(w, b) -> Tanh"] * count + ["Scale(s)"])},
+           inputs={"layers": " -> ".join(["Gate(w, c) -> Tanh"] * count + ["Scale(s)"])},
            detail=f"Expected {len(expected)} weights in layer order; got {len(got)}"
                   + ("" if set(got) == set(expected) else " (some are not the layers' own weight objects)") + ".",
            hint=Hint("shape", "your list holds each layer's list of weights: concatenate `layer.weights` for "
@@ -79,13 +90,13 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
 @given(case=linear_model_case())
 def test_batch_step_returns_and_updates(beras, worker_side, case):
     """batch_step returns and updates"""
-    x, w, b, y = case["x"], case["w"], case["b"], case["y"]
+    x, w, c, y = case["x"], case["w"], case["c"], case["y"]
     probes = worker_side("probes")
-    layer = probes.Linear(w, b)
+    layer = probes.Gate(w, c)
     model, optimizer = compiled(beras, worker_side, [layer])
-    inputs = {"x": x, "w": w, "b": b, "y": y, "model": "SequentialModel([Linear(w, b)]), loss sum((.-y)^2)/N"}
-    pred = x @ w + b
-    loss, acc = squared_error(pred, y), float(np.mean(np.sum(pred * y, axis=1)))  # probes.LabelScore
+    inputs = {"x": x, "w": w, "c": c, "y": y, "model": GATE_MODEL}
+    pred = gate(x, w, c)
+    loss, acc = log_cosh(pred, y), float(np.mean(np.sum(pred * y, axis=1)))  # probes.LabelScore
 
     result = fetch(model.batch_step(x, y, training=False))
     prop = "`batch_step(x, y, training=False)` returns `({\"loss\", \"acc\"}, predictions)` and changes nothing."
@@ -108,10 +119,10 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     expect_close(prop, expected=[loss, acc], returned=[np.mean(stats["loss"]), np.mean(stats["acc"])],
                  what="[loss, acc]", inputs=inputs, **M.VALUE)
     received = fetch(optimizer.received)
-    weight_ids = fetch(worker_side("tensors").ids([layer.w, layer.b]))
+    weight_ids = fetch(worker_side("tensors").ids([layer.w, layer.c]))
     expect(len(received) == 1 and sorted(received[0]) == sorted(weight_ids), prop, inputs=inputs,
            detail=f"The optimizer was called {len(received)} time(s)"
-                  + (f" with {len(received[0])} parameter(s)" if received else "") + "; expected once, with w and b.",
+                  + (f" with {len(received[0])} parameter(s)" if received else "") + "; expected once, with w and c.",
            hint=Hint(REMINDER, "pass `self.trainable_variables` and the tape's gradients for them to "
                                "`self.optimizer.apply_gradients`."))
 
@@ -119,8 +130,8 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
 @st.composite
 def two_layer_case(draw):
     n, m, h, r = draw(S.dim(1, 5)), draw(S.dim(1, 4)), draw(S.dim(1, 4)), draw(S.dim(2, 4))
-    return {"x": draw(S.array((n, m))), "w1": draw(S.array((m, h))), "b1": draw(S.array((1, h))),
-            "w2": draw(S.array((h, r))), "b2": draw(S.array((1, r))), "y": draw(S.one_hot(n, r)),
+    return {"x": draw(S.array((n, m))), "w1": draw(S.array((m, h))), "c1": draw(S.array((1, h))),
+            "w2": draw(S.array((h, r))), "c2": draw(S.array((1, r))), "y": draw(S.one_hot(n, r)),
             "frozen layer": draw(st.sampled_from(["first", "second"]))}
 
 
@@ -132,17 +143,18 @@ def two_layer_case(draw):
 def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
     """`batch_step` trains only the trainable variables (a frozen layer stays)"""
     probes = worker_side("probes")
-    layers = [probes.Linear(case["w1"], case["b1"]), probes.Linear(case["w2"], case["b2"])]
-    frozen, frozen_names = (layers[0], ("w1", "b1")) if case["frozen layer"] == "first" else (layers[1], ("w2", "b2"))
-    for variable in (frozen.w, frozen.b):  # the flag itself, not the student's `trainable` setter
+    layers = [probes.Gate(case["w1"], case["c1"]), probes.Gate(case["w2"], case["c2"])]
+    frozen, frozen_names = (layers[0], ("w1", "c1")) if case["frozen layer"] == "first" else (layers[1], ("w2", "c2"))
+    for variable in (frozen.w, frozen.c):  # the flag itself, not the student's `trainable` setter
         variable.trainable = False
     model, optimizer = compiled(beras, worker_side, layers)
     ids = worker_side("tensors").ids
     trainable = fetch(ids(model.trainable_variables))
-    names = dict(zip(fetch(ids([layers[0].w, layers[0].b, layers[1].w, layers[1].b])), ["w1", "b1", "w2", "b2"]))
+    names = dict(zip(fetch(ids([layers[0].w, layers[0].c, layers[1].w, layers[1].c])), ["w1", "c1", "w2", "c2"]))
     model.batch_step(case["x"], case["y"], training=True)
     received = fetch(optimizer.received)
-    inputs = {**case, "model": "SequentialModel([Linear(w1, b1), Linear(w2, b2)]), loss sum((.-y)^2)/N"}
+    inputs = {**case, "model": "SequentialModel([Gate(w1, c1), Gate(w2, c2)]): (x @ w) * c each, "
+                               "loss sum(log(cosh(. - y))) / N"}
     prop = ("`batch_step(x, y, training=True)` hands the optimizer the model's `trainable_variables`, so the "
             "weights of a layer whose `trainable` is False do not change.")
     expect(len(received) == 1 and sorted(received[0]) == sorted(trainable), prop, inputs=inputs,
@@ -152,7 +164,7 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
            hint=(Hint("trainable-flag", "apply the gradients of `self.trainable_variables`, not of `self.weights`.")
                  if received and {names.get(i) for i in received[0]} & set(frozen_names) else None))
     if not {names.get(i) for i in trainable} & set(frozen_names):  # else the student's Weighted is at fault
-        after = fetch(probes.values_of([frozen.w, frozen.b]))
+        after = fetch(probes.values_of([frozen.w, frozen.c]))
         expect(all(np.array_equal(value, case[name]) for value, name in zip(after, frozen_names)), prop,
                inputs=inputs, detail=f"The frozen {case['frozen layer']} layer's weights changed.",
                hint=Hint(REMINDER, "only the optimizer may change weights, and only those it is given."))
@@ -204,11 +216,11 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
 @given(case=linear_model_case(), batch_size=S.dim(1, 4))
 def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, case, batch_size):
     """evaluate predicts every row, changes nothing"""
-    x, w, b, y = case["x"], case["w"], case["b"], case["y"]
+    x, w, c, y = case["x"], case["w"], case["c"], case["y"]
     probes = worker_side("probes")
-    layer = probes.Linear(w, b)
+    layer = probes.Gate(w, c)
     model, optimizer = compiled(beras, worker_side, [layer])
-    inputs = {"x": x, "w": w, "b": b, "y": y, "batch_size": batch_size}
+    inputs = {"x": x, "w": w, "c": c, "y": y, "batch_size": batch_size, "model": GATE_MODEL}
     result = fetch(model.evaluate(x, y, batch_size=batch_size))
     # The handouts say only "the metrics are returned": the metrics dict alone, or with the predictions.
     prop = ("`evaluate(x, y, batch_size)` returns the metrics `{\"loss\", \"acc\"}`, or "
@@ -219,14 +231,14 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     expect({"loss", "acc"} <= set(stats) and all(np.all(np.isfinite(stats[k])) for k in ("loss", "acc")),
            prop, inputs=inputs, detail=f"The dict is `{show(stats)}`.")
     # Changed weights first: they also change the predictions, and are then the real mistake.
-    after = fetch(worker_side("probes").values_of([layer.w, layer.b]))
-    expect(np.array_equal(after[0], w) and np.array_equal(after[1], b) and fetch(optimizer.calls) == 0,
+    after = fetch(worker_side("probes").values_of([layer.w, layer.c]))
+    expect(np.array_equal(after[0], w) and np.array_equal(after[1], c) and fetch(optimizer.calls) == 0,
            "`evaluate` does not change the weights.", inputs=inputs,
            detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}",
            hint=Hint("training-mode", "call batch_step with training=False."))
     if with_predictions:
         predictions = result[1]
-        expect_close(prop, expected=x @ w + b, returned=predictions, what="predictions", inputs=inputs, **M.VALUE,
+        expect_close(prop, expected=gate(x, w, c), returned=predictions, what="predictions", inputs=inputs, **M.VALUE,
                      hint=(Hint("partial-batch", "concatenate the predictions of every batch, including the last "
                                                  "partial one.")
                            if np.ndim(predictions) and 0 < len(predictions) < len(x) and len(x) % batch_size
@@ -239,24 +251,25 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
 @tags("model", "fit")
 def test_fit_lowers_the_loss(beras, worker_side):
     """fit lowers the loss"""
-    rng = np.random.default_rng(5)  # fixed data: a linear regression the model can fit exactly
+    rng = np.random.default_rng(5)  # fixed data: a regression the model can fit exactly
     x = rng.normal(size=(40, 3))
-    w_true = rng.normal(size=(3, 2))
-    y = x @ w_true + 0.5
+    w_true, c_true = rng.normal(size=(3, 2)), np.array([[1.5, -0.5]])
+    y = gate(x, w_true, c_true)
     probes = worker_side("probes")
-    layer = probes.Linear(np.zeros((3, 2)), np.zeros((1, 2)))
+    layer = probes.Gate(np.zeros((3, 2)), np.ones((1, 2)))
     model, _ = compiled(beras, worker_side, [layer], learning_rate=0.05)
     history = fetch(model.fit(x, y, epochs=5, batch_size=8))
-    w, b = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.b])))
-    before, after = squared_error(np.zeros_like(y), y), squared_error(x @ w + b, y)
-    inputs = {"data": "40 examples, y = x @ w_true + 0.5, 3 inputs, 2 outputs",
-              "model": "SequentialModel([Linear]) from zero weights, plain SGD(0.05), squared error",
+    w, c = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.c])))
+    before, after = log_cosh(np.zeros_like(y), y), log_cosh(gate(x, w, c), y)
+    inputs = {"data": "40 examples, y = (x @ w_true) * c_true, 3 inputs, 2 outputs",
+              "model": "SequentialModel([Gate(w, c)]) from w = 0, c = 1; sign descent, steps of 0.05; "
+                       "loss sum(log(cosh(. - y))) / N",
               "fit": "epochs=5, batch_size=8"}
     expect(after < 0.5 * before, "A few epochs of `fit` on a learnable problem lower the loss.", inputs=inputs,
            detail=f"Loss before fit {before:.5g}, after {after:.5g}.",
            hint=(Hint("tape-recording", "the weights never changed: each batch must run forward under the tape "
                                         "(calling each layer, so the tape records it), then apply the gradients of "
-                                        "the loss.") if not np.any(w) and not np.any(b) else None))
+                                        "the loss.") if not np.any(w) and np.all(c == 1) else None))
     losses = np.asarray(history.get("loss", []) if isinstance(history, dict) else [], dtype=float)
     # One value per epoch, or one per batch (5 batches of 8): compare the first and last epochs.
     epochs = losses.reshape(5, -1).mean(axis=1) if losses.shape in ((5,), (25,)) else None

@@ -1,62 +1,146 @@
-"""Test-provided parts with known gradients, built on the student's own base classes.
+"""Test-provided parts, built on the student's own base classes.
 
 This file is NOT imported by the grader: its source is sent to the student's worker and run
-there (see `conftest.WorkerSide`), so that a test of one part (the tape, the model, an
-optimizer) can use correct helpers instead of the student's other parts. A bug elsewhere
+there (see `conftest.WorkerNamespace`), so that a test of one part (the tape, the model, an
+optimizer) can use helpers of ours instead of the student's other parts. A bug elsewhere
 then cannot cost this part's points. Only numpy and the student's `beras.core` are used;
 inside, arrays are plain numpy so that a student's Tensor quirks do not leak in.
+
+The student kit ships this file, and the kit holds no answer: no layer, loss or optimizer
+here is a homework part (no x @ w + b, no MSE, no gradient-descent step), and no layer here
+spells out a gradient. A probe layer knows only its forward; its Jacobians are float64
+central differences of that forward (`Probe`), which are exact to about 1e-9 for these
+smooth functions, far inside the suite's gradient tolerance (numerics.GRADIENT).
 """
 import numpy as np
 
 from beras.core import Callable, Diffable, Variable, Weighted
+
+STEP = 1e-6  # central differences: error ~ STEP^2 + eps / STEP ~ 1e-10 for O(1) derivatives
 
 
 def plain(value):
     return np.array(value, dtype=np.float64)
 
 
-class Linear(Diffable):
-    """y = x @ w + b, with the usual gradients (shared dy/dx, per-sample dy/dw)."""
+class Probe(Diffable):
+    """A layer that knows only `value(*inputs)` (pure, on the current weights): its input and
+    weight gradients are central differences of it, in the API's conventions.
 
-    def __init__(self, w, b):
+    Row b of the output depends only on row b of each input, and column j only on column j
+    of each weight, so perturbing a whole input column (all rows at once) or one weight entry
+    gives every sample's entries in two calls. A layer that is linear in its input may say
+    so (`shared_input_jacobian`): one (m, r) Jacobian for the batch, the 2-D convention; a
+    layer whose weight Jacobian is the same for every sample says `shared_weight_jacobian`.
+    A scalar output (a loss) gets gradients shaped like its inputs."""
+
+    shared_input_jacobian = False
+    shared_weight_jacobian = False
+
+    @property
+    def weights(self):
+        return []
+
+    def forward(self, x):  # a layer's one input; a loss names its two (Diffable binds by name)
+        return self.value(plain(x))
+
+    def value(self, *inputs):
+        raise NotImplementedError
+
+    def _inputs(self):
+        return [plain(v) for v in self.inputs]
+
+    def get_input_gradients(self):
+        inputs = self._inputs()
+        grads = []
+        for k, x in enumerate(inputs):
+            def moved(delta, k=k):
+                return self.value(*[v + delta if i == k else v for i, v in enumerate(inputs)])
+            grads.append(self._differences(x, moved, self.shared_input_jacobian))
+        return grads
+
+    def get_weight_gradients(self):
+        inputs = self._inputs()
+        grads = []
+        for k, weight in enumerate(self.weights):
+            original = plain(weight)
+
+            def moved(delta, k=k, original=original):
+                self._moved = (k, original + delta)  # the student's Variable itself is never written
+                try:
+                    return self.value(*inputs)
+                finally:
+                    self._moved = None
+            grads.append(self._differences(original, moved, self.shared_weight_jacobian, per_entry=True))
+        return grads
+
+    def weight(self, k):
+        """The k-th weight's value (moved while differences are taken)."""
+        moved = getattr(self, "_moved", None)
+        return moved[1] if moved is not None and moved[0] == k else plain(self.weights[k])
+
+    def _differences(self, x, moved, shared, per_entry=False):
+        """d value / d x: shaped like x for a scalar value; else (N, m, r) per sample, or its
+        first sample (m, r) when `shared`. `per_entry`: x is a weight (m, r) whose column j
+        feeds output column j only; otherwise x is an input (N, m) fed row by row."""
+        scalar = np.ndim(moved(np.zeros_like(x))) == 0
+        if scalar:
+            grad = np.zeros_like(x)
+            for idx in np.ndindex(x.shape):
+                step = np.zeros_like(x)
+                step[idx] = STEP
+                grad[idx] = (moved(step) - moved(-step)) / (2 * STEP)
+            return grad
+        if per_entry:
+            rows, cols = x.shape
+            n = np.shape(moved(np.zeros_like(x)))[0]
+            jac = np.zeros((n, rows, cols))
+            for i in range(rows):
+                for j in range(cols):
+                    step = np.zeros_like(x)
+                    step[i, j] = STEP
+                    jac[:, i, j] = (moved(step)[:, j] - moved(-step)[:, j]) / (2 * STEP)
+        else:
+            jac = None
+            for i in range(x.shape[1]):
+                step = np.zeros_like(x)
+                step[:, i] = STEP
+                column = (moved(step) - moved(-step)) / (2 * STEP)
+                if jac is None:
+                    jac = np.zeros((x.shape[0], x.shape[1], column.shape[1]))
+                jac[:, i, :] = column
+        return jac[0] if shared else jac
+
+
+class Gate(Probe):
+    """y = (x @ w) * c: a matrix weight w (m, r) whose outputs are scaled column by column by a
+    gate c (1, r). Linear in x, so its input Jacobian is shared by the batch. Not Dense."""
+
+    shared_input_jacobian = True
+
+    def __init__(self, w, c):
         self.w = Variable(plain(w))
-        self.b = Variable(plain(b))
+        self.c = Variable(plain(c))
 
     @property
     def weights(self):
-        return [self.w, self.b]
+        return [self.w, self.c]
 
-    def forward(self, x):
-        return plain(x) @ plain(self.w) + plain(self.b)
-
-    def get_input_gradients(self):
-        return [plain(self.w)]
-
-    def get_weight_gradients(self):
-        x = plain(self.inputs[0])
-        return [x[:, :, None], np.ones_like(plain(self.b))]
+    def value(self, x):
+        return (x @ self.weight(0)) * self.weight(1)
 
 
-class Tanh(Diffable):
-    """Element-wise tanh; its input gradient is given as one (n, n) Jacobian per sample."""
+class Tanh(Probe):
+    """Element-wise tanh (not a homework activation); one (n, n) Jacobian per sample."""
 
-    @property
-    def weights(self):
-        return []
-
-    def forward(self, x):
-        return np.tanh(plain(x))
-
-    def get_input_gradients(self):
-        slope = 1.0 - np.tanh(plain(self.inputs[0])) ** 2
-        return [slope[:, :, None] * np.eye(slope.shape[1])]
-
-    def get_weight_gradients(self):
-        return []
+    def value(self, x):
+        return np.tanh(x)
 
 
-class Scale(Diffable):
+class Scale(Probe):
     """y = x * s with a (1, n) weight s: a shared diagonal input Jacobian, per-sample dy/ds."""
+
+    shared_input_jacobian = True
 
     def __init__(self, s):
         self.s = Variable(plain(s))
@@ -65,33 +149,20 @@ class Scale(Diffable):
     def weights(self):
         return [self.s]
 
-    def forward(self, x):
-        return plain(x) * plain(self.s)
-
-    def get_input_gradients(self):
-        return [np.diag(plain(self.s)[0])]
-
-    def get_weight_gradients(self):
-        return [plain(self.inputs[0])[:, None, :]]
+    def value(self, x):
+        return x * self.weight(0)
 
 
-class SquaredError(Diffable):
-    """Loss: sum((y_pred - y_true)^2) / N, with gradients for both inputs."""
-
-    @property
-    def weights(self):
-        return []
+class LogCosh(Probe):
+    """Loss: sum(log(cosh(y_pred - y_true))) / N (not a homework loss), with gradients for both
+    inputs. logaddexp keeps it finite for any difference."""
 
     def forward(self, y_pred, y_true):
-        diff = plain(y_pred) - plain(y_true)
-        return np.sum(diff ** 2) / diff.shape[0]
+        return self.value(plain(y_pred), plain(y_true))
 
-    def get_input_gradients(self):
-        diff = plain(self.inputs[0]) - plain(self.inputs[1])
-        return [2 * diff / diff.shape[0], -2 * diff / diff.shape[0]]
-
-    def get_weight_gradients(self):
-        return []
+    def value(self, y_pred, y_true):
+        d = y_pred - y_true
+        return np.sum(np.logaddexp(d, -d) - np.log(2.0)) / d.shape[0]
 
 
 class Given(Diffable):
@@ -117,19 +188,22 @@ class Given(Diffable):
 
 
 def softmax_classifier_gradient(tape_class, x, w, y, probs, softmax_jacobian, loss, loss_gradients):
-    """dL/dw for L = cross-entropy(softmax(x @ w + 0), y) on the batch (x, y), through
+    """dL/dw for L = cross-entropy(softmax(x @ w), y) on the batch (x, y), through
     `tape_class` (the student's GradientTape): only the tape's chaining is the student's. The
     softmax and the loss are Given layers holding the grader's values for this batch (probs,
     their per-sample Jacobians, the loss and its gradients [d/dprobs, d/dy])."""
-    layer = Linear(w, np.zeros((1, plain(w).shape[1])))
+    layer = Gate(w, np.ones((1, plain(w).shape[1])))  # logits = (x @ w) * 1
     softmax, loss_fn = Given(probs, [softmax_jacobian]), Given(loss, loss_gradients)
     with tape_class() as tape:
         loss = loss_fn(softmax(layer(plain(x))), plain(y))
     return tape.gradient(loss, [layer.w])
 
 
-class RecordingShift(Diffable):
+class RecordingShift(Probe):
     """y = x + b; remembers every batch it was asked weight gradients for (i.e. trained on)."""
+
+    shared_input_jacobian = True
+    shared_weight_jacobian = True
 
     def __init__(self, n):
         self.b = Variable(np.zeros((1, n)))
@@ -142,23 +216,24 @@ class RecordingShift(Diffable):
 
     def forward(self, x):
         self.fresh = True
-        return plain(x) + plain(self.b)
+        return super().forward(x)
 
-    def get_input_gradients(self):
-        return [np.eye(plain(self.b).shape[1])]
+    def value(self, x):
+        return x + self.weight(0)
 
     def get_weight_gradients(self):
         if self.fresh:  # once per forward pass, however often a tape asks
             self.trained_on.append(plain(self.inputs[0]))
             self.fresh = False
-        return [np.ones_like(plain(self.b))]
+        return super().get_weight_gradients()
 
     def batches(self):
         return [batch.copy() for batch in self.trained_on]
 
 
-class SGD:
-    """Plain gradient descent, to train a model without the student's optimizers."""
+class SignDescent:
+    """Moves each parameter by learning_rate against the sign of its gradient, to train a model
+    without the student's optimizers (not a homework optimizer), and records its calls."""
 
     def __init__(self, learning_rate):
         self.learning_rate = learning_rate
@@ -169,7 +244,7 @@ class SGD:
         self.calls += 1
         self.received.append([id(p) for p in trainable_params])
         for p, g in zip(trainable_params, grads):
-            p -= self.learning_rate * plain(g)
+            p -= self.learning_rate * np.sign(plain(g))
 
 
 class LabelScore:
@@ -204,14 +279,14 @@ class Holder(Weighted):
         return self._weights
 
 
-class Affine(Callable):
-    """A committee member: x @ a + c (a Callable, like a trained model's output)."""
+class GatedMember(Callable):
+    """A committee member: (x @ a) * c (a Callable, like a trained model's output)."""
 
     def __init__(self, a, c):
         self.a, self.c = plain(a), plain(c)
 
     def forward(self, x):
-        return plain(x) @ self.a + self.c
+        return (plain(x) @ self.a) * self.c
 
 
 def kept(value):

@@ -1,5 +1,8 @@
 """Worker-side code for the vectorisation test (source sent to the worker, never imported).
 
+GRADER ONLY: its vectorised baselines are answers (softmax, its Jacobian, Dense), so it lives
+in hidden/, which the student kit never holds; worker_side("timing") finds it here.
+
 No clock here: the trusted side reads each worker's CPU time from /proc around every call
 (autograder/sandbox/cputime.py), so nothing the student's code patches can change it. The
 student's parts run in the student's worker; the vectorised baselines run in a fresh worker
