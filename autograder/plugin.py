@@ -44,6 +44,7 @@ from typing import Any
 
 import pytest
 
+from autograder import course as course_mod
 from autograder import reproducible
 from autograder import results as results_mod
 from autograder.results import STUDENT_OUTPUT_CAP, TestEntry
@@ -342,23 +343,21 @@ class Grading:
     """Everything the trusted process knows about this run, and the results.json writer."""
 
     def __init__(self, config: pytest.Config):
-        from autograder.grading import load_course
-
         self.config = config
         self.started = time.monotonic()
         self.results_path = Path(config.getoption("--results")).resolve() if config.getoption("--results") else None
         self.submission = config.getoption("--submission")
         self.course = None
         try:
-            self.course = load_course(config.getoption("--autograder-config"))
+            self.course = course_mod.load(config.getoption("--autograder-config"))
         except (OSError, ValueError, KeyError) as err:
             self.staff(f"autograder: no usable configuration ({err}); using defaults")
         timeout = config.getoption("--test-timeout")
         self.timeout_s = float(timeout if timeout is not None else
-                               (self.course.test_timeout_s if self.course else 180.0))
+                               (self.course.test_timeout_s if self.course else course_mod.DEFAULT_TEST_TIMEOUT_S))
         total = config.getoption("--total-timeout")
         self.total_timeout_s = float(total if total is not None else
-                                     (self.course.total_timeout_s if self.course else 540.0))
+                                     (self.course.total_timeout_s if self.course else course_mod.DEFAULT_TOTAL_TIMEOUT_S))
         # Gradescope's global timeout shows students nothing at all; ending on our own terms
         # first keeps every earned point and names the tests that did not run.
         self.run_deadline = self.started + self.total_timeout_s if self.total_timeout_s > 0 else math.inf
@@ -432,7 +431,7 @@ class Grading:
             expected=submission_mod.expected_files(template))
         if self.course:
             self.static_warnings = submission_mod.scan_imports(
-                self.prepared.root, self.course.words("forbidden"), self.course.words("stand_ins"))
+                self.prepared.root, self.course.forbidden, self.course.stand_ins)
 
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         if config.getoption("--public-only") and self.course is not None:
@@ -666,7 +665,7 @@ class Grading:
         in_process = bool(self.config.getoption("--in-process"))
         if self.course is None:
             return SandboxConfig(in_process=in_process)
-        return SandboxConfig.from_file(self.course.config_path, in_process=in_process)
+        return self.course.sandbox.with_(in_process=in_process)
 
     def close_sandbox(self) -> None:
         box, self._sandbox = self._sandbox, None

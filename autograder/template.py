@@ -19,7 +19,6 @@ generated, and exits 1 when it does.
 from __future__ import annotations
 
 import argparse
-import configparser
 import fnmatch
 import os
 import re
@@ -28,8 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_FILE = PROJECT_ROOT / "autograder.cfg"
+from autograder.course import load as load_course
 
 # Never part of a handout: caches, editor and VCS files, and outputs such as predictions.
 IGNORED = ("__pycache__", "*.pyc", ".*", "*.npy", "*.egg-info")
@@ -185,12 +183,6 @@ def generate(src: Path, dst: Path) -> list[str]:
     return sorted(files)
 
 
-def _configured(key: str, fallback: str) -> Path:
-    config = configparser.ConfigParser()
-    config.read(CONFIG_FILE)
-    return PROJECT_ROOT / config.get("autograder", key, fallback=fallback)
-
-
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.description = "Generate the student handout from the reference's solution markers."
     parser.add_argument("--check", action="store_true",
@@ -202,8 +194,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args, command: str) -> int:
-    src = args.reference or _configured("reference", "reference")
-    dst = args.out or _configured("template", "student_template")
+    course = load_course() if args.reference is None or args.out is None else None
+    src = args.reference or course.reference
+    dst = args.out or course.template
     try:
         if args.check:
             problems = diff(src, dst)
