@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import answers
-from autograder.course import ENGINE_ROOT, Course, load as load_course
+from autograder.course import ENGINE_ROOT, ConfigError, Course, load as load_course
 from autograder.grading import grade_command
 from autograder.submission import is_clutter
 
@@ -316,7 +316,7 @@ def run_build(out_dir: Path, config: Path | None, data_dir: Path | None = None,
               allow_fallback_data: bool = False) -> int:
     try:
         grader, kit = build(out_dir, config, data_dir=data_dir, allow_fallback_data=allow_fallback_data)
-    except (BuildError, FileNotFoundError) as err:
+    except (BuildError, FileNotFoundError, ConfigError) as err:
         print(f"build: {err}", file=sys.stderr)
         return 2
     for path in (grader, kit):

@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 from autograder import results as results_mod
 # The course is read by autograder/course.py; TA tools reach it through this module.
-from autograder.course import ENGINE_ROOT, Course, load as load_course  # noqa: F401  (re-exported)
+from autograder.course import ENGINE_ROOT, Course, load as load_course
+
+__all__ = ["grade", "grade_command", "load_course", "Course", "ENGINE_ROOT"]
 
 
 def grade_command(submission: Path, out: Path, *, public_only: bool = False,

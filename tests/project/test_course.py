@@ -1,11 +1,13 @@
 """autograder.cfg is read by course.py alone, into one typed object that every reader follows."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
-from autograder import course, template
+from autograder import course
+from autograder.commands import template as template_command
 from autograder.build import data_plan
 from autograder.sandbox.config import fitted_memory_mb
 from engine_cases import harness
@@ -61,10 +63,10 @@ def test_build_and_template_follow_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv(course.CONFIG_ENV, str(root / "autograder.cfg"))
     assert course.load() == c
     shutil.rmtree(root / "handout")
-    assert template.main([]) == 0
-    assert (root / "handout" / "calc" / "vec.py").is_file() and template.main(["--check"]) == 0
+    assert template_command.main([]) == 0
+    assert (root / "handout" / "calc" / "vec.py").is_file() and template_command.main(["--check"]) == 0
     (root / "handout" / "calc" / "vec.py").write_text("stale\n")
-    assert template.main(["--check"]) == 1
+    assert template_command.main(["--check"]) == 1
 
 
 @pytest.mark.parametrize("text, complaint", [
@@ -83,3 +85,53 @@ def test_a_wrong_setting_is_named(tmp_path, text, complaint):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no autograder configuration"):
         course.load(tmp_path / "none.cfg")
+
+
+FOLLOWING_SUITE = '''
+import time
+
+from gradescope_utils.autograder_utils.decorators import number, weight
+
+from autograder.plugin import active_course
+from autograder.sandbox import fetch
+
+
+@weight(1)
+@number("1")
+def test_the_run_reads_the_changed_file(student):
+    """the suite, the sandbox and the worker follow the file"""
+    course = active_course()  # what a suite's helpers (tests/graded/data.py) read
+    assert course.template.name == "handout" and course.forbidden == ("calcfree",)
+    limit = fetch(student.import_module("resource").getrlimit(student.import_module("resource").RLIMIT_AS))
+    assert limit[0] == course.sandbox.memory_mb * 1024 * 1024 == MEMORY_MB * 1024 * 1024, limit
+
+
+@weight(1)
+@number("2")
+def test_too_slow():
+    """sleeps longer than the configured limit"""
+    time.sleep(20)
+'''
+
+
+def test_a_graded_run_follows_the_file(tmp_path):
+    """grade (cli), the plugin's time limit, static scan, handout and sandbox, and the suite's
+    view of the course all come from the one configuration given."""
+    root = changed_course(tmp_path)
+    cfg = root / "autograder.cfg"
+    cfg.write_text(cfg.read_text().replace("test_timeout_s = 7", "test_timeout_s = 2.5")
+                   .replace("memory_mb = 300", "memory_mb = 700"))
+    shutil.rmtree(root / "suite")
+    (root / "suite" / "public").mkdir(parents=True)
+    (root / "suite" / "test_follow.py").write_text(
+        FOLLOWING_SUITE.replace("MEMORY_MB", str(fitted_memory_mb(700))))
+    submission = harness.make_submission(tmp_path / "sub")
+    (submission / "calc" / "extra.py").write_text("import calcfree\n")
+    (root / "handout" / "calc" / "more.py").write_text("")  # the handout has a file the submission lacks
+    out = tmp_path / "results.json"
+    proc = harness.engine("grade", submission, "--out", out, "--config", cfg, "--quiet")
+    doc = harness.validate(json.loads(out.read_text()))
+    tests = harness.by_function(doc)
+    assert tests["test_the_run_reads_the_changed_file"]["status"] == "passed", (tests, proc.stdout[-3000:])
+    assert "took longer than 2.5 seconds" in tests["test_too_slow"]["output"]
+    assert "calcfree" in doc["output"] and "calc/more.py" in doc["output"]

@@ -21,7 +21,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from autograder import untrusted
-from autograder.cli import summary_table
+from autograder.commands.grade import summary_table
 from autograder.regrade import GRADED, RECORD_NAME, RESULTS_NAME, write_json_atomic, write_tables
 from autograder.report import render
 from suite_support import copy_of, graded
