@@ -1,10 +1,10 @@
 """pytest plugin: runs a graded suite against one submission and writes Gradescope results.
 
-Load with `-p autograder.plugin`. This module holds the hooks and fixtures; the session
-(session.py), a test's entry (outcome.py), its feedback (feedback.py), what tests declare
-(metadata.py), time limits (timer.py) and the top of the results (summary.py) live beside it. Options: `--submission DIR|ZIP`, `--results FILE`,
+Load with `-p autograder.plugin`. Options: `--submission DIR|ZIP`, `--results FILE`,
 `--public-only`, `--in-process` (benchmarks only), `--autograder-config FILE`,
-`--test-timeout SECONDS`.
+`--test-timeout SECONDS`. This module holds the hooks and fixtures; beside it live the
+session (session.py), a test's entry (outcome.py), its feedback (feedback.py), what tests
+declare (metadata.py), time limits (timer.py) and the top of the results (summary.py).
 
 Fixtures: `sandbox` (session; one Sandbox on the normalised submission), `student` (a fresh
 Worker per test), `submission_root` (the normalised folder; read files, never import them),
@@ -90,8 +90,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def grading_of(config: pytest.Config) -> "Grading":
     return config.pluginmanager.get_plugin("autograder-grading")
-
-
 
 
 def active_course() -> Course:
