@@ -23,7 +23,6 @@ gives the same bytes.
 """
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import subprocess
@@ -34,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import answers
-from autograder.grading import ENGINE_ROOT, Course, grade_command, load_course
+from autograder.course import ENGINE_ROOT, ConfigError, Course, load as load_course
+from autograder.grading import grade_command
 from autograder.submission import is_clutter
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -236,16 +236,12 @@ class DataPlan:
 
 
 def data_plan(course: Course, data_dir: Path | None) -> DataPlan:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(course.config_path)
-    if not parser.has_section("data"):
+    if course.data is None:
         return DataPlan()
-    section = parser["data"]
-    folder = section.get("folder", "data").strip("/")
-    env = section.get("from_env", "")
+    folder, env = course.data.folder, course.data.from_env
     source = data_dir or (Path(os.environ[env]) if env and os.environ.get(env) else None)
     plan = DataPlan(folder=folder, source=source.resolve() if source else None)
-    for stem in section.get("required", "").split():
+    for stem in course.data.required:
         found = None
         if source is not None:
             found = next((source / name for name in (stem + ".gz", stem) if (source / name).is_file()), None)
@@ -320,7 +316,7 @@ def run_build(out_dir: Path, config: Path | None, data_dir: Path | None = None,
               allow_fallback_data: bool = False) -> int:
     try:
         grader, kit = build(out_dir, config, data_dir=data_dir, allow_fallback_data=allow_fallback_data)
-    except (BuildError, FileNotFoundError) as err:
+    except (BuildError, FileNotFoundError, ConfigError) as err:
         print(f"build: {err}", file=sys.stderr)
         return 2
     for path in (grader, kit):

@@ -134,6 +134,11 @@ DID_NOT_FINISH = "**Grading did not finish"
 INCOMPLETE_OPENINGS = (GRADER_ERROR_TEXT.split(" Something")[0], DID_NOT_FINISH)
 
 
+def did_not_finish(reason: str) -> str:
+    """The opening of an output that says the run stopped early, and why (Markdown)."""
+    return f"{DID_NOT_FINISH}:** {reason}"
+
+
 def is_incomplete(doc: dict[str, Any]) -> bool:
     """True when results.json says that grading did not complete (so its score is no grade)."""
     return str(doc.get("output") or "").startswith(INCOMPLETE_OPENINGS)

@@ -10,26 +10,17 @@ or, for a region marked `# BEGIN SOLUTION (replace with: <code>): <todo>`, the l
 `<code>  # TODO: <todo>` (for parts that must not raise, e.g. at import time). Everything else
 is copied byte for byte. Files in the reference that hold no marker are copied unchanged.
 
-    python -m autograder.template [--check] [--reference DIR] [--out DIR]
-
-The defaults come from the `reference` and `template` keys of autograder.cfg's [autograder]
-section. --check generates nothing: it lists how the handout differs from what would be
-generated, and exits 1 when it does.
+`python -m autograder template [--check]` (autograder/commands/template.py) runs it.
 """
 from __future__ import annotations
 
-import argparse
-import configparser
 import fnmatch
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_FILE = PROJECT_ROOT / "autograder.cfg"
 
 # Never part of a handout: caches, editor and VCS files, and outputs such as predictions.
 IGNORED = ("__pycache__", "*.pyc", ".*", "*.npy", "*.egg-info")
@@ -183,50 +174,3 @@ def generate(src: Path, dst: Path) -> list[str]:
         if staging.exists():
             shutil.rmtree(staging)
     return sorted(files)
-
-
-def _configured(key: str, fallback: str) -> Path:
-    config = configparser.ConfigParser()
-    config.read(CONFIG_FILE)
-    return PROJECT_ROOT / config.get("autograder", key, fallback=fallback)
-
-
-def configure(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.description = "Generate the student handout from the reference's solution markers."
-    parser.add_argument("--check", action="store_true",
-                        help="generate nothing; list differences and exit 1 if the handout is stale")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="the marked reference solution (default: autograder.cfg's `reference`)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="the handout directory (default: autograder.cfg's `template`)")
-
-
-def run(args, command: str) -> int:
-    src = args.reference or _configured("reference", "reference")
-    dst = args.out or _configured("template", "student_template")
-    try:
-        if args.check:
-            problems = diff(src, dst)
-            for problem in problems:
-                print(f"{command}: {dst}: {problem}")
-            if problems:
-                print(f"{command}: {dst} is stale; regenerate it with `python -m autograder template`")
-                return 1
-            print(f"{command}: {dst} is in sync with {src}")
-            return 0
-        files = generate(src, dst)
-    except (TemplateError, OSError, UnicodeDecodeError) as error:
-        print(f"{command}: {error}", file=sys.stderr)
-        return 3 if isinstance(error, OSError) else 1
-    print(f"{command}: wrote {len(files)} files to {dst}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.template")
-    configure(parser, "template")
-    return run(parser.parse_args(argv), "template")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Isolated execution of untrusted (student) code. See docs/architecture.md, "The sandbox API".
 
-    box = Sandbox(submission_root, SandboxConfig.from_file("autograder.cfg"))
+    box = Sandbox(submission_root, course.load().sandbox)   # or SandboxConfig(...) in code
     with box.worker() as w:
         layers = w.import_module("beras.layers")
         y = fetch(layers.Dense(3, 4)(np.ones((2, 3))))

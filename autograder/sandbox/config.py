@@ -1,6 +1,10 @@
-"""SandboxConfig: limits and policy for running student code, from autograder.cfg or code."""
-import configparser
-from dataclasses import dataclass, field, fields, replace
+"""SandboxConfig: limits and policy for running student code.
+
+A course sets them in autograder.cfg's [sandbox] section, which autograder/course.py (the one
+parser of that file) reads into this class; code and tests may also build one directly.
+"""
+import os
+from dataclasses import dataclass, field, replace
 from typing import Dict, Optional, Tuple
 
 
@@ -22,22 +26,6 @@ class SandboxConfig:
     python: Optional[str] = None     # interpreter for the worker; default sys.executable
     env: Dict[str, str] = field(default_factory=dict)  # extra environment for the worker
     in_process: bool = False         # BENCHMARK ONLY: same API, student code in this process
-
-    @classmethod
-    def from_file(cls, path, section="sandbox", **overrides):
-        """Read the [sandbox] section of an autograder.cfg; keyword overrides win."""
-        parser = configparser.ConfigParser()
-        with open(path) as f:
-            parser.read_file(f)
-        values = {}
-        if parser.has_section(section):
-            types = {f.name: f.type for f in fields(cls)}
-            for key, raw in parser.items(section):
-                if key not in types:
-                    raise ValueError(f"{path}: unknown setting {key!r} in [{section}]")
-                values[key] = _parse(types[key], raw, key, path)
-        values.update(overrides)
-        return cls(**values)
 
     def __post_init__(self):
         # A worker that may use more than the container holds meets the container's OOM
@@ -65,8 +53,6 @@ def container_memory_mb(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cg
     """The memory limit of our cgroup (v2 memory.max, v1 memory.limit_in_bytes) in MB, the
     smallest of our group and the root's; None when unlimited or unknown (no cgroups: macOS,
     Windows, or a container that hides them)."""
-    import os
-
     paths = []
     try:
         with open(proc_cgroup) as handle:
@@ -89,22 +75,3 @@ def container_memory_mb(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cg
         if raw.isdigit() and int(raw) < 1 << 60:  # v1 writes a huge number for "no limit"; v2 "max"
             limits.append(int(raw) // (1024 * 1024))
     return min(limits) if limits else None
-
-
-def _parse(type_, raw, key, path):
-    text = str(type_)
-    raw = raw.strip()
-    try:
-        if "Tuple" in text:
-            return tuple(raw.split())
-        if text in ("<class 'bool'>", "bool"):
-            return raw.lower() in ("1", "true", "yes", "on")
-        if text in ("<class 'int'>", "int"):
-            return int(raw)
-        if text in ("<class 'float'>", "float"):
-            return float(raw)
-        if "Dict" in text:
-            return dict(item.split("=", 1) for item in raw.split())
-        return raw or None
-    except ValueError:
-        raise ValueError(f"{path}: bad value {raw!r} for {key}") from None

@@ -13,36 +13,25 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 
 SUITE = Path(__file__).resolve().parent
 if str(SUITE) not in sys.path:
     # The helper modules (feedback, numerics, strategies, data) import as top-level modules.
     sys.path.insert(0, str(SUITE))
 
-# Grades must be reproducible (principle 3): the same examples on every run, no example
-# database, no wall-clock deadline (worker calls vary in speed). max_examples keeps the
-# grading of one submission well under a minute; print_blob is for developers, not students.
-# A fresh worker per test (not per example) is intended, hence the fixture health check.
-settings.register_profile(
-    "grading",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=20,
-    print_blob=False,
-    report_multiple_bugs=False,
-    # No "explain" phase: it re-runs a failing test many times to point at lines of OUR test
-    # code, which costs seconds per failing test and tells a student nothing.
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large, HealthCheck.filter_too_much],
-)
+# The engine's plugin makes every grade reproducible (autograder/reproducible.py: derandomised,
+# no example database, no deadline, no explain phase). The suite adds its own choices only:
+# max_examples keeps the grading of one submission well under a minute, and one failure per
+# test is what a student reads.
+settings.register_profile("grading", max_examples=20, report_multiple_bugs=False)
 settings.load_profile("grading")
 
 WORKER_SIDE = SUITE / "worker_side"
 
-from autograder.sandbox import StudentError  # noqa: E402  (after the sys.path set-up above)
+from autograder.plugin.feedback import exceptions_in  # noqa: E402  (after the sys.path set-up above)
+from autograder.plugin.metadata import meta  # noqa: E402
+from autograder.sandbox import StudentError  # noqa: E402
 import feedback  # noqa: E402
 import judge  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
@@ -136,20 +125,6 @@ def falsifying_example(error: BaseException, fixtures=()) -> str:
         elif note.startswith("Draw ") and note not in lines:  # a replay may add the same note again
             lines.append(note)
     return "\n".join(line for line in lines if line.strip())
-
-
-def exception_tree(error: BaseException) -> list:
-    """error, the members of exception groups (Hypothesis raises one when a failure does not
-    replay identically, e.g. after the worker died), and their causes, depth first."""
-    found, todo = [], [error]
-    while todo:
-        e = todo.pop(0)
-        if e is None or any(e is f for f in found):
-            continue
-        found.append(e)
-        todo.extend(getattr(e, "exceptions", ()) or ())
-        todo.extend([e.__cause__, e.__context__])
-    return found
 
 
 def readable_value(text: str):
@@ -264,7 +239,7 @@ def pytest_pyfunc_call(pyfuncitem):
     try:
         return (yield)
     except (StudentError, *EXCEPTION_GROUPS) as raised:
-        tree = exception_tree(raised)
+        tree = exceptions_in(raised)
         error = next((e for e in tree if isinstance(e, StudentError)), None)
         if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
             raise
@@ -288,25 +263,13 @@ def pytest_pyfunc_call(pyfuncitem):
 END_TO_END = "end-to-end"
 
 
-def test_attribute(item, name, default=None):
-    """An attribute the gradescope decorators set on the test function (or what it wraps)."""
-    fn = getattr(item, "obj", None)
-    seen = set()
-    while fn is not None and id(fn) not in seen:
-        seen.add(id(fn))
-        if hasattr(fn, name):
-            return getattr(fn, name)
-        fn = getattr(fn, "__wrapped__", None) or getattr(getattr(fn, "hypothesis", None), "inner_test", None)
-    return default
-
-
 def pytest_collection_modifyitems(session, config, items):
     """End-to-end tests run after the unit tests, so that their feedback can name the unit
     tests that failed: one mistake in a part fails training too, and the part's own test
     says where it is."""
-    items.sort(key=lambda item: END_TO_END in (test_attribute(item, "__tags__") or ()))
+    items.sort(key=lambda item: END_TO_END in (meta(item, "__tags__") or ()))
     for item in items:  # for the engine's "where to start": end-to-end tests come after every part
-        item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (test_attribute(item, "__tags__") or ()) else 0))
+        item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (meta(item, "__tags__") or ()) else 0))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -315,5 +278,5 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and report.when in ("setup", "call"):
         doc = (getattr(getattr(item, "obj", None), "__doc__", None) or item.name).strip().splitlines()[0]
-        feedback.FAILED_SO_FAR.append((str(test_attribute(item, "__number__", "?")), doc,
-                                       tuple(test_attribute(item, "__tags__") or ())))
+        feedback.FAILED_SO_FAR.append((str(meta(item, "__number__", "?")), doc,
+                                       tuple(meta(item, "__tags__") or ())))

@@ -1,7 +1,7 @@
 """MNIST for the end-to-end test, loaded in the TRUSTED process.
 
-The loading code is the handout's own: the given functions of student_template/preprocess.py,
-loaded by file path (that file imports beras only inside load_and_preprocess_data, which is
+The loading code is the handout's own: the given functions of the course's handout (the
+`template` of autograder.cfg, as the engine read it) preprocess.py, loaded by file path (that file imports beras only inside load_and_preprocess_data, which is
 not used here). The student's copy of preprocess.py is never run on this side.
 
 The split is the handout's: the four MNIST files when present; with only the test files
@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-HANDOUT_PREPROCESS = Path(__file__).resolve().parents[2] / "student_template" / "preprocess.py"
+from autograder.plugin import active_course
+
 CLASSES = 10
 
 
@@ -32,7 +32,7 @@ class Split(NamedTuple):
 
 
 def handout_preprocess():
-    spec = importlib.util.spec_from_file_location("handout_preprocess", HANDOUT_PREPROCESS)
+    spec = importlib.util.spec_from_file_location("handout_preprocess", active_course().template / "preprocess.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

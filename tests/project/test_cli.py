@@ -127,7 +127,7 @@ def test_build_of_this_course_ships_no_reference_or_hidden_test_to_students(tmp_
     grader, kit = zip_names(tmp_path / "autograder.zip"), zip_names(tmp_path / "student-kit.zip")
     # Gradescope's zip: entry points at the root, engine, the whole suite, reference, template.
     for name in ("setup.sh", "run_autograder", "autograder.cfg", "pyproject.toml", "dev.py",
-                 "autograder/plugin.py", "autograder/sandbox/worker_main.py", "tests/graded/conftest.py"):
+                 "autograder/plugin/__init__.py", "autograder/sandbox/worker_main.py", "tests/graded/conftest.py"):
         assert name in grader, name
     hidden = [n for n in grader if n.startswith("tests/graded/hidden/test_")]
     assert hidden and any(n.startswith("reference/beras/") for n in grader)
@@ -420,3 +420,14 @@ def test_dev_py_installs_the_dev_extras_only_for_the_project_commands():
     assert {"numpy", "pytest", "hypothesis", "gradescope-utils"} <= names
     assert not names & {"scikit-learn", "matplotlib", "pyyaml", "jsonschema"}  # the big ones are dev extras
     assert set(grading) < set(everything) and any(r.startswith("scikit-learn") for r in everything)
+
+
+def test_a_command_that_cannot_load_is_a_grader_error(monkeypatch, capsys):
+    # Every command is ours: one whose module does not import is a grader bug (exit 3), shown
+    # with its traceback, never "problems found" (1) or "not available".
+    from autograder import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "grade", ("autograder.no_such_module", "grade"))
+    assert cli.main(["grade", "x"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "No module named 'autograder.no_such_module'" in err

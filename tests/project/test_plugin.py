@@ -167,7 +167,7 @@ def test_results_are_written_after_each_test(tmp_path):
 
 
 def test_declared_points_reads_source_without_importing(tmp_path):
-    from autograder.plugin import declared_points
+    from autograder.plugin.metadata import declared_points
 
     assert declared_points(harness.CASES / "broken_collection" / "test_broken.py") == 10.5
     (tmp_path / "test_syntax.py").write_text("def test_x(:\n")
@@ -178,7 +178,7 @@ def test_wrapper_values_found_through_hypothesis_and_wraps():
     from gradescope_utils.autograder_utils.decorators import partial_credit
     from hypothesis import given, strategies as st
 
-    from autograder.plugin import function_chain
+    from autograder.plugin.metadata import function_chain
 
     @given(x=st.integers())
     @partial_credit(3)

@@ -148,7 +148,7 @@ def test_a_broken_zip_is_reported_not_fatal(tmp_path):
 
 
 def test_kit_files_of_the_grader_are_not_taken_from_the_submission(tmp_path):
-    src = write(tmp_path / "src", {**GOOD, "autograder/plugin.py": "evil", "tests/graded/public/test_x.py": "",
+    src = write(tmp_path / "src", {**GOOD, "autograder/plugin/__init__.py": "evil", "tests/graded/public/test_x.py": "",
                                    "dev.py": "", "autograder.cfg": ""})
     got = S.prepare(src, tmp_path / "out")
     assert listing(got.root) == ["calc/__init__.py", "calc/vec.py", "notes.txt"]

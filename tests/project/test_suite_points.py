@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from autograder.plugin import function_chain
+from autograder.plugin.metadata import function_chain
 from suite_support import GRADED_SUITE
 
 FOLDER_VISIBILITY = {"public": "visible", "hidden": "hidden"}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import template
+from autograder.commands import template as template_command
 
 # What the homework asks students to write (see ../shared/beras-api.md): each needs a marker.
 STUDENT_PARTS = {
@@ -151,15 +152,15 @@ def test_generate_replaces_stale_handout_and_diff_reports_it(tmp_path):
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file()) == ["notes.txt", "pkg/mod.py"]
     assert (dst / "notes.txt").read_text() == (src / "notes.txt").read_text()
     assert template.diff(src, dst) == []
-    assert template.main(["--check", "--reference", str(src), "--out", str(dst)]) == 0
+    assert template_command.main(["--check", "--reference", str(src), "--out", str(dst)]) == 0
 
     (dst / "pkg/mod.py").write_text("edited\n")
     (dst / "extra.py").write_text("")
     (dst / "notes.txt").unlink()
     assert template.diff(src, dst) == [
         "not generated from the reference: extra.py", "missing: notes.txt", "differs: pkg/mod.py"]
-    assert template.main(["--check", "--reference", str(src), "--out", str(dst)]) == 1
-    assert template.main(["--reference", str(src), "--out", str(dst)]) == 0
+    assert template_command.main(["--check", "--reference", str(src), "--out", str(dst)]) == 1
+    assert template_command.main(["--reference", str(src), "--out", str(dst)]) == 0
     assert template.diff(src, dst) == []
 
 
@@ -173,7 +174,7 @@ def test_generate_refuses_a_handout_inside_the_reference(tmp_path):
 def test_bad_markers_leave_the_handout_untouched(tmp_path):
     src = write_tree(tmp_path / "ref", {"a.py": "# BEGIN SOLUTION: never closed\n"})
     dst = write_tree(tmp_path / "handout", {"a.py": "previous\n"})
-    assert template.main(["--reference", str(src), "--out", str(dst)]) == 1
+    assert template_command.main(["--reference", str(src), "--out", str(dst)]) == 1
     assert (dst / "a.py").read_text() == "previous\n"
 
 

@@ -21,8 +21,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from autograder import untrusted
-from autograder.cli import summary_table
 from autograder.atomic import write_json_atomic
+from autograder.commands.grade import summary_table
 from autograder.regrade.layout import GRADED, RECORD_NAME, RESULTS_NAME
 from autograder.regrade.report import render
 from autograder.regrade.tables import write_tables

@@ -7,7 +7,7 @@ over the corpus is validate's (test_validate_run.py runs it).
 import numpy as np
 import pytest
 
-from autograder.plugin import failure_extra_data
+from autograder.plugin.feedback import failure_extra_data
 from conftest import load_module_from
 from suite_support import GRADED_SUITE
 

@@ -1,0 +1,148 @@
+"""One finished test's Gradescope entry: its outcome, its points and its feedback (the table in
+the package's docstring). Reads the reports the session kept; writes nothing itself."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.results import STUDENT_OUTPUT_CAP, TestEntry
+from autograder.untrusted import code_span, fence
+
+from .feedback import blames_the_submission, failure_extra_data, failure_markdown, fixture_phase
+from .metadata import UNSET, TestState, declared_points, meta, number, state_of, test_name
+
+
+def pending_entry(item: pytest.Item) -> TestEntry:
+    """The entry of a test that has not run (yet): all its metadata, no points."""
+    return TestEntry(
+        name=test_name(item), max_score=number(meta(item, "__weight__", 0)),
+        number=str(meta(item, "__number__")) if meta(item, "__number__") is not None else None,
+        tags=list(meta(item, "__tags__", ()) or ()),
+        visibility=meta(item, "__visibility__", "visible"),
+        output="This test did not run: grading stopped before it.",
+        extra_data={"nodeid": item.nodeid, "outcome": "not run"})
+
+
+def collection_error_entry(report: pytest.CollectReport, rootpath: Path) -> TestEntry:
+    """A test file that could not be loaded: one failing entry worth the points its source declares."""
+    path = rootpath / report.nodeid.split("::")[0] if report.nodeid else None
+    points = declared_points(path) if path and path.suffix == ".py" else 0.0
+    return TestEntry(
+        name=f"Tests in {report.nodeid or 'the suite'}", max_score=points,
+        output="**Grader error:** these tests could not be loaded, so none of them ran. "
+               "This is a problem of the autograder, not of your code.",
+        extra_data={"nodeid": report.nodeid, "outcome": "collection error"})
+
+
+def classify(state: TestState) -> tuple[str, Any]:
+    """(outcome, the excinfo that explains it or None) from the setup, call and teardown reports."""
+    setup, call, teardown = (state.reports.get(w) for w in ("setup", "call", "teardown"))
+    failure, outcome = None, "not run"
+    if setup is not None and setup.failed:
+        outcome, failure = "error in setup", state.excinfo.get("setup")
+    elif setup is not None and setup.skipped:
+        outcome = "xfailed" if hasattr(setup, "wasxfail") else "skipped"
+        failure = state.excinfo.get("setup")
+    elif call is not None:
+        if call.passed:
+            outcome = "xpassed" if hasattr(call, "wasxfail") else "passed"
+        elif call.skipped:
+            outcome = "xfailed" if hasattr(call, "wasxfail") else "skipped"
+            failure = state.excinfo.get("call")
+        else:
+            outcome, failure = "failed", state.excinfo.get("call")
+    if teardown is not None and teardown.failed and outcome in ("passed", "xpassed"):
+        outcome, failure = "error in teardown", state.excinfo.get("teardown")
+    if state.over_budget:
+        outcome, failure = "not run", None
+    return outcome, failure
+
+
+def build_entry(grading: Any, item: pytest.Item) -> TestEntry:
+    """The entry of a test that ran (`grading` is the session: limits, staff log, errors)."""
+    state = state_of(item)
+    entry = pending_entry(item)
+    weight = entry.max_score
+    outcome, failure = classify(state)
+    earned = outcome in ("passed", "xpassed")
+    score = weight if earned else 0.0
+    if state.score is not UNSET and outcome in ("passed", "xpassed", "failed"):
+        score = min(max(number(state.score), 0.0), weight)
+    entry.score = score
+    entry.status = "passed" if earned and score >= weight else "failed"
+    if outcome in ("skipped", "xfailed") and weight == 0:
+        entry.status = "passed"
+    entry.extra_data["outcome"] = outcome
+    if failure is not None and not earned:
+        entry.extra_data.update(failure_extra_data(failure.value))
+    entry.output = "\n\n".join(_sections(grading, item, state, outcome, failure))
+    _leaderboard(grading, item, state)
+    return entry
+
+
+def _sections(grading: Any, item: pytest.Item, state: TestState, outcome: str, failure: Any) -> list[str]:
+    sections = []
+    hide = meta(item, "__hide_errors__")
+    call, setup = state.reports.get("call"), state.reports.get("setup")
+    if failure is not None and outcome not in ("passed", "xpassed"):
+        text = _failure_text(grading, item, state, outcome, failure)
+        sections.append(str(hide) if hide else text)
+    elif outcome == "not run" and state.over_budget:
+        sections.append(f"**Not run:** the whole grading may take {grading.limits.total_timeout_s:g} seconds, and "
+                        f"the tests before this one used it up. Look for slow or endless code "
+                        f"in the tests that ran out of time.")
+    elif outcome == "not run":
+        sections.append("This test did not run: grading stopped before it.")
+    elif outcome == "failed":  # failed without an exception, e.g. a strict xfail that passed
+        report = call or setup
+        detail = getattr(report, "longreprtext", "") if report is not None else ""
+        detail = " ".join((detail or "no detail").split())
+        sections.append(str(hide) if hide else "**The test failed.** " + code_span(detail))
+    if state.notes and not (hide and failure is not None):
+        sections.append("\n\n".join(state.notes))
+    if state.student_output.strip() and not hide:
+        sections.append("Your code printed:\n\n" + fence(state.student_output, cap=STUDENT_OUTPUT_CAP))
+    return sections
+
+
+def _failure_text(grading: Any, item: pytest.Item, state: TestState, outcome: str, failure: Any) -> str:
+    root = grading.prepared.root if grading.prepared else None
+    text, staff = failure_markdown(failure.value, root, grading.limits.test_timeout_s)
+    if text.startswith("**Time limit:**") and state.deadline == grading.limits.run_deadline:
+        text = (f"**Time limit:** the whole grading may take {grading.limits.total_timeout_s:g} seconds, "
+                f"and it ran out during this test. Look for slow or endless code.")
+    if outcome in ("skipped", "xfailed"):
+        reason = str(getattr(failure.value, "msg", "") or failure.value)
+        wasxfail = getattr(state.reports.get("call") or state.reports.get("setup"), "wasxfail", "")
+        text = (f"Skipped: {reason}" if outcome == "skipped"
+                else f"Expected to fail, and it did ({wasxfail}); it earns no points.")
+    elif outcome.startswith("error in"):
+        text = f"**Error while {fixture_phase(outcome)} this test.**\n\n{text}"
+    if staff:
+        grading.log.staff(f"autograder: {item.nodeid} ({outcome}):\n{staff}")
+    if outcome.startswith("error in") and not blames_the_submission(failure.value):
+        # Student code runs only in the sandbox, so a fixture error that did not come
+        # from it (nor from a check on it) is ours: never the student's lost points.
+        # Its traceback is the `staff` text logged just above.
+        grading.log.error(f"{outcome} of {item.nodeid}")
+        text = (f"**Grader error** while {fixture_phase(outcome)} this test; it is not your "
+                f"code's doing, and course staff have been told.")
+    elif grading.student_code.failed_in(failure.value):
+        grading.log.error(f"the sandbox failed in {item.nodeid}")
+        text = "**Grader error:** the autograder could not run your code for this test."
+    return text
+
+
+def _leaderboard(grading: Any, item: pytest.Item, state: TestState) -> None:
+    column = meta(item, "__leaderboard_column__")
+    if column is None or state.leaderboard_value is UNSET:
+        return
+    value = state.leaderboard_value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            or isinstance(value, str):
+        grading.leaderboard[item.nodeid] = {
+            "name": str(column), "value": value,
+            "order": meta(item, "__leaderboard_sort_order__", "desc") or "desc"}
