@@ -343,6 +343,13 @@ def gradescope_root() -> Path:
 def gradescope(config: Path | None) -> int:
     root = gradescope_root()
     out = root / "results" / "results.json"
+    from autograder.sandbox.backend import gradescope_refusal
+    refusal = gradescope_refusal()  # only the full sandbox grades for points
+    if refusal:
+        from autograder import results as results_mod
+        results_mod.write_atomic(out, results_mod.grader_error(refusal))
+        print(f"{PROG} gradescope: GRADER ERROR: {refusal}", file=sys.stderr)
+        return EXIT_GRADER
     code, doc = grade_here(root / "submission", out, config=config)
     if doc is not None:
         print(summary_table(doc), flush=True)

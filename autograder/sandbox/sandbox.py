@@ -1,38 +1,29 @@
-"""Sandbox: one per graded submission. Its folder, its user, its zygote, and the rule that
-nothing a worker started survives the worker.
+"""Sandbox: one per graded submission. Its folder (folder.py), its user, its zygote, and
+the rule that nothing a worker started survives the worker. No process running as root
+ever imports or executes anything below its folder: the zygote is started as the sandbox
+user (see zygote.py, namespaces.py).
 
-Folder (root mode), below a fresh root-owned 0755 directory in /tmp, so the sandbox user
-can rename or plant nothing at its top:
-    runtime/_agsandbox   our worker code, root-owned, read-only: the zygote runs it
-    submission/          the student's files, root-owned, read-only (shared by all workers,
-                         so no test can leave anything there for a later one)
-    work/                the workers' writable folders, work/<n>/{home,tmp}: one per worker,
-                         deleted after it; a size-capped tmpfs when mount namespaces work
-No process running as root ever imports or executes anything below it: the zygote is
-started as the sandbox user (see zygote.py, namespaces.py).
+Where this full sandbox cannot run (not Linux), or when AUTOGRADER_PORTABLE=1 asks for it,
+`Sandbox(...)` gives the portable one instead (backend.py says which, portable.py).
 """
 import contextlib
 import os
 import shutil
-import stat
 import sys
-import tempfile
 import weakref
 from pathlib import Path
 
 from .. import timing
-from . import limits, namespaces
+from . import backend, limits, namespaces
 from .channel import _InProcessChannel, _ProcessChannel
 from .config import SandboxConfig
 from .errors import SandboxError
+from .folder import make_sandbox_dir, safe_for_root, within  # noqa: F401  (safe_for_root: older imports)
 from .users import (check_interpreter_runnable, claim_sandbox_user, kill_everything_of,
                     release_sandbox_user)
 from .worker import Worker
 from .zygote import Zygote, ZygoteGone
 
-RUNTIME_PACKAGE = "_agsandbox"
-RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py",
-                 "zygote_process.py", "confine.py")
 HASH_SEED = "0"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -49,20 +40,20 @@ _live_boxes = weakref.WeakSet()  # this process's open Sandboxes (they may share
 class Sandbox:
     """One per graded submission: a private copy of it, and a warm zygote forking workers."""
 
+    def __new__(cls, submission_root, config=None):
+        # Where this sandbox cannot run (or AUTOGRADER_PORTABLE=1), the portable one: the
+        # choice is backend.py's, made here so that every caller of Sandbox() gets it.
+        if cls is Sandbox and backend.use_portable(config):
+            from .portable import PortableSandbox
+            return PortableSandbox(submission_root, config)
+        return super().__new__(cls)
+
     def __init__(self, submission_root, config=None):
         with timing.measure("sandbox.create"):
             self._create(submission_root, config)
 
     def _create(self, submission_root, config):
-        self.submission_root = Path(submission_root).resolve()
-        if not self.submission_root.is_dir():
-            raise SandboxError(f"submission directory {self.submission_root} does not exist")
-        self.config = config or SandboxConfig()
-        from .stubs import STAND_INS
-        unknown = [n for n in self.config.stand_ins if n not in STAND_INS]
-        if unknown:
-            raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
-                               f"(known: {', '.join(STAND_INS)})")
+        self.submission_root, self.config = checked_setup(submission_root, config)
         self.user = None
         # module name -> the timeout that stopped its import (see Worker.import_module)
         self.import_timeouts = {}
@@ -239,45 +230,15 @@ class Sandbox:
         return self.config.python or sys.executable
 
     def _make_sandbox_dir(self):
-        """See the module's docstring. Root-owned but for work/ when root."""
         self._token = os.urandom(8).hex()
-        base = Path(tempfile.gettempdir())
-        if self.user is not None and not (_traversable_by_others(base) and safe_for_root(base)):
-            # e.g. TMPDIR under root's private home, or in a folder others may rename things in
-            base = Path("/tmp")
-            if not (_traversable_by_others(base) and safe_for_root(base)):
-                raise SandboxError(f"grader error: no temporary directory the sandbox user can reach "
-                                   f"and cannot rename things in ({base})")
-        top = Path(tempfile.mkdtemp(prefix="beras-sandbox-", dir=base))
-        sub = top / "submission"
-        # symlinks stay links (never followed), so a link to a root-only file stays unreadable
-        shutil.copytree(self.submission_root, sub, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
-        runtime = top / "runtime" / RUNTIME_PACKAGE
-        here = Path(__file__).parent
-        runtime.mkdir(parents=True)
-        for name in RUNTIME_FILES:
-            shutil.copy2(here / name, runtime / name) if name != "__init__.py" else \
-                (runtime / name).write_text("")
-        shutil.copytree(here / "stubs", runtime / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
-        (top / "work").mkdir()
-        for path in [top / "runtime", *(top / "runtime").rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        if self.user is not None:
-            top.chmod(0o755)  # root's: nothing below can be renamed or planted by the user
-            for path in [sub, *sub.rglob("*")]:
-                if not path.is_symlink():  # read-only for the sandbox user
-                    path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
-            os.chown(top / "work", self.user.pw_uid, self.user.pw_gid)
-            (top / "work").chmod(stat.S_IRWXU)
-        return top
+        return make_sandbox_dir(self.submission_root, self.user)
 
     def _course_paths(self):
         """The course checkout, hidden from workers (a mount over it) unless something
         workers need lives inside it."""
         need = [self._dir, Path(self._python()), Path(sys.prefix), Path(sys.base_prefix)]
         course = ENGINE_ROOT
-        if course == Path("/") or any(_within(p, course) or _within(course, p) for p in need):
+        if course == Path("/") or any(within(p, course) or within(course, p) for p in need):
             return []
         return [course]
 
@@ -292,7 +253,7 @@ class Sandbox:
             extra.append(str(Path(pyseccomp.__file__).resolve().parent))
         for p in extra:
             real = os.path.realpath(p)
-            if not _within(ENGINE_ROOT, Path(real)):  # never an ancestor of the course
+            if not within(ENGINE_ROOT, Path(real)):  # never an ancestor of the course
                 paths.append(real)
         paths.append(str(self._dir / "runtime"))
         return sorted(set(paths))
@@ -369,34 +330,23 @@ class Sandbox:
         self.sweep()  # its workers' orphans went to init; find them by token/uid
 
 
+def checked_setup(submission_root, config):
+    """(the submission folder, the config), or SandboxError: what every sandbox checks first."""
+    root = Path(submission_root).resolve()
+    if not root.is_dir():
+        raise SandboxError(f"submission directory {root} does not exist")
+    config = config or SandboxConfig()
+    from .stubs import STAND_INS
+    unknown = [n for n in config.stand_ins if n not in STAND_INS]
+    if unknown:
+        raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
+                           f"(known: {', '.join(STAND_INS)})")
+    return root, config
+
+
 def _socketpair():
     import socket
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-
-
-def _within(path, root):
-    try:
-        Path(path).resolve().relative_to(Path(root).resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def safe_for_root(path):
-    """Whether no one but root can rename or replace anything on the way to `path`: every
-    folder from `/` down is root's, and writable by nobody else unless sticky (as /tmp is:
-    there others may add entries, but not rename or delete root's). Root works below it."""
-    path = Path(path).resolve()
-    for folder in [path, *path.parents]:
-        info = folder.stat()
-        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
-            return False
-    return True
-
-
-def _traversable_by_others(path):
-    path = Path(path).resolve()
-    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
 
 def _owned_entries(uid):

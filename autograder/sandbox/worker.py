@@ -15,6 +15,8 @@ from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerT
 from .remote import Remote
 
 _MB = 1024 * 1024
+# POSIX signals (a worker's status has none on Windows, where these do not exist)
+_SIGXCPU, _SIGKILL = getattr(signal, "SIGXCPU", None), getattr(signal, "SIGKILL", None)
 
 
 class Worker:
@@ -235,13 +237,13 @@ class Worker:
         elif cause == "timeout":
             exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
             exc.reason = f"did not finish within {c.call_timeout_s:g} s"
-        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and not status.get("killed")
-                                       and cpu >= c.cpu_s - 0.5):
+        elif sig is not None and (sig == _SIGXCPU or (sig == _SIGKILL and not status.get("killed")
+                                                       and cpu >= c.cpu_s - 0.5)):
             exc = WorkerTimeout("Timeout", f"used more than the CPU time limit of {c.cpu_s} s while {what}")
             exc.reason = f"used more than the CPU time limit of {c.cpu_s} s"
         elif sig is not None and not status.get("killed"):
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            hint = " (often: out of memory)" if sig == signal.SIGKILL else ""
+            hint = " (often: out of memory)" if sig == _SIGKILL else ""
             exc = WorkerCrashed("WorkerCrashed", f"the process was killed by {name}{hint} while {what}")
         elif code is not None and not status.get("killed"):
             exc = WorkerCrashed("WorkerCrashed", f"the process exited (status {code}, e.g. os._exit) while {what}")

@@ -269,7 +269,10 @@ class StudentRaised(Exception):
 
 # ------------------------------------------------------------------ worker process
 
-def serve(sock, dispatcher, max_payload):
+def serve(sock, dispatcher, max_payload, before_reply=None):
+    """Answer requests until the connection ends. `sock` is a socket, or anything with its
+    recv_into and sendall (the portable worker's pipes). `before_reply()` runs after the
+    request's output is flushed and before its reply is sent."""
     while True:
         try:
             cpu = _cpu_clock()  # blocked in recv costs no CPU; reading the frame does
@@ -277,6 +280,8 @@ def serve(sock, dispatcher, max_payload):
         except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
         reply, blob = dispatcher.handle(header, payload, cpu)
+        if before_reply is not None:
+            before_reply()
         try:
             protocol.send_frame(sock, reply, blob)
         except protocol.ProtocolError as exc:
