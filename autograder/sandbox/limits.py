@@ -1,16 +1,13 @@
 """Resource limits and killing process trees (stdlib only: also runs inside the sandbox).
 
 Processes are found through /proc, so this is Linux-only, like Gradescope. It still
-imports everywhere (the portable sandbox's path reaches it): without /proc no process is
-found, and rlimits exist only where `resource` does.
+imports everywhere (a student's `check` on Windows reaches it): without /proc no process
+is found, and `resource` (POSIX only) is imported only by what sets rlimits.
 """
 import ctypes
 import os
 import signal
 import time
-
-if os.name == "posix":
-    import resource
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -59,7 +56,8 @@ def leave_network():
 
 def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=None):
     """Hard and soft limits alike, so the process cannot raise them again. None = leave as is.
-    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL."""
+    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL. POSIX only."""
+    import resource
     mb = 1024 * 1024
     _set(resource.RLIMIT_CORE, 0)
     if cpu_s is not None:
@@ -73,6 +71,7 @@ def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=N
 
 
 def _set(which, soft, hard=None):
+    import resource
     hard = soft if hard is None else hard
     _, old_hard = resource.getrlimit(which)
     if old_hard != resource.RLIM_INFINITY:

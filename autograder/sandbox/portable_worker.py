@@ -20,11 +20,8 @@ import json
 import os
 import sys
 
-from . import import_watch, protocol, stubs
+from . import import_watch, limits, protocol, stubs
 from .worker_main import Dispatcher, serve
-
-if os.name == "posix":
-    from . import limits  # imports `resource`: POSIX only
 
 
 class Pipes:

@@ -8,9 +8,8 @@ import time
 
 from .errors import SandboxError
 
-if os.name == "posix":  # users exist only there (the portable sandbox elsewhere has none)
-    import grp
-    import pwd
+# pwd, grp and fcntl are POSIX only, and only root needs them here: they are imported by the
+# functions that use them, so a student's `check` on Windows imports this module too.
 
 DEFAULT_USER = "beras-sandbox"
 
@@ -22,6 +21,8 @@ def sandbox_user_name(configured=None):
 def ensure_sandbox_user(name=None):
     """The passwd entry of the sandbox user, created (no home, no login, own group) if
     missing. Needs root; setup.sh and the tests call it."""
+    import grp
+    import pwd
     name = sandbox_user_name(name)
     try:
         return pwd.getpwnam(name)
