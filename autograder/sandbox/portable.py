@@ -25,7 +25,8 @@ from .. import timing
 from .errors import SandboxError
 from .folder import make_sandbox_dir
 from .pipe_channel import PipeChannel
-from .sandbox import HASH_SEED, THREAD_VARS, checked_setup
+from .launch import HASH_SEED, THREAD_VARS
+from .sandbox import checked_setup
 from .worker import Worker
 
 _MB = 1024 * 1024

@@ -28,6 +28,10 @@ class Pipes:
     """The protocol's two pipes, with the socket methods protocol.send_frame/recv_frame use."""
 
     def __init__(self, read_fd, write_fd):
+        if os.name == "nt":  # frames are bytes: no newline translation, ever
+            import msvcrt
+            for fd in (read_fd, write_fd):
+                msvcrt.setmode(fd, os.O_BINARY)
         self.reader = io.FileIO(read_fd, "rb")
         self.writer = io.FileIO(write_fd, "wb")
 
