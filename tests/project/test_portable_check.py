@@ -189,3 +189,17 @@ def test_the_backend_is_chosen_in_one_place(monkeypatch, value, portable):
     with Sandbox(harness.CASES / "submissions" / "correct", SandboxConfig()) as box:
         assert type(box).__name__ == ("PortableSandbox" if portable else "Sandbox")
         assert ("portable" in box.layers) is portable
+
+
+def test_portable_output_is_whole_at_each_reply_capped_and_free_of_sync_marks(monkeypatch):
+    from autograder.sandbox import Sandbox, SandboxConfig
+
+    monkeypatch.setenv("AUTOGRADER_PORTABLE", "1")
+    with Sandbox(harness.CASES / "submissions" / "correct", SandboxConfig(output_kb=1)) as box, \
+            box.worker() as w:
+        builtins = w.import_module("builtins")
+        for i in range(20):  # a thread reads the output pipe: each reply waits for its output
+            w.call(builtins.print, f"line {i}")
+            assert w.output().splitlines() == [f"line {k}" for k in range(i + 1)]
+        w.call(builtins.print, "x" * 5000)
+        assert w.output().endswith("more bytes of output not shown]\n")
