@@ -22,6 +22,7 @@ from autograder import course as course_mod
 from autograder import results as results_mod
 from autograder.commands import EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PROG
 from autograder.results import format_points
+from autograder.sandbox.backend import gradescope_refusal
 from autograder.terminal_md import render
 from autograder.untrusted import terminal
 
@@ -258,6 +259,11 @@ def gradescope_root() -> Path:
 def gradescope(config: Path | None) -> int:
     root = gradescope_root()
     out = root / "results" / "results.json"
+    refusal = gradescope_refusal()  # only the full sandbox grades for points
+    if refusal:
+        results_mod.write_atomic(out, results_mod.grader_error(refusal))
+        print(f"{PROG} gradescope: GRADER ERROR: {refusal}", file=sys.stderr)
+        return EXIT_GRADER
     code, doc = grade_here(root / "submission", out, config=config)
     if doc is not None:
         print(summary_table(doc), flush=True)

@@ -21,24 +21,15 @@ class _Died(Exception):
         self.cause = cause  # "eof", "timeout" or a protocol message
 
 
-class _ProcessChannel:
-    """One worker process: a stream socket for requests, a pipe carrying its stdout+stderr."""
+class _Conversation:
+    """What every worker channel does the same way, whatever carries the frames: the
+    greeting a worker sends once set up (before any student code runs), and the import
+    notes that may come before a reply (see import_watch.py). A channel provides
+    `_exchange(header, payload, timeout)` and `_receive(deadline)`, each returning
+    (header, payload) or raising _Died."""
 
-    def __init__(self, box, zygote, sock, out_fd, zygote_pid, pid):
-        # zygote_pid: the worker as the zygote knows it (inside its PID namespace);
-        # pid: the same process as this process sees it.
-        self.box, self.zygote, self.sock, self.out_fd = box, zygote, sock, out_fd
-        self.zygote_pid, self.pid = zygote_pid, pid
-        self.max_payload = box.config.max_value_mb * _MB
-        self.sock.setblocking(False)
-        os.set_blocking(out_fd, False)
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.sock, selectors.EVENT_READ, "sock")
-        self.sel.register(out_fd, selectors.EVENT_READ, "out")
-        self.output = _OutputBuffer(box.config.output_kb * 1024)
-        self.closed = False
-        self.greeted = False  # the worker says hello once set up, before any student code
-        self.importing = []   # submission modules whose import started and has not ended
+    greeted = False  # the worker says hello once set up, before any student code
+    importing = ()   # submission modules whose import started and has not ended
 
     def exchange(self, header, payload, timeout):
         try:
@@ -74,6 +65,25 @@ class _ProcessChannel:
 
     def unfinished_imports(self):
         return list(self.importing)
+
+
+class _ProcessChannel(_Conversation):
+    """One worker process: a stream socket for requests, a pipe carrying its stdout+stderr."""
+
+    def __init__(self, box, zygote, sock, out_fd, zygote_pid, pid):
+        # zygote_pid: the worker as the zygote knows it (inside its PID namespace);
+        # pid: the same process as this process sees it.
+        self.box, self.zygote, self.sock, self.out_fd = box, zygote, sock, out_fd
+        self.zygote_pid, self.pid = zygote_pid, pid
+        self.max_payload = box.config.max_value_mb * _MB
+        self.sock.setblocking(False)
+        os.set_blocking(out_fd, False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ, "sock")
+        self.sel.register(out_fd, selectors.EVENT_READ, "out")
+        self.output = _OutputBuffer(box.config.output_kb * 1024)
+        self.closed = False
+        self.importing = []
 
     def _receive(self, deadline):
         reader = _FrameReader(self.max_payload)

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01  # (no /proc there anyway)
 
 # Fields of /proc/<pid>/stat after the ")" that ends the command name (which may hold
 # spaces and parentheses): 0 state, 1 ppid, 2 pgrp, 3 session, 11 utime, 12 stime,

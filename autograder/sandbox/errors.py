@@ -2,7 +2,10 @@
 from typing import List, NamedTuple
 
 from ..untrusted import code_span, fence
-from .users import SandboxError  # noqa: F401  (re-exported: a grader problem, not the student's)
+
+
+class SandboxError(Exception):
+    """A grader (not student) problem: the sandbox cannot be set up as configured."""
 
 
 class StudentFrame(NamedTuple):

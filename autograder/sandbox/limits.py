@@ -1,10 +1,11 @@
 """Resource limits and killing process trees (stdlib only: also runs inside the sandbox).
 
-Processes are found through /proc, so this is Linux-only, like Gradescope.
+Processes are found through /proc, so this is Linux-only, like Gradescope. It still
+imports everywhere (a student's `check` on Windows reaches it): without /proc no process
+is found, and `resource` (POSIX only) is imported only by what sets rlimits.
 """
 import ctypes
 import os
-import resource
 import signal
 import time
 
@@ -55,7 +56,8 @@ def leave_network():
 
 def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=None):
     """Hard and soft limits alike, so the process cannot raise them again. None = leave as is.
-    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL."""
+    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL. POSIX only."""
+    import resource
     mb = 1024 * 1024
     _set(resource.RLIMIT_CORE, 0)
     if cpu_s is not None:
@@ -69,6 +71,7 @@ def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=N
 
 
 def _set(which, soft, hard=None):
+    import resource
     hard = soft if hard is None else hard
     _, old_hard = resource.getrlimit(which)
     if old_hard != resource.RLIM_INFINITY:
@@ -113,9 +116,17 @@ def read_proc(pid):
     return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
 
 
+def _proc_entries():
+    """The names in /proc, or none where there is no /proc (macOS, Windows)."""
+    try:
+        return os.listdir("/proc")
+    except OSError:
+        return []
+
+
 def processes():
     out = {}
-    for name in os.listdir("/proc"):
+    for name in _proc_entries():
         if name.isdigit():
             p = read_proc(int(name))
             if p is not None:
@@ -216,7 +227,7 @@ def pids_with_env(token):
     """Pids (readable by us) whose initial environment holds `token` (e.g. "VAR=value")."""
     needle = token.encode()
     out = []
-    for name in os.listdir("/proc"):
+    for name in _proc_entries():
         if not name.isdigit():
             continue
         try:

@@ -23,6 +23,32 @@ strings) or one-key tagged objects, so decoding is never ambiguous:
     {"e": 0}                          Ellipsis (trusted -> worker only)
     {"h": handle}                     a Remote sent back to the worker (trusted -> worker)
     {"r": [handle, type name]}        a new or known object in the worker (worker -> trusted)
+
+Header keys. A request (trusted -> worker):
+
+    "op"      what to do: import, getattr, setattr, call, getitem, setitem, enter, exit, op,
+              iter, fetch, substitutions, ping (worker_main.py)
+    "args"    list of values; "kwargs" a {"d": ...} value (every op but fetch)
+    "value"   the value to send back as plain data (fetch only)
+    "rel"     handles the trusted side no longer holds: the worker drops them first
+    "blk"     names of submission modules whose import timed out in an earlier worker: the
+              worker refuses to import them (import_watch.py); sent when the list changes
+
+What the worker sends (worker -> trusted), one frame each:
+
+    "hello"   its pid, once, when set up and before any student code (not a reply)
+    "imp"     ["start" | "end", module name]: a submission import began or ended; may come
+              before any reply, any number of times (not a reply)
+    a reply holds exactly one of:
+    "ok"      the result: a value (handles as "r" tags; plain data only for fetch)
+    "err"     student code raised: {"type", "message", "frames", "fatal", "memory",
+              "stand_in", "timed_out_before"}
+    "bad"     a value that may not cross (fetch of an object, over a cap), or a malformed request
+    "proto"   the worker's own failure while handling the request (our bug, or student code
+              that corrupted the worker): the trusted side ends that worker
+    and, in every reply, the worker's own figures (benchmarks only, never grading):
+    "t"       seconds inside student code, wall clock; "tc" the same in CPU seconds
+    "c"       CPU seconds the whole request took in the worker
 """
 import json
 import struct

@@ -1,68 +1,45 @@
-"""Sandbox: one per graded submission. Its folder, its user, its zygote, and the rule that
-nothing a worker started survives the worker.
+"""Sandbox: one per graded submission. Its folder (folder.py), its user, its zygote, and
+the rule that nothing a worker started survives the worker. No process running as root
+ever imports or executes anything below its folder: the zygote is started as the sandbox
+user (see zygote.py, namespaces.py).
 
-Folder (root mode), below a fresh root-owned 0755 directory in /tmp, so the sandbox user
-can rename or plant nothing at its top:
-    runtime/_agsandbox   our worker code, root-owned, read-only: the zygote runs it
-    submission/          the student's files, root-owned, read-only (shared by all workers,
-                         so no test can leave anything there for a later one)
-    work/                the workers' writable folders, work/<n>/{home,tmp}: one per worker,
-                         deleted after it; a size-capped tmpfs when mount namespaces work
-No process running as root ever imports or executes anything below it: the zygote is
-started as the sandbox user (see zygote.py, namespaces.py).
+Where this full sandbox cannot run (not Linux), or when AUTOGRADER_PORTABLE=1 asks for it,
+`Sandbox(...)` gives the portable one instead (backend.py says which, portable.py).
 """
 import contextlib
 import os
 import shutil
-import stat
 import sys
-import tempfile
-import weakref
 from pathlib import Path
 
 from .. import timing
-from . import limits, namespaces
-from .channel import _InProcessChannel, _ProcessChannel
+from . import backend, launch, namespaces, sweeping
+from .channel import _InProcessChannel
 from .config import SandboxConfig
 from .errors import SandboxError
-from .users import (check_interpreter_runnable, claim_sandbox_user, kill_everything_of,
-                    release_sandbox_user)
+from .folder import make_sandbox_dir
+from .users import check_interpreter_runnable, claim_sandbox_user
 from .worker import Worker
-from .zygote import Zygote, ZygoteGone
-
-RUNTIME_PACKAGE = "_agsandbox"
-RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py",
-                 "zygote_process.py", "confine.py")
-HASH_SEED = "0"
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-# Where any user may create files: whatever the sandbox user left there goes after each worker.
-SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-# What workers may read under Landlock, besides the interpreter, this runtime and the submission.
-SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc",
-                   "/proc", "/sys", "/dev")
-ENGINE_ROOT = Path(__file__).resolve().parents[2]  # the course checkout (or Gradescope's source/)
-_MB = 1024 * 1024
-_live_boxes = weakref.WeakSet()  # this process's open Sandboxes (they may share a user)
+from .zygote import Zygote, spawn_worker
 
 
 class Sandbox:
     """One per graded submission: a private copy of it, and a warm zygote forking workers."""
+
+    def __new__(cls, submission_root, config=None):
+        # Where this sandbox cannot run (or AUTOGRADER_PORTABLE=1), the portable one: the
+        # choice is backend.py's, made here so that every caller of Sandbox() gets it.
+        if cls is Sandbox and backend.use_portable(config):
+            from .portable import PortableSandbox
+            return PortableSandbox(submission_root, config)
+        return super().__new__(cls)
 
     def __init__(self, submission_root, config=None):
         with timing.measure("sandbox.create"):
             self._create(submission_root, config)
 
     def _create(self, submission_root, config):
-        self.submission_root = Path(submission_root).resolve()
-        if not self.submission_root.is_dir():
-            raise SandboxError(f"submission directory {self.submission_root} does not exist")
-        self.config = config or SandboxConfig()
-        from .stubs import STAND_INS
-        unknown = [n for n in self.config.stand_ins if n not in STAND_INS]
-        if unknown:
-            raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
-                               f"(known: {', '.join(STAND_INS)})")
+        self.submission_root, self.config = checked_setup(submission_root, config)
         self.user = None
         # module name -> the timeout that stopped its import (see Worker.import_module)
         self.import_timeouts = {}
@@ -78,8 +55,8 @@ class Sandbox:
             self._dir = self._make_sandbox_dir()
             if self.user is not None:
                 self._plan = namespaces.Plan(self.user, self.config.network, self._dir / "work",
-                                             self.config.scratch_mb, hide=self._course_paths())
-            _live_boxes.add(self)
+                                             self.config.scratch_mb, hide=launch.course_paths(self))
+            sweeping.live_boxes.add(self)
             self._zygote = Zygote(self)  # boots (imports numpy) while we check the interpreter
             if self.user is not None:
                 check_interpreter_runnable(self._python(), self.user)
@@ -143,14 +120,10 @@ class Sandbox:
             self._zygote.stop()
             self._zygote = None
         self._live.clear()
-        _live_boxes.discard(self)
+        sweeping.live_boxes.discard(self)
         if self.user is not None:
             user, self.user = self.user, None
-            if release_sandbox_user(user.pw_name):
-                kill_everything_of(user.pw_uid, user.pw_gid)  # nothing of this user may outlive us
-            else:
-                self._sweep_user(user.pw_uid)  # other Sandboxes of this process still use it
-            _clean_shared_temp(user.pw_uid)
+            sweeping.release_user(self, user)
         elif self._dir is not None:
             self.sweep()
         if self._dir is not None:
@@ -158,21 +131,11 @@ class Sandbox:
             self._dir = None
 
     def sweep(self):
-        """Kill leftovers outside any live zygote's tree: every process of the sandbox user
-        when root (the live workers and zygotes of this process spared), else those
-        carrying our token."""
-        if self.user is not None:
-            return self._sweep_user(self.user.pw_uid)
-        if self._dir is not None:
-            token = f"AUTOGRADER_SANDBOX_TOKEN={self._token}"
-            spare = set()
-            if self._zygote is not None:
-                procs = limits.processes()
-                for root in self._zygote.tree_roots():
-                    spare |= {root, *limits.descendants(root, procs)}
-            return limits.kill_until_gone(
-                lambda procs: [p for p in limits.pids_with_env(token) if p in procs and p not in spare])
-        return 0
+        """Kill leftovers outside any live zygote's tree (sweeping.sweep says how)."""
+        return sweeping.sweep(self)
+
+    def _after_worker(self, channel, status):
+        sweeping.after_worker(self, channel, status)
 
     def __enter__(self):
         return self
@@ -184,181 +147,18 @@ class Sandbox:
         with contextlib.suppress(Exception):
             self.close()
 
-    # -------------------------------------------------------------- after each worker
-    def _after_worker(self, channel, status):
-        """The worker is finished: nothing it started may run on, nothing it wrote outside
-        its own folder (which the zygote deletes) may stay."""
-        self._live.discard(channel)
-        if self.user is None:
-            if status.get("zygote_gone") or status.get("stuck"):
-                self.sweep()  # without the zygote, its orphans are found by our token
-            return
-        if not self._strays_possible():
-            return
-        self._sweep_user(self.user.pw_uid)
-        _clean_shared_temp(self.user.pw_uid)
-
-    def _strays_possible(self):
-        """Cheap test first: in a PID namespace every process that outlived its worker is a
-        child of the namespace's init (orphans land there), so the children of init that
-        are not live workers are all there is to find."""
-        z = self._zygote
-        if z is None or z.init_pid is None or self._plan is None or not self._plan.pid:
-            return True
-        children = limits.children_of(z.init_pid)
-        if children is None:
-            return True
-        if children - {c.pid for c in self._live}:
-            return True
-        # Under Landlock workers cannot write to the shared temp folders (close() checks anyway).
-        return not any(layer.startswith("landlock") for layer in z.layers) and bool(_owned_entries(self.user.pw_uid))
-
-    def _sweep_user(self, uid):
-        """Kill every running process of `uid` except the zygotes of this process's live
-        Sandboxes and the trees of their live workers. Other Sandboxes' zygote trees are
-        spared whole (their own workers' strays are theirs to kill)."""
-        def select(procs):
-            spared = set()
-            for box in list(_live_boxes):
-                z = box._zygote
-                if z is None or box.user is None or box.user.pw_uid != uid:
-                    continue
-                roots = z.tree_roots()
-                spared |= roots
-                if box is not self:
-                    for root in roots:
-                        spared.update(limits.descendants(root, procs))
-                for ch in list(box._live):
-                    spared.add(ch.pid)
-                    spared.update(limits.descendants(ch.pid, procs))
-            return [p.pid for p in procs.values() if p.uid == uid and p.pid not in spared]
-        return limits.kill_until_gone(select)
-
     # -------------------------------------------------------------- setup
     def _python(self):
         return self.config.python or sys.executable
 
     def _make_sandbox_dir(self):
-        """See the module's docstring. Root-owned but for work/ when root."""
         self._token = os.urandom(8).hex()
-        base = Path(tempfile.gettempdir())
-        if self.user is not None and not (_traversable_by_others(base) and safe_for_root(base)):
-            # e.g. TMPDIR under root's private home, or in a folder others may rename things in
-            base = Path("/tmp")
-            if not (_traversable_by_others(base) and safe_for_root(base)):
-                raise SandboxError(f"grader error: no temporary directory the sandbox user can reach "
-                                   f"and cannot rename things in ({base})")
-        top = Path(tempfile.mkdtemp(prefix="beras-sandbox-", dir=base))
-        sub = top / "submission"
-        # symlinks stay links (never followed), so a link to a root-only file stays unreadable
-        shutil.copytree(self.submission_root, sub, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
-        runtime = top / "runtime" / RUNTIME_PACKAGE
-        here = Path(__file__).parent
-        runtime.mkdir(parents=True)
-        for name in RUNTIME_FILES:
-            shutil.copy2(here / name, runtime / name) if name != "__init__.py" else \
-                (runtime / name).write_text("")
-        shutil.copytree(here / "stubs", runtime / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
-        (top / "work").mkdir()
-        for path in [top / "runtime", *(top / "runtime").rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        if self.user is not None:
-            top.chmod(0o755)  # root's: nothing below can be renamed or planted by the user
-            for path in [sub, *sub.rglob("*")]:
-                if not path.is_symlink():  # read-only for the sandbox user
-                    path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
-            os.chown(top / "work", self.user.pw_uid, self.user.pw_gid)
-            (top / "work").chmod(stat.S_IRWXU)
-        return top
-
-    def _course_paths(self):
-        """The course checkout, hidden from workers (a mount over it) unless something
-        workers need lives inside it."""
-        need = [self._dir, Path(self._python()), Path(sys.prefix), Path(sys.base_prefix)]
-        course = ENGINE_ROOT
-        if course == Path("/") or any(_within(p, course) or _within(course, p) for p in need):
-            return []
-        return [course]
-
-    def _readable(self):
-        """What Landlock lets workers read (the submission is added by the worker)."""
-        import numpy
-        paths = list(SYSTEM_READABLE)
-        extra = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(self._python()),
-                 str(Path(numpy.__file__).resolve().parents[1])]
-        with contextlib.suppress(Exception):
-            import pyseccomp
-            extra.append(str(Path(pyseccomp.__file__).resolve().parent))
-        for p in extra:
-            real = os.path.realpath(p)
-            if not _within(ENGINE_ROOT, Path(real)):  # never an ancestor of the course
-                paths.append(real)
-        paths.append(str(self._dir / "runtime"))
-        return sorted(set(paths))
-
-    def _worker_env(self):
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-               "HOME": str(self._dir / "work"), "TMPDIR": str(self._dir / "work"),
-               "MPLBACKEND": "Agg", "AUTOGRADER_SANDBOX_TOKEN": self._token, "PYTHONHASHSEED": HASH_SEED,
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        env.update({v: "1" for v in THREAD_VARS})
-        env.update(self.config.env)
-        return env
-
-    def _zygote_config(self):
-        c = self.config
-        return {
-            "root": str(self._dir / "submission"),
-            "work": str(self._dir / "work"),
-            "forbidden": list(c.forbidden), "stand_ins": list(c.stand_ins),
-            "limits": {"cpu_s": c.cpu_s, "memory_mb": c.memory_mb,
-                       "file_size_mb": c.file_size_mb, "max_processes": self._nproc_limit()},
-            "max_payload": c.max_value_mb * _MB,
-            "network": c.network,
-            "pidns": bool(self._plan is not None and self._plan.pid),
-            "landlock": True,
-            "readable": self._readable(),
-        }
-
-    def _nproc_limit(self):
-        # RLIMIT_NPROC counts every process of the real uid. As the sandbox user that is the
-        # sandbox; as an ordinary user it includes their whole desktop, so add what runs now.
-        n = self.config.max_processes
-        if self.user is None:
-            uid = os.getuid()
-            n += sum(1 for p in limits.processes().values() if p.uid == uid)
-        return n
+        return make_sandbox_dir(self.submission_root, self.user)
 
     def _spawn(self):
-        for attempt in (0, 1):
-            if self._zygote is not None and not self._zygote.alive():
-                self._drop_zygote()
-            if self._zygote is None:
-                self._zygote = Zygote(self)
-            sock, theirs = _socketpair()
-            out_r, out_w = os.pipe()
-            try:
-                zpid, pid = self._zygote.spawn([theirs.fileno(), out_w])
-            except ZygoteGone:
-                sock.close()
-                os.close(out_r)
-                # e.g. killed by student code (possible without a PID namespace). The new
-                # one starts exactly as the first did: as the sandbox user, never as root.
-                self._drop_zygote()
-                if attempt:
-                    raise SandboxError("grader error: the sandbox's zygote process keeps dying")
-                continue
-            except BaseException:
-                sock.close()
-                os.close(out_r)
-                raise
-            finally:
-                theirs.close()
-                os.close(out_w)
-            channel = _ProcessChannel(self, self._zygote, sock, out_r, zpid, pid)
-            self._live.add(channel)
-            return channel
+        channel = spawn_worker(self)
+        self._live.add(channel)
+        return channel
 
     def _drop_zygote(self):
         self._zygote.stop()
@@ -369,56 +169,15 @@ class Sandbox:
         self.sweep()  # its workers' orphans went to init; find them by token/uid
 
 
-def _socketpair():
-    import socket
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-
-
-def _within(path, root):
-    try:
-        Path(path).resolve().relative_to(Path(root).resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def safe_for_root(path):
-    """Whether no one but root can rename or replace anything on the way to `path`: every
-    folder from `/` down is root's, and writable by nobody else unless sticky (as /tmp is:
-    there others may add entries, but not rename or delete root's). Root works below it."""
-    path = Path(path).resolve()
-    for folder in [path, *path.parents]:
-        info = folder.stat()
-        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
-            return False
-    return True
-
-
-def _traversable_by_others(path):
-    path = Path(path).resolve()
-    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
-
-
-def _owned_entries(uid):
-    found = []
-    for top in SHARED_TEMP_DIRS:
-        try:
-            with os.scandir(top) as it:
-                for entry in it:
-                    with contextlib.suppress(OSError):
-                        if entry.stat(follow_symlinks=False).st_uid == uid:
-                            found.append(entry.path)
-        except OSError:
-            pass
-    return found
-
-
-def _clean_shared_temp(uid):
-    """Delete what `uid` created at the top of the shared temporary folders (files, links,
-    folders with all below them; links are removed, never followed)."""
-    for path in _owned_entries(uid):
-        with contextlib.suppress(OSError):
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
+def checked_setup(submission_root, config):
+    """(the submission folder, the config), or SandboxError: what every sandbox checks first."""
+    root = Path(submission_root).resolve()
+    if not root.is_dir():
+        raise SandboxError(f"submission directory {root} does not exist")
+    config = config or SandboxConfig()
+    from .stubs import STAND_INS
+    unknown = [n for n in config.stand_ins if n not in STAND_INS]
+    if unknown:
+        raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
+                           f"(known: {', '.join(STAND_INS)})")
+    return root, config

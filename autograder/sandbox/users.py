@@ -1,18 +1,17 @@
 """The unprivileged user that runs student code when the grader is root."""
-import grp
 import os
-import pwd
 import signal
 import stat
 import subprocess
 import threading
 import time
 
+from .errors import SandboxError
+
+# pwd, grp and fcntl are POSIX only, and only root needs them here: they are imported by the
+# functions that use them, so a student's `check` on Windows imports this module too.
+
 DEFAULT_USER = "beras-sandbox"
-
-
-class SandboxError(Exception):
-    """A grader (not student) problem: the sandbox cannot be set up as configured."""
 
 
 def sandbox_user_name(configured=None):
@@ -22,6 +21,8 @@ def sandbox_user_name(configured=None):
 def ensure_sandbox_user(name=None):
     """The passwd entry of the sandbox user, created (no home, no login, own group) if
     missing. Needs root; setup.sh and the tests call it."""
+    import grp
+    import pwd
     name = sandbox_user_name(name)
     try:
         return pwd.getpwnam(name)

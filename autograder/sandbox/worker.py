@@ -13,12 +13,17 @@ from . import protocol
 from .channel import _Died
 from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerTimeout
 from .remote import Remote
+from .worker_api import WorkerOperations
 
 _MB = 1024 * 1024
+# POSIX signals (a worker's status has none on Windows, where these do not exist)
+_SIGXCPU, _SIGKILL = getattr(signal, "SIGXCPU", None), getattr(signal, "SIGKILL", None)
 
 
-class Worker:
-    """A live worker process with the student's objects; reached through Remotes."""
+class Worker(WorkerOperations):
+    """A live worker process with the student's objects; reached through Remotes. The
+    operations tests use are WorkerOperations' (worker_api.py); here: requests, replies,
+    and what a dead worker means for the student."""
 
     def __init__(self, channel, config, import_timeouts=None):
         self._channel = channel
@@ -28,72 +33,6 @@ class Worker:
         self._remotes = weakref.WeakValueDictionary()
         self._release = []
         self._dead = None  # the StudentError that ended this worker
-
-    # -------------------------------------------------------------- the API
-    def import_module(self, name):
-        """The module, imported in the worker. An import that ran into a time limit is not
-        tried again by this Sandbox's workers: module code that hangs (an endless loop, or
-        training at import) would otherwise cost the time limit in every test that needs
-        it, and the whole grading would outlast Gradescope's own limit."""
-        if name in self._import_timeouts:
-            raise WorkerTimeout("Timeout", self._timed_out_before(name))
-        alive = self.alive  # a worker that died earlier says so; that is not this import's doing
-        try:
-            return self._request("import", [name], what=f"importing {name}", label=name)
-        except WorkerTimeout as exc:
-            if alive and getattr(exc, "reason", None):
-                self._import_timeouts.setdefault(name, exc.reason)
-            raise
-
-    def _timed_out_before(self, name):
-        return (f"importing {name} already ran into a time limit in an earlier test (it "
-                f"{self._import_timeouts[name]}), so it was not tried again. Code at the top level of "
-                f"a file runs on import: keep long work under `if __name__ == \"__main__\":`.")
-
-    def getattr(self, obj, name):
-        return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
-                             label=f"{_label(obj)}.{name}")
-
-    def setattr(self, obj, name, value):
-        self._request("setattr", [obj, name, value], what=f"setting {_label(obj)}.{name}")
-
-    def call(self, fn, *args, **kwargs):
-        return self._request("call", [fn, *args], kwargs, what=f"calling {_label(fn)}(...)",
-                             label=f"{_label(fn)}(...)")
-
-    def getitem(self, obj, key):
-        return self._request("getitem", [obj, key], what=f"indexing {_label(obj)}[...]",
-                             label=f"{_label(obj)}[...]")
-
-    def setitem(self, obj, key, value):
-        self._request("setitem", [obj, key, value], what=f"assigning into {_label(obj)}[...]")
-
-    def op(self, name, *args):
-        """An operator (operator module name: add, matmul, eq, lt, len, truth, ...) in the worker."""
-        label = f"{name}({', '.join(_label(a) for a in args)})"
-        return self._request("op", [name, *args], what=f"computing {label}", label=label)
-
-    def list(self, obj):
-        """list(obj), evaluated in the worker: a list of Remotes / plain scalars."""
-        return self._request("iter", [obj], what=f"iterating over {_label(obj)}",
-                             label=f"an item of {_label(obj)}")
-
-    def type_name(self, obj):
-        return obj._t if isinstance(obj, Remote) else type(obj).__qualname__
-
-    def fetch(self, value):
-        from .fetching import fetch
-        return fetch(value, worker=self)
-
-    def output(self):
-        """Student stdout+stderr so far (capped, control characters escaped)."""
-        if not self._channel.closed:
-            self._channel.drain()
-        return self._channel.output.text()
-
-    def substitutions(self):
-        """Names of the stand-ins the student's code imported (e.g. ["tensorflow", "tqdm"])."""
-        return self._request("substitutions", [], what="listing stand-ins")
 
     @property
     def alive(self):
@@ -218,42 +157,49 @@ class Worker:
 
     def _die(self, cause, what, err=None, memory=False):
         """The worker is unusable: kill it (and all it started) and explain why."""
-        c = self._config
         grace = {"eof": 0.5, "fatal": 0.5}.get(cause, 0.0)
         status = self._channel.finish(grace)  # and everything the worker started
-        sig, code, cpu = status.get("signal"), status.get("exit"), status.get("cpu", 0.0)
         if cause == "setup":
             self._dead = SandboxError(f"grader error: a worker process failed to set up "
                                       f"(status {status}):\n{self._channel.output.text()[-3000:]}")
             return self._dead
-        if err is not None and memory:
-            exc = WorkerCrashed("MemoryError", f"ran out of memory while {what} "
-                                f"(the limit is {c.memory_mb} MB)", err.frames)
-        elif err is not None:
-            exc = WorkerCrashed(err.type_name, f"{err.message}: your code ended the process while {what}",
-                                err.frames)
-        elif cause == "timeout":
-            exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
-            exc.reason = f"did not finish within {c.call_timeout_s:g} s"
-        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and not status.get("killed")
-                                       and cpu >= c.cpu_s - 0.5):
-            exc = WorkerTimeout("Timeout", f"used more than the CPU time limit of {c.cpu_s} s while {what}")
-            exc.reason = f"used more than the CPU time limit of {c.cpu_s} s"
-        elif sig is not None and not status.get("killed"):
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            hint = " (often: out of memory)" if sig == signal.SIGKILL else ""
-            exc = WorkerCrashed("WorkerCrashed", f"the process was killed by {name}{hint} while {what}")
-        elif code is not None and not status.get("killed"):
-            exc = WorkerCrashed("WorkerCrashed", f"the process exited (status {code}, e.g. os._exit) while {what}")
-        elif cause == "eof":
-            exc = WorkerCrashed("WorkerCrashed", f"the process closed its connection while {what}")
-        else:
-            exc = WorkerCrashed("WorkerCrashed", f"the process broke the protocol while {what} ({cause})")
+        exc = why_it_ended(cause, what, status, self._config, err, memory)
         if isinstance(exc, WorkerTimeout):
             for name in self._channel.unfinished_imports():  # they hung: never again in this Sandbox
                 self._import_timeouts.setdefault(name, exc.reason)
         self._dead = exc
         return exc
+
+
+def why_it_ended(cause, what, status, config, err=None, memory=False):
+    """The StudentError that explains a worker's end to the student: how it ended (the
+    channel's `status`), and what the grader was doing (`what`)."""
+    c = config
+    sig, code, cpu = status.get("signal"), status.get("exit"), status.get("cpu", 0.0)
+    if err is not None and memory:
+        exc = WorkerCrashed("MemoryError", f"ran out of memory while {what} "
+                            f"(the limit is {c.memory_mb} MB)", err.frames)
+    elif err is not None:
+        exc = WorkerCrashed(err.type_name, f"{err.message}: your code ended the process while {what}",
+                            err.frames)
+    elif cause == "timeout":
+        exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
+        exc.reason = f"did not finish within {c.call_timeout_s:g} s"
+    elif sig is not None and (sig == _SIGXCPU or (sig == _SIGKILL and not status.get("killed")
+                                                   and cpu >= c.cpu_s - 0.5)):
+        exc = WorkerTimeout("Timeout", f"used more than the CPU time limit of {c.cpu_s} s while {what}")
+        exc.reason = f"used more than the CPU time limit of {c.cpu_s} s"
+    elif sig is not None and not status.get("killed"):
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        hint = " (often: out of memory)" if sig == _SIGKILL else ""
+        exc = WorkerCrashed("WorkerCrashed", f"the process was killed by {name}{hint} while {what}")
+    elif code is not None and not status.get("killed"):
+        exc = WorkerCrashed("WorkerCrashed", f"the process exited (status {code}, e.g. os._exit) while {what}")
+    elif cause == "eof":
+        exc = WorkerCrashed("WorkerCrashed", f"the process closed its connection while {what}")
+    else:
+        exc = WorkerCrashed("WorkerCrashed", f"the process broke the protocol while {what} ({cause})")
+    return exc
 
 
 def _no_handles(tag, body):
@@ -280,11 +226,4 @@ def _student_error(info):
             frames.append((str(f[0])[:300], int(f[1]) if type(f[1]) is int else 0,
                            str(f[2])[:200], str(f[3])[:300]))
     return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
-
-
-def _label(obj):
-    if isinstance(obj, Remote):
-        return obj._n
-    return repr(obj) if type(obj) in (int, float, bool, str, type(None)) and len(repr(obj)) < 40 \
-        else type(obj).__qualname__
 

@@ -39,26 +39,16 @@ class BadValueError(Exception):
     """A value asked for by `fetch` that may not cross the boundary."""
 
 
-class Dispatcher:
-    """Runs requests on the student's objects, kept alive in a table of handles.
+class Handles:
+    """The worker's table of the objects the trusted side holds handles to. The same object
+    always gets the same handle while the trusted side holds it, so identity survives the
+    round trip (a GradientTape keys tensors by id())."""
 
-    The same object always gets the same handle while the trusted side holds it, so
-    identity survives the round trip (a GradientTape keys tensors by id()).
-    """
-
-    def __init__(self, root, max_payload, finder=None, watch=None):
-        self.root = os.path.realpath(root) + os.sep
-        self.max_payload = max_payload
-        self.finder = finder
-        self.watch = watch  # import_watch.ImportWatch, or None (in-process)
+    def __init__(self):
         self.objects = {}
         self.handle_of = {}
         self.counter = itertools.count(1)
-        self.pid = os.getpid()
-        self.fatal = False
-        self.student_s = self.student_cpu = 0.0  # inside student code, current request
 
-    # -------------------------------------------------------------- handles
     def handle_for(self, obj):
         h = self.handle_of.get(id(obj))
         if h is not None and self.objects.get(h) is obj:
@@ -74,7 +64,8 @@ class Dispatcher:
             if obj is not None and self.handle_of.get(id(obj)) == h:
                 del self.handle_of[id(obj)]
 
-    def resolve(self, payload):
+    def resolver(self, payload):
+        """decode_value's `resolve` for a request: handles, numpy scalars, dtypes, slices, `...`."""
         def resolve(tag, body):
             if tag == "h":
                 if type(body) is not int or body not in self.objects:
@@ -93,6 +84,23 @@ class Dispatcher:
             raise protocol.ProtocolError("unexpected value tag")
         return resolve
 
+
+class Dispatcher:
+    """Runs requests on the student's objects, kept alive in a table of handles (Handles)."""
+
+    def __init__(self, root, max_payload, finder=None, watch=None):
+        self.root = os.path.realpath(root) + os.sep
+        self.max_payload = max_payload
+        self.finder = finder
+        self.watch = watch  # import_watch.ImportWatch, or None (in-process)
+        self.handles = Handles()
+        self.pid = os.getpid()
+        self.fatal = False
+        self.student_s = self.student_cpu = 0.0  # inside student code, current request
+
+    def handle_for(self, obj):
+        return self.handles.handle_for(obj)
+
     # -------------------------------------------------------------- results
     def result(self, obj):
         """Plain scalars travel as themselves; anything else stays here as a handle."""
@@ -103,33 +111,7 @@ class Dispatcher:
             name = str(t.__qualname__)[:200]
         except Exception:
             name = "object"
-        return {"r": [self.handle_for(obj), name]}
-
-    def fetch_leaf(self, obj, enc, path):
-        if isinstance(obj, np.ndarray):
-            arr = np.asarray(obj)  # a subclass (e.g. a Tensor) leaves as a plain ndarray
-            if type(arr) is not np.ndarray:
-                arr = np.array(obj, subok=False)
-            if arr.dtype.kind not in protocol.ALLOWED_KINDS:
-                raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
-            if arr.nbytes > self.max_payload:
-                raise BadValueError(f"{path} is an array of {arr.nbytes} bytes, over the size cap of {self.max_payload}")
-            try:
-                return enc.array(arr)
-            except protocol.ProtocolError as exc:
-                raise BadValueError(f"{path}: {exc}") from None
-        if isinstance(obj, np.bool_):
-            return bool(obj)
-        if isinstance(obj, np.integer):
-            return int(obj)
-        if isinstance(obj, np.floating) and obj.dtype.itemsize <= 8:
-            return float(obj)
-        try:
-            name = type(obj).__qualname__
-        except Exception:
-            name = "object"
-        raise BadValueError(f"{path} is an object of type {name}; only numbers, strings, None, lists, "
-                            f"tuples, dicts and numeric arrays can be checked")
+        return {"r": [self.handles.handle_for(obj), name]}
 
     # -------------------------------------------------------------- requests
     def handle(self, header, payload, cpu_started=None):
@@ -144,15 +126,16 @@ class Dispatcher:
 
     def _handle(self, header, payload):
         try:
-            self.release(header.get("rel", ()))
+            self.handles.release(header.get("rel", ()))
             blocked = header.get("blk")
             if self.watch is not None and type(blocked) is list:
                 self.watch.blocked = frozenset(n for n in blocked if type(n) is str)
-            decode = lambda v: protocol.decode_value(v, payload, self.resolve(payload))
+            decode = lambda v: protocol.decode_value(v, payload, self.handles.resolver(payload))
             op = header.get("op")
             if op == "fetch":
                 value = decode(header["value"])
-                enc = protocol.Encoder(self.fetch_leaf, self.max_payload, plain_subclasses=True)
+                leaf = lambda obj, enc, path: fetch_leaf(obj, enc, path, self.max_payload)
+                enc = protocol.Encoder(leaf, self.max_payload, plain_subclasses=True)
                 try:
                     encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
                 except BadValueError as exc:
@@ -167,39 +150,13 @@ class Dispatcher:
                 return {"ok": {"l": [self.result(x) for x in items]}}, b""
             if op == "substitutions":
                 return {"ok": {"l": list(self.finder.used) if self.finder else []}}, b""
-            return {"ok": self.result(self.student(lambda: self.run(op, args, kwargs)))}, b""
+            return {"ok": self.result(self.student(lambda: run_operation(op, args, kwargs)))}, b""
         except StudentRaised as raised:
             return {"err": raised.info}, b""
         except (protocol.ProtocolError, BadValueError) as exc:
             return {"bad": str(exc)}, b""
         except Exception as exc:  # our own bug, or student code corrupting the worker
             return {"proto": f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE]}, b""
-
-    def run(self, op, args, kwargs):
-        if op == "import":
-            return importlib.import_module(*args)
-        if op == "getattr":
-            return getattr(*args)
-        if op == "setattr":
-            return setattr(*args)
-        if op == "call":
-            return args[0](*args[1:], **kwargs)
-        if op == "getitem":
-            return args[0][args[1]]
-        if op == "setitem":
-            args[0][args[1]] = args[2]
-            return None
-        if op == "enter":
-            return type(args[0]).__enter__(args[0])
-        if op == "exit":
-            exc = None if args[1] is None else Exception(args[1])
-            type(args[0]).__exit__(args[0], None if exc is None else Exception, exc, None)
-            return None  # never lets student code swallow a trusted-side exception
-        if op == "op":
-            return OPERATORS[args[0]](*args[1:])
-        if op == "ping":
-            return None
-        raise protocol.ProtocolError(f"unknown request {op!r}")
 
     def student(self, fn, timed=True):
         """Run fn, which may run student code; turn whatever it raises into StudentRaised."""
@@ -210,7 +167,7 @@ class Dispatcher:
             raise
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too
             self.fatal = isinstance(exc, (SystemExit, KeyboardInterrupt, MemoryError))
-            raise StudentRaised(self.describe(exc)) from None
+            raise StudentRaised(describe_exception(exc, self.root, self.fatal)) from None
         finally:
             if timed:
                 self.student_s += _clock() - started
@@ -226,40 +183,101 @@ class Dispatcher:
             except Exception:
                 pass
 
-    def describe(self, exc):
-        t = type(exc)
-        ours = t.__module__.startswith((__package__ or "_agsandbox") + ".")
-        plain = ours or t.__module__ in ("builtins", "__main__")
-        name = t.__qualname__ if plain else f"{t.__module__}.{t.__qualname__}"
-        try:
-            message = str(exc)
-        except Exception:
-            message = "(the exception's message could not be shown)"
-        if isinstance(exc, SystemExit):
-            message = f"exit code {exc.code!r}"
-        frames = []
-        for fs in traceback.extract_tb(exc.__traceback__)[-200:]:
-            rel = self.relative(fs.filename)
-            if rel is not None:
-                frames.append([rel, fs.lineno or 0, fs.name, (fs.line or "")[:300]])
-        if isinstance(exc, SyntaxError) and exc.filename:
-            rel = self.relative(exc.filename)
-            if rel is not None:
-                frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
-        return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
-                "fatal": self.fatal, "memory": isinstance(exc, MemoryError),
-                "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
-                "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}
 
-    def relative(self, filename):
-        # "<frozen importlib._bootstrap>", "<string>", "<grader: ...>" are no files of the
-        # student's, though realpath would place them in the working directory.
-        if not filename or filename.startswith("<"):
-            return None
-        path = os.path.realpath(filename)
-        if path.startswith(self.root):
-            return path[len(self.root):]
+def fetch_leaf(obj, enc, path, max_payload):
+    """How a value the trusted side fetches leaves: numeric arrays and numpy numbers; anything
+    else is a BadValueError saying what it was."""
+    if isinstance(obj, np.ndarray):
+        arr = np.asarray(obj)  # a subclass (e.g. a Tensor) leaves as a plain ndarray
+        if type(arr) is not np.ndarray:
+            arr = np.array(obj, subok=False)
+        if arr.dtype.kind not in protocol.ALLOWED_KINDS:
+            raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
+        if arr.nbytes > max_payload:
+            raise BadValueError(f"{path} is an array of {arr.nbytes} bytes, over the size cap of {max_payload}")
+        try:
+            return enc.array(arr)
+        except protocol.ProtocolError as exc:
+            raise BadValueError(f"{path}: {exc}") from None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating) and obj.dtype.itemsize <= 8:
+        return float(obj)
+    try:
+        name = type(obj).__qualname__
+    except Exception:
+        name = "object"
+    raise BadValueError(f"{path} is an object of type {name}; only numbers, strings, None, lists, "
+                        f"tuples, dicts and numeric arrays can be checked")
+
+
+def run_operation(op, args, kwargs):
+    """One request's operation on decoded arguments (it may run student code)."""
+    if op == "import":
+        return importlib.import_module(*args)
+    if op == "getattr":
+        return getattr(*args)
+    if op == "setattr":
+        return setattr(*args)
+    if op == "call":
+        return args[0](*args[1:], **kwargs)
+    if op == "getitem":
+        return args[0][args[1]]
+    if op == "setitem":
+        args[0][args[1]] = args[2]
         return None
+    if op == "enter":
+        return type(args[0]).__enter__(args[0])
+    if op == "exit":
+        exc = None if args[1] is None else Exception(args[1])
+        type(args[0]).__exit__(args[0], None if exc is None else Exception, exc, None)
+        return None  # never lets student code swallow a trusted-side exception
+    if op == "op":
+        return OPERATORS[args[0]](*args[1:])
+    if op == "ping":
+        return None
+    raise protocol.ProtocolError(f"unknown request {op!r}")
+
+
+def describe_exception(exc, root, fatal):
+    """What the trusted side learns of an exception: its type and message, and the frames
+    in the submission (paths relative to `root`, the submission with a trailing separator)."""
+    t = type(exc)
+    ours = t.__module__.startswith((__package__ or "_agsandbox") + ".")
+    plain = ours or t.__module__ in ("builtins", "__main__")
+    name = t.__qualname__ if plain else f"{t.__module__}.{t.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = "(the exception's message could not be shown)"
+    if isinstance(exc, SystemExit):
+        message = f"exit code {exc.code!r}"
+    frames = []
+    for fs in traceback.extract_tb(exc.__traceback__)[-200:]:
+        rel = relative_path(root, fs.filename)
+        if rel is not None:
+            frames.append([rel, fs.lineno or 0, fs.name, (fs.line or "")[:300]])
+    if isinstance(exc, SyntaxError) and exc.filename:
+        rel = relative_path(root, exc.filename)
+        if rel is not None:
+            frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
+    return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
+            "fatal": fatal, "memory": isinstance(exc, MemoryError),
+            "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
+            "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}
+
+
+def relative_path(root, filename):
+    # "<frozen importlib._bootstrap>", "<string>", "<grader: ...>" are no files of the
+    # student's, though realpath would place them in the working directory.
+    if not filename or filename.startswith("<"):
+        return None
+    path = os.path.realpath(filename)
+    if path.startswith(root):
+        return path[len(root):]
+    return None
 
 
 class StudentRaised(Exception):
@@ -269,7 +287,10 @@ class StudentRaised(Exception):
 
 # ------------------------------------------------------------------ worker process
 
-def serve(sock, dispatcher, max_payload):
+def serve(sock, dispatcher, max_payload, before_reply=None):
+    """Answer requests until the connection ends. `sock` is a socket, or anything with its
+    recv_into and sendall (the portable worker's pipes). `before_reply()` runs after the
+    request's output is flushed and before its reply is sent."""
     while True:
         try:
             cpu = _cpu_clock()  # blocked in recv costs no CPU; reading the frame does
@@ -277,6 +298,8 @@ def serve(sock, dispatcher, max_payload):
         except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
         reply, blob = dispatcher.handle(header, payload, cpu)
+        if before_reply is not None:
+            before_reply()
         try:
             protocol.send_frame(sock, reply, blob)
         except protocol.ProtocolError as exc:

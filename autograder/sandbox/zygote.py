@@ -15,13 +15,14 @@ import subprocess
 import tempfile
 import time
 
-from . import limits, namespaces
+from . import launch, limits, namespaces
+from .channel import _ProcessChannel
 from .errors import SandboxError
 
 # The zygote runs with -s, not -I: -I implies -E, which ignores PYTHONHASHSEED, and string
 # hashes (so the order of a set of strings in student code) must not change between runs,
 # or neither may a grade. -E would protect nothing here: the environment is entirely ours
-# (Sandbox._worker_env). The boot drops the '' (current directory) that -c puts on sys.path.
+# (launch.worker_env). The boot drops the '' (current directory) that -c puts on sys.path.
 ZYGOTE_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
                "from _agsandbox.zygote_process import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
 REQUEST_TIMEOUT_S = 30.0
@@ -40,10 +41,10 @@ class Zygote:
         self.log = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [box._python(), "-s", "-c", ZYGOTE_BOOT, str(box._dir / "runtime"),
-                 json.dumps(box._zygote_config()), str(theirs.fileno())],
+                [launch.box_python(box), "-s", "-c", ZYGOTE_BOOT, str(box._dir / "runtime"),
+                 json.dumps(launch.zygote_config(box)), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=self.log, env=box._worker_env(), cwd=str(box._dir), start_new_session=True,
+                stderr=self.log, env=launch.worker_env(box), cwd=str(box._dir), start_new_session=True,
                 preexec_fn=self.plan.preexec if self.plan is not None else None)
         except (OSError, subprocess.SubprocessError) as exc:
             self.ctl.close()
@@ -164,3 +165,33 @@ class Zygote:
                 pass  # unkillable (D state): the final sweep of the user reports it
         with contextlib.suppress(OSError, ValueError):
             self.log.close()
+
+
+def spawn_worker(box):
+    """A new worker from the box's zygote (a new zygote if it died, once): its channel."""
+    for attempt in (0, 1):
+        if box._zygote is not None and not box._zygote.alive():
+            box._drop_zygote()
+        if box._zygote is None:
+            box._zygote = Zygote(box)
+        sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        try:
+            zpid, pid = box._zygote.spawn([theirs.fileno(), out_w])
+        except ZygoteGone:
+            sock.close()
+            os.close(out_r)
+            # e.g. killed by student code (possible without a PID namespace). The new
+            # one starts exactly as the first did: as the sandbox user, never as root.
+            box._drop_zygote()
+            if attempt:
+                raise SandboxError("grader error: the sandbox's zygote process keeps dying")
+            continue
+        except BaseException:
+            sock.close()
+            os.close(out_r)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+        return _ProcessChannel(box, box._zygote, sock, out_r, zpid, pid)
