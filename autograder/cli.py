@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("autograder.cli", "write autograder.zip (for Gradescope) and the student kit"),
     "gradescope": ("autograder.cli", "what run_autograder calls inside Gradescope's container"),
     "template": ("autograder.template", "generate student_template/ from the reference"),
-    "validate": ("autograder.validate", "grade the validation corpus and check expectations"),
+    "validate": ("autograder.validate.run", "grade the validation corpus and check expectations"),
     "regrade": ("autograder.regrade", "regrade a Gradescope export"),
     "merge": ("autograder.regrade", "merge sharded regrade outputs"),
     "diff": ("autograder.scorediff", "compare the scores of two regrades"),
