@@ -10,6 +10,7 @@ from typing import Any, Callable
 from autograder import results as results_mod
 from autograder.batch import run_on_slots
 
+
 @dataclasses.dataclass
 class Job:
     label: str          # e.g. "mutant dense-forward-no-bias"

@@ -12,6 +12,7 @@ import fnmatch
 from pathlib import Path
 from typing import Iterable
 
+
 @dataclasses.dataclass(frozen=True)
 class SuiteTest:
     key: str          # the pytest node id (or the name when there is none)
@@ -53,6 +54,7 @@ def matches(selector: str, test: SuiteTest) -> bool:
 def select(selectors: Iterable[str], tests: Iterable[SuiteTest]) -> list[SuiteTest]:
     selectors = list(selectors)
     return [t for t in tests if any(matches(s, t) for s in selectors)]
+
 
 # ================================================================ reading a results document
 

@@ -24,6 +24,7 @@ from autograder.validate.suite import SuiteTest, hint_classes, lost_points, outp
 HACK_MARKER = "HACKED-BY-SUBMISSION"
 MAX_RESULTS_BYTES = 2 * 1024 * 1024
 
+
 def is_grader_error(doc: dict) -> bool:
     return results_mod.is_incomplete(doc)
 
@@ -253,7 +254,6 @@ def headline(output: str) -> str:
     lines = [l.strip() for l in output.splitlines() if l.strip() and not l.strip().startswith("```")]
     telling = [l for l in lines if any(w in l for w in ("Error", "Worker", "Worst", "returned", "Time limit"))]
     return ((telling or lines or [""])[0])[:200]
-
 
 
 def check_determinism(pairs: dict[str, list[Graded]],
