@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("autograder.commands.build", "write autograder.zip (for Gradescope) and the student kit"),
     "gradescope": ("autograder.commands.grade", "what run_autograder calls inside Gradescope's container"),
     "template": ("autograder.commands.template", "generate student_template/ from the reference"),
-    "validate": ("autograder.validate", "grade the validation corpus and check expectations"),
+    "validate": ("autograder.validate.run", "grade the validation corpus and check expectations"),
     "regrade": ("autograder.regrade.cli", "regrade a Gradescope export"),
     "merge": ("autograder.regrade.cli", "merge sharded regrade outputs"),
     "diff": ("autograder.regrade.diff", "compare the scores of two regrades, or a regrade with the export"),

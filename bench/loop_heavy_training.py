@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "tests" / "graded" / "hidden"))
 
 import idx  # noqa: E402  (tests/graded/idx.py: IDX files, written)
 import test_training as budget  # noqa: E402  (12.1's EPOCHS, TRAIN_IMAGES, CHUNK_IMAGES)
-from autograder.validate import Case, load_corpus, materialise  # noqa: E402
+from autograder.validate.corpus import Case, load_corpus, materialise  # noqa: E402
 
 VARIANTS = ("softmax-jacobian-triple-loop", "tape-walk-per-source")
 TILES = 6

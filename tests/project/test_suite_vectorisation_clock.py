@@ -17,7 +17,7 @@ import threading
 import time
 
 from autograder.sandbox import cputime
-from autograder.validate import load_corpus, materialise
+from autograder.validate.corpus import load_corpus, materialise
 from suite_support import by_number, graded
 
 VECTORISATION = ["-k", "test_q6_style_dense_and_softmax_are_vectorised"]

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, template, validate
+from autograder import batch, template
+from autograder.validate.corpus import Case, Corpus, CorpusError, Edit, Part, edit_span, load_corpus, materialise
+from autograder.validate.figures import figures, kill_matrix
+from autograder.validate.jobs import Graded, Job, run_jobs
+from autograder.validate.suite import SuiteTest, matches, select
+from autograder.validate.verdicts import (check_full, check_hostile, check_mutant, comparable, failure_cause,
+                                          first_difference, headline, is_grader_error, secret_markers)
 from conftest import load_module_from
-from autograder.validate import (Case, CorpusError, Edit, Graded, Job, SuiteTest, check_full, check_hostile,
-                                 check_mutant, edit_span, figures, kill_matrix, load_corpus, materialise,
-                                 matches, select)
 
 PROJECT = Path(__file__).resolve().parents[2]
 CORPUS_DIR = PROJECT / "validation"
@@ -202,8 +205,8 @@ def test_selectors():
 
 
 def corpus_for_verdicts():
-    return validate.Corpus(Path("."), {"dense": validate.Part("dense", ["tag:dense"]),
-                                       "mse": validate.Part("mse", ["tag:mse"])}, ["tag:end-to-end"], [])
+    return Corpus(Path("."), {"dense": Part("dense", ["tag:dense"]), "mse": Part("mse", ["tag:mse"])},
+                  ["tag:end-to-end"], [])
 
 
 def mutant(part="dense", fails=()):
@@ -340,21 +343,21 @@ def test_secret_markers_name_hidden_tests_only(tmp_path):
     (suite / "public" / "test_a.py").write_text("def test_shown():\n    pass\n")
     (suite / "hidden" / "test_b.py").write_text("def test_secret():\n    pass\ndef test_shown():\n    pass\n")
     course = type("Course", (), {"suite": suite, "public_suite": suite / "public"})
-    assert validate.secret_markers(course, "reference") == ["def test_secret("]
-    assert "# BEGIN SOLUTION" in validate.secret_markers(course, "template")
+    assert secret_markers(course, "reference") == ["def test_secret("]
+    assert "# BEGIN SOLUTION" in secret_markers(course, "template")
 
 
 def test_determinism_comparison_ignores_only_execution_time():
     a = doc_for({"1.1": 0})
     b = json.loads(json.dumps(a))
     b["execution_time"] = 99.0
-    assert validate.first_difference(validate.comparable(a), validate.comparable(b)) is None
+    assert first_difference(comparable(a), comparable(b)) is None
     b["tests"][0]["output"] = "a different counterexample"
-    assert validate.first_difference(validate.comparable(a), validate.comparable(b)) == \
+    assert first_difference(comparable(a), comparable(b)) == \
         "/tests/0/output (character 0): '' vs 'a different counterexample'"
     a["tests"][0]["output"] = "x" * 100 + "/tmp/box-1/f.py"
     b["tests"][0]["output"] = "x" * 100 + "/tmp/box-2/f.py"
-    found = validate.first_difference(validate.comparable(a), validate.comparable(b))
+    found = first_difference(comparable(a), comparable(b))
     assert found == "/tests/0/output (character 109): '" + "x" * 31 + "/tmp/box-1/f.py' vs '" + "x" * 31 + "/tmp/box-2/f.py'"
 
 
@@ -379,16 +382,16 @@ def test_run_jobs_gives_each_slot_its_own_user_and_survives_a_broken_grading(mon
 
     jobs = [Job(f"j{i}", Path("broken" if i == 3 else f"s{i}"), Path("x.json")) for i in range(8)]
     seen = []
-    graded = validate.run_jobs(jobs, 2, fake_grade, ["u1", "u2"], lambda g, done, count: seen.append(done))
+    graded = run_jobs(jobs, 2, fake_grade, ["u1", "u2"], lambda g, done, count: seen.append(done))
     assert [g.job.label for g in graded] == [j.label for j in jobs] and sorted(seen) == list(range(1, 9))
     assert not clashes
-    assert validate.is_grader_error(graded[3].doc) and "RuntimeError: boom" in graded[3].doc["output"]
+    assert is_grader_error(graded[3].doc) and "RuntimeError: boom" in graded[3].doc["output"]
 
 
 def test_failure_causes_separate_the_test_from_the_machinery():
     crash = "The process running your code stopped:\n\n```text\nWorkerCrashed: the process was killed by SIGKILL\n```"
-    assert validate.failure_cause(crash) == "crash"
-    assert validate.headline(crash) == "WorkerCrashed: the process was killed by SIGKILL"
-    assert validate.failure_cause("**Time limit:** this test took longer than 180 seconds") == "time limit"
+    assert failure_cause(crash) == "crash"
+    assert headline(crash) == "WorkerCrashed: the process was killed by SIGKILL"
+    assert failure_cause("**Time limit:** this test took longer than 180 seconds") == "time limit"
     wrong = "**Property.** x\n\nWorst difference at index (0, 0): expected 1, returned 2"
-    assert validate.failure_cause(wrong) == "property" and validate.headline(wrong).startswith("Worst difference")
+    assert failure_cause(wrong) == "property" and headline(wrong).startswith("Worst difference")

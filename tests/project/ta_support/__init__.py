@@ -7,6 +7,7 @@ results.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -15,24 +16,29 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.validate.corpus import load_corpus, materialise
+
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = REPO / "reference"
 TEMPLATE = REPO / "student_template"
 METADATA_NAME = "submission_metadata.yml"
 
-# (name, file, old text, new text): each is a bug a student could plausibly write.
-MUTANTS = [
-    ("dense_without_bias", "beras/layers.py", "return x @ self.w + self.b", "return x @ self.w"),
-    ("sigmoid_gradient_is_output", "beras/activations.py", "return [y * (1.0 - y)]", "return [y]"),
-    ("mse_gradient_missing_2", "beras/losses.py",
-     "grad = 2.0 * (y_pred - y_true) / y_pred.size", "grad = (y_pred - y_true) / y_pred.size"),
-    ("leaky_relu_ignores_alpha", "beras/activations.py",
-     "np.where(x > 0, x, self.alpha * x)", "np.where(x > 0, x, 0.0 * x)"),
-    ("sgd_ascends", "beras/optimizers.py",
-     "p -= self.learning_rate * np.asarray(g)", "p += self.learning_rate * np.asarray(g)"),
-    ("adam_without_bias_correction", "beras/optimizers.py",
-     "m_hat = self.m[i] / (1 - self.beta_1**self.t)", "m_hat = self.m[i]"),
-]
+# Mutants of the validation corpus (validation/mutants/*.yaml, the one place they are written),
+# chosen by id: each is a bug a student could plausibly write, in a file that one of the
+# SUBSET_TESTS below exercises.
+MUTANT_IDS = ["dense-forward-no-bias", "sigmoid-gradient-from-input", "mse-gradient-missing-two",
+              "leaky-forward-alpha-not-scaled", "sgd-sign", "adam-no-bias-correction"]
+BASES = {"reference": REFERENCE, "template": TEMPLATE}
+
+
+@functools.cache
+def mutants() -> dict:
+    """The chosen mutants, id -> validate's Case, as the corpus writes them."""
+    cases = {case.id: case for case in load_corpus(REPO / "validation").of_kind("mutant")}
+    missing = [name for name in MUTANT_IDS if name not in cases]
+    assert not missing, f"no mutant {missing} in validation/mutants; update MUTANT_IDS"
+    return {name: cases[name] for name in MUTANT_IDS}
+
 
 PEOPLE = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Emmy Noether", "Katherine Johnson", "John von Neumann",
           "Sophie Germain", "Carl Gauss", "Hedy Lamarr", "Claude Shannon", "Mary Somerville", "Kurt Goedel"]
@@ -54,14 +60,6 @@ def copy_submission(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def apply_mutant(folder: Path, file: str, old: str, new: str) -> None:
-    path = folder / file
-    text = path.read_text()
-    # A mutant that no longer applies would silently be the reference: say so loudly instead.
-    assert text.count(old) == 1, f"mutant text {old!r} is not exactly once in reference/{file}; update MUTANTS"
-    path.write_text(text.replace(old, new))
-
-
 # Exercised only by the hidden end-to-end training test, which the CI subset leaves out.
 NOT_HYBRIDISED = {"assignment.py", "preprocess.py"}
 
@@ -75,7 +73,7 @@ def hybrid_files() -> list[str]:
 def plan(count: int = 30) -> list[Planned]:
     kinds: list[tuple[str, str]] = [("reference", "plain"), ("reference", "clutter"), ("reference", "nested"),
                                     ("reference", "group"), ("template", "plain"), ("template", "clutter")]
-    kinds += [("mutant", name) for name, *_ in MUTANTS]
+    kinds += [("mutant", name) for name in MUTANT_IDS]
     hybrids = hybrid_files()
     kinds += [("hybrid", f) for f in hybrids]
     index = 0
@@ -113,14 +111,14 @@ def metadata_yaml(planned: list[Planned]) -> str:
 
 
 def build_submission(sub: Planned, target: Path) -> None:
-    if sub.kind == "template":
+    if sub.kind == "mutant":
+        # validate's own materialise: an edit that no longer applies exactly once is an error.
+        materialise(mutants()[sub.detail], BASES, target)
+    elif sub.kind == "template":
         copy_submission(TEMPLATE, target)
     else:
         copy_submission(REFERENCE, target)
-    if sub.kind == "mutant":
-        _, file, old, new = next(m for m in MUTANTS if m[0] == sub.detail)
-        apply_mutant(target, file, old, new)
-    elif sub.kind == "hybrid":
+    if sub.kind == "hybrid":
         for file in sub.detail.split("+"):
             shutil.copy2(TEMPLATE / file, target / file)
     if sub.detail == "clutter":  # what real uploads carry along
