@@ -9,7 +9,7 @@ student-kit.zip (unpacks into the student's working folder):
     does the suite's README; a folder holding any non-public test is hidden whole), and the
     config's kit_files (`path`, or `path=name` to ship it under another name). Never the reference, never a hidden test, never a function that is
     a reference solution renamed or reformatted, never a closed form of the homework's parts
-    (answers.py): each fails the build, before anything is written.
+    (autograder/answers/): each fails the build, before anything is written.
     With the config's kit_recording, the kit also gets the answers the suite recorded while
     the reference was graded on the public suite ($AUTOGRADER_RECORD), so its public tests
     check values without holding any closed form.

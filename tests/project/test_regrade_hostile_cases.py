@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import ta_support
-from autograder.validate import load_corpus, materialise
+from autograder.validate.corpus import load_corpus, materialise
 from engine_cases import harness
 from test_hostile import ADD, CASES
 from test_untrusted_text import CONTROL, FRAME_FILE, FRAME_MODULE, SYNTAX_FILE, live_markup, output_fields, \
