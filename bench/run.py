@@ -203,19 +203,7 @@ def main(argv=None) -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 log(f"work directory kept: {workdir}")
-    table = report.markdown(figures)
-    print(table)
-    out = args.out if args.out is not None else (None if args.quick or args.from_json else DEFAULT_OUT)
-    if out is not None:
-        out.write_text(table)
-        if not args.from_json:
-            out.with_suffix(".json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
-        log(f"table written to {out}")
-    if args.update_readme:
-        readme = BENCH.parent / "README.md"
-        readme.write_text(report.replace_block(readme.read_text(), table))
-        log(f"{readme} Performance section updated")
-    return 0
+    return publish(args, figures, report, DEFAULT_OUT)
 
 
 def main_compare(args) -> int:
@@ -230,9 +218,15 @@ def main_compare(args) -> int:
                                       only=only, quick_tests=QUICK_TESTS)
         except ValueError as err:
             raise SystemExit(f"bench/run.py: {err}")
-    table = compare.markdown(figures)
+    return publish(args, figures, compare, DEFAULT_COMPARE_OUT)
+
+
+def publish(args, figures: dict, renderer, default_out: Path) -> int:
+    """Print the table; write it (and its figures) to --out or the default; --update-readme
+    puts it into README's Performance section. `renderer` is report or compare."""
+    table = renderer.markdown(figures)
     print(table)
-    out = args.out if args.out is not None else (None if args.quick or args.from_json else DEFAULT_COMPARE_OUT)
+    out = args.out if args.out is not None else (None if args.quick or args.from_json else default_out)
     if out is not None:
         out.write_text(table)
         if not args.from_json:
@@ -240,8 +234,8 @@ def main_compare(args) -> int:
         log(f"table written to {out}")
     if args.update_readme:
         readme = BENCH.parent / "README.md"
-        readme.write_text(compare.replace_block(readme.read_text(), table))
-        log(f"{readme} Performance section: comparison updated")
+        readme.write_text(renderer.replace_block(readme.read_text(), table))
+        log(f"{readme} Performance section updated")
     return 0
 
 

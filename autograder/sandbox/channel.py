@@ -66,6 +66,16 @@ class _Conversation:
     def unfinished_imports(self):
         return list(self.importing)
 
+    closed = False
+
+    def finish(self, grace):
+        """Kill the worker and all it started (`_finish`); how it ended (see worker_main.finish)."""
+        if self.closed:
+            return {}
+        self.closed = True
+        with timing.measure("sandbox.finish"):
+            return self._finish(grace)
+
 
 class _ProcessChannel(_Conversation):
     """One worker process: a stream socket for requests, a pipe carrying its stdout+stderr."""
@@ -169,14 +179,6 @@ class _ProcessChannel(_Conversation):
                     self.sel.unregister(self.out_fd)
                 return
             self.output.add(data)
-
-    def finish(self, grace):
-        """Kill the worker and all it started; how it ended (see worker_main.finish)."""
-        if self.closed:
-            return {}
-        self.closed = True
-        with timing.measure("sandbox.finish"):
-            return self._finish(grace)
 
     def _finish(self, grace):
         status = self.zygote.finish(self, grace)

@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 
-from .. import timing
 from . import protocol
 from .channel import _Conversation, _Died, _OutputBuffer
 
@@ -116,14 +115,6 @@ class PipeChannel(_Conversation):
                 return  # the worker is gone: the reader sees the end
 
     # -------------------------------------------------------------- the end
-    def finish(self, grace):
-        """Kill the worker (on POSIX its process group too); how it ended."""
-        if self.closed:
-            return {}
-        self.closed = True
-        with timing.measure("sandbox.finish"):
-            return self._finish(grace)
-
     def _finish(self, grace):
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=grace)

@@ -27,7 +27,7 @@ from .folder import make_sandbox_dir
 from .pipe_channel import PipeChannel
 from .launch import HASH_SEED, THREAD_VARS
 from .sandbox import checked_setup
-from .worker import Worker
+from .worker import StartsWorkers, Worker
 
 _MB = 1024 * 1024
 BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
@@ -37,7 +37,7 @@ WINDOWS_ENV = ("SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATH", "PATHEX
                "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE", "USERNAME", "APPDATA", "LOCALAPPDATA")
 
 
-class PortableSandbox:
+class PortableSandbox(StartsWorkers):
     """One per graded submission: a private copy of it; a fresh process per worker."""
 
     def __init__(self, submission_root, config=None):
@@ -56,14 +56,6 @@ class PortableSandbox:
                 raise
 
     # -------------------------------------------------------------- the Sandbox API
-    @contextlib.contextmanager
-    def worker(self):
-        w = self.start_worker()
-        try:
-            yield w
-        finally:
-            w.close()
-
     def start_worker(self):
         if self._dir is None:
             raise SandboxError("this sandbox is closed")

@@ -19,11 +19,11 @@ from .config import SandboxConfig
 from .errors import SandboxError
 from .folder import make_sandbox_dir
 from .users import check_interpreter_runnable, claim_sandbox_user
-from .worker import Worker
+from .worker import StartsWorkers, Worker
 from .zygote import Zygote, spawn_worker
 
 
-class Sandbox:
+class Sandbox(StartsWorkers):
     """One per graded submission: a private copy of it, and a warm zygote forking workers."""
 
     def __new__(cls, submission_root, config=None):
@@ -65,15 +65,6 @@ class Sandbox:
             raise
 
     # -------------------------------------------------------------- public
-    @contextlib.contextmanager
-    def worker(self):
-        """A fresh worker (fresh student state) for the duration of the block."""
-        w = self.start_worker()
-        try:
-            yield w
-        finally:
-            w.close()
-
     def start_worker(self):
         with timing.measure("sandbox.spawn"):
             if self.config.in_process:

@@ -227,3 +227,15 @@ def _student_error(info):
                            str(f[2])[:200], str(f[3])[:300]))
     return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
 
+
+class StartsWorkers:
+    """What every sandbox offers its tests: a fresh worker (fresh student state) for the
+    duration of a block. A sandbox provides `start_worker()`."""
+
+    @contextlib.contextmanager
+    def worker(self):
+        w = self.start_worker()
+        try:
+            yield w
+        finally:
+            w.close()
