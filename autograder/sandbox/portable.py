@@ -13,7 +13,6 @@ What it does not do (README, "Isolation"): no namespaces, seccomp or Landlock, n
 limit off Linux, and student code runs as the user who runs `check`, except as root on
 POSIX, where workers still run as the sandbox user: root never runs student code.
 """
-import contextlib
 import json
 import os
 import shutil
@@ -93,16 +92,6 @@ class PortableSandbox(StartsWorkers):
             if self._dir is not None:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 self._dir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        with contextlib.suppress(Exception):
-            self.close()
 
     # -------------------------------------------------------------- workers
     def _spawn(self):

@@ -6,7 +6,6 @@ user (see zygote.py, namespaces.py).
 Where this full sandbox cannot run (not Linux), or when AUTOGRADER_PORTABLE=1 asks for it,
 `Sandbox(...)` gives the portable one instead (backend.py says which, portable.py).
 """
-import contextlib
 import os
 import shutil
 import sys
@@ -127,16 +126,6 @@ class Sandbox(StartsWorkers):
 
     def _after_worker(self, channel, status):
         sweeping.after_worker(self, channel, status)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        with contextlib.suppress(Exception):
-            self.close()
 
     # -------------------------------------------------------------- setup
     def _python(self):

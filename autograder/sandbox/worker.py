@@ -230,7 +230,18 @@ def _student_error(info):
 
 class StartsWorkers:
     """What every sandbox offers its tests: a fresh worker (fresh student state) for the
-    duration of a block. A sandbox provides `start_worker()`."""
+    duration of a block, and `with` for its own life. A sandbox provides `start_worker()`
+    and `close()`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
 
     @contextlib.contextmanager
     def worker(self):
