@@ -58,7 +58,7 @@ class MnistData(NamedTuple):
     source: str  # what these are and where they came from, for every message
 
 
-def _idx_path(directory, stem):
+def idx_path(directory, stem):
     """The file for `stem` in directory (raw or .gz; '-idx' or '.idx' spelling), or None."""
     for name in (stem, stem.replace("-idx", ".idx")):
         for candidate in (name + ".gz", name):
@@ -72,14 +72,14 @@ def find_mnist_dir():
     """The directory to read MNIST from (see the module docstring), or None when there is none."""
     named = os.environ.get("BERAS_MNIST_DIR")
     if named:
-        if not _idx_path(named, TEST_FILES[0]):
+        if not idx_path(named, TEST_FILES[0]):
             raise FileNotFoundError(
                 f"BERAS_MNIST_DIR={named} holds no MNIST: expected {TEST_FILES[0]}(.gz) there"
             )
         return Path(named)
     here = Path(__file__).resolve().parent
     for directory in (here / "data" / "mnist", here.parent / "data" / "mnist"):
-        if _idx_path(directory, TEST_FILES[0]):
+        if idx_path(directory, TEST_FILES[0]):
             return directory
     return None
 
@@ -132,7 +132,7 @@ def _parse_idx(raw, name):
 
 def _read_pair(directory, stems):
     """Images and int64 labels of one split, checked to belong together."""
-    paths = [_idx_path(directory, stem) for stem in stems]
+    paths = [idx_path(directory, stem) for stem in stems]
     for stem, path in zip(stems, paths):
         if path is None:
             raise FileNotFoundError(f"{directory}: {stem}(.gz) is missing")
@@ -199,7 +199,7 @@ def load_mnist_arrays(directory=None):
         )
         return MnistData(images[:cut], labels[:cut], images[cut:], labels[cut:], source)
     test_images, test_labels = _read_pair(directory, TEST_FILES)
-    if _idx_path(directory, TRAIN_FILES[0]) or _idx_path(directory, TRAIN_FILES[1]):
+    if idx_path(directory, TRAIN_FILES[0]) or idx_path(directory, TRAIN_FILES[1]):
         train_images, train_labels = _read_pair(directory, TRAIN_FILES)
         source = (f"MNIST ({directory}): {len(train_images):,} training and "
                   f"{len(test_images):,} test images")

@@ -68,7 +68,7 @@ def kind() -> Kind:
         return Kind(False, "FALLBACK DATA: no MNIST files were found, so end-to-end training (12.1) uses "
                            "scikit-learn's 8x8 handwritten digits resized to 28x28, NOT MNIST, with lower "
                            "accuracy tiers.")
-    if all(module._idx_path(directory, stem) for stem in module.TRAIN_FILES):
+    if all(module.idx_path(directory, stem) for stem in module.TRAIN_FILES):
         return Kind(True, None)
     return Kind(True, f"FALLBACK DATA: only MNIST's test files were found, so end-to-end training (12.1) "
                       f"trains on the first {module.TEST_ONLY_TRAIN_COUNT:,} of its 10,000 test images and "
@@ -100,7 +100,7 @@ def mnist_test_labels() -> np.ndarray | None:
     directory = module.find_mnist_dir()
     if directory is None:
         return None
-    path = module._idx_path(directory, module.TEST_FILES[1])
+    path = module.idx_path(directory, module.TEST_FILES[1])
     return None if path is None else np.asarray(module.read_idx(path), dtype=np.int64)
 
 
