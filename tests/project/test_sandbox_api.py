@@ -1,5 +1,6 @@
 """The sandbox API on well-behaved code: values, arrays, handles, errors (real worker processes)."""
 import operator
+import sys
 import time
 from pathlib import Path
 
@@ -266,3 +267,18 @@ def test_worker_operators_match_python(shapes):
         assert fetch(w.op(name, g, 2.0)).tolist() == getattr(operator, name)(np.array([1.0, 2.0]), 2.0).tolist()
     assert fetch(2.0 - g).tolist() == [1.0, 0.0]
     assert fetch(-g).tolist() == [-1.0, -2.0]
+
+
+def test_an_in_process_worker_gives_back_the_real_modules_its_stand_ins_shadowed():
+    """The host (a benchmark, a TA's in-process grading) keeps one copy of each library: a
+    report drawn with matplotlib after an in-process worker must not meet a second copy."""
+    import matplotlib.artist
+    import matplotlib.figure
+
+    before = {name: module for name, module in sys.modules.items() if name.partition(".")[0] == "matplotlib"}
+    with Sandbox(CASES / "basic", SandboxConfig(in_process=True)) as box, box.worker() as w:
+        w.import_module("matplotlib.pyplot")
+        assert sys.modules["matplotlib"] is not before["matplotlib"]  # the worker got the stand-in
+    after = {name: module for name, module in sys.modules.items() if name.partition(".")[0] == "matplotlib"}
+    assert after == before
+    assert issubclass(sys.modules["matplotlib.figure"].Figure, sys.modules["matplotlib.artist"].Artist)

@@ -40,6 +40,7 @@ class StandInFinder(importlib.abc.MetaPathFinder):
         self.forbidden = frozenset(forbidden_names)
         self.stand_ins = frozenset(stand_in_names)
         self.used = []  # top-level names, in order of first import
+        self.shadowed = {}  # real modules install() took out of sys.modules, by name
 
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.partition(".")[0]
@@ -60,7 +61,7 @@ def install(forbidden_names, stand_in_names):
     for name in list(sys.modules):
         top = name.partition(".")[0]
         if top in finder.forbidden or top in finder.stand_ins:
-            del sys.modules[name]
+            finder.shadowed[name] = sys.modules.pop(name)
     sys.meta_path.insert(0, finder)
     return finder
 
@@ -73,3 +74,8 @@ def uninstall(finder):
         if (top in finder.forbidden or top in finder.stand_ins) and \
                 isinstance(getattr(sys.modules[name], "__loader__", None), _Loader):
             del sys.modules[name]
+    # An in-process worker (benchmarks) shares its host's modules: give back the real ones
+    # it shadowed, whole, or the host's half-imported library would mix two module copies.
+    for name, module in finder.shadowed.items():
+        sys.modules.setdefault(name, module)
+    finder.shadowed.clear()
