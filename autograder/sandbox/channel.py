@@ -99,12 +99,7 @@ class _ProcessChannel(_Conversation):
         reader = _FrameReader(self.max_payload)
         try:
             while not self._read(reader):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Died("timeout")
-                for key, mask in self.sel.select(remaining):
-                    if key.data == "out":
-                        self.drain()
+                self._wait(deadline)
         except protocol.ProtocolError as exc:
             raise _Died(str(exc)) from None
         return reader.header, reader.payload
@@ -122,13 +117,8 @@ class _ProcessChannel(_Conversation):
                 # Fast path: the reply is usually there already.
                 if not pending and self._read(reader):
                     return reader.header, reader.payload
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _Died("timeout")
-                for key, mask in self.sel.select(remaining):
-                    if key.data == "out":
-                        self.drain()
-                    elif mask & selectors.EVENT_WRITE and pending:
+                for mask in self._wait(deadline):
+                    if mask & selectors.EVENT_WRITE and pending:
                         self._send_now(pending)
                         if not pending:
                             self.sel.modify(self.sock, selectors.EVENT_READ, "sock")
@@ -139,6 +129,19 @@ class _ProcessChannel(_Conversation):
         finally:
             if pending:
                 self.sel.modify(self.sock, selectors.EVENT_READ, "sock")
+
+    def _wait(self, deadline):
+        """The socket's ready events, once any arrive; the output pipe is drained meanwhile."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Died("timeout")
+        events = []
+        for key, mask in self.sel.select(remaining):
+            if key.data == "out":
+                self.drain()
+            else:
+                events.append(mask)
+        return events
 
     def _send_now(self, pending):
         while pending:
