@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import small_call
 from memory import Peak, TreeMemory
 
 BENCH = Path(__file__).resolve().parent
@@ -196,30 +196,12 @@ class Latency:
 
 
 def round_trip(submission: Path, in_process: bool, calls: int) -> Latency:
-    """One small remote call (abs of an int: tiny request, tiny reply), many times."""
+    """One small remote call (abs of an int: tiny request, tiny reply), many times; measured
+    by small_call.py, the driver --compare runs for each revision too."""
     sys.path.insert(0, str(REPO))
-    from autograder.sandbox import Sandbox, SandboxConfig
-
     os.environ.setdefault("AUTOGRADER_SANDBOX_USER", SANDBOX_USER)
-    with Sandbox(submission, SandboxConfig(in_process=in_process)) as box:
-        with box.worker() as w:
-            absolute = w.import_module("builtins").abs
-            for _ in range(min(calls, 200)):  # warm caches and the scheduler
-                absolute(-3)
-            times = []
-            for _ in range(calls):
-                t = time.perf_counter()
-                absolute(-3)
-                times.append(time.perf_counter() - t)
-        cycles = []
-        for _ in range(10):
-            t = time.perf_counter()
-            with box.worker() as w:
-                w.import_module("builtins")
-            cycles.append(time.perf_counter() - t)
-    times.sort()
-    return Latency(statistics.median(times) * 1e6, times[int(len(times) * 0.9)] * 1e6, calls,
-                   statistics.median(cycles) * 1e3)
+    figures = small_call.measure(submission, calls, 10, in_process)
+    return Latency(figures["round_trip_us"], figures["round_trip_p90_us"], calls, figures["worker_ms"])
 
 
 # ---------------------------------------------------------------- regrade
