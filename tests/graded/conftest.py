@@ -66,11 +66,18 @@ class WorkerNamespace:
         self._namespace = builtins.dict(__name__=f"grader_{name}")
         code = builtins.compile(source, f"<grader: {name}.py>", "exec")
         builtins.exec(code, self._namespace)
+        self._handles = {}
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._namespace[name]
+        # A name is looked up in the worker once per namespace: tests reach our helpers
+        # (probes.Gate, ...) in loops, and each lookup was a round trip. Only the handle is
+        # kept, never a value: it names our own definition (no worker_side file rebinds its
+        # globals), and every use of it (a call, an attribute) is still a request to the worker.
+        if name not in self._handles:
+            self._handles[name] = self._namespace[name]
+        return self._handles[name]
 
 
 @pytest.fixture
