@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.atomic import read_json, write_json_atomic
-from autograder.batch import SlotUsers, run_on_slots, sweep_user
+from autograder.batch import SlotUsers, run_on_slots
 from autograder.grading import grade
 from autograder.regrade.export import Export, ExportError, ExportedSubmission, ids_fingerprint, shard_slice, \
     tree_fingerprint
@@ -122,7 +122,6 @@ def grade_submission(sub: ExportedSubmission, export: Export, out_dir: Path, gra
                       error=f"{type(error).__name__}: {error}".strip())
         record["traceback"] = traceback.format_exc(limit=5)
     finally:
-        sweep_user(sandbox_user)
         export.release(sub.id)
     record["duration_s"] = round(time.monotonic() - t0, 3)
     write_json_atomic(sub_dir / RECORD_NAME, record)  # written last: it marks the folder complete
