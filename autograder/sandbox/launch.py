@@ -70,6 +70,7 @@ def zygote_config(box):
         "max_payload": c.max_value_mb * _MB,
         "network": c.network,
         "pidns": bool(box._plan is not None and box._plan.pid),
+        "sandbox_user": box.user is not None,
         "landlock": True,
         "readable": readable(box),
     }

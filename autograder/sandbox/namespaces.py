@@ -4,20 +4,28 @@ The zygote is started by the grader as the sandbox user, never as root. Between 
 exec (Popen's preexec_fn: code already in the grader's memory, no file the sandbox user
 could touch) the child enters new namespaces and drops to the sandbox user:
 
-    PID    its first child (the zygote proper) is init of a namespace of its own: student
-           processes cannot see or signal anything outside it, cannot signal the zygote
-           (init ignores them), and killing that init ends every process inside at once.
+    PID    the child forks once more, as root: the grandchild (the zygote proper) is init of
+           a namespace of its own, and mounts a fresh /proc for it, so student processes
+           cannot see, read the command lines of, or signal anything outside it; they
+           cannot signal the zygote (init ignores them), and killing that init ends every
+           process inside at once. The child only waits for it, and ends with it.
     mount  private mounts: an empty read-only tmpfs over the course checkout, and a
            size-capped tmpfs for the workers' writable folders (a total cap on disk use).
-    net    no interface but a downed loopback (unless the course allows network).
+    net    no interface but a downed loopback (unless the course allows network). Abstract
+           AF_UNIX names live here too: the grader's and other gradings' are out of reach.
+    IPC    System V objects and POSIX message queues of their own, destroyed with the
+           namespace (seccomp refuses them anyway: this is the second wall).
 
-Each is probed once; what the kernel or container refuses is left out and logged.
+Each is probed once; what the kernel or container refuses is left out and logged (Docker's
+default container, as on Gradescope, refuses them all: the user, seccomp, Landlock and the
+rlimits then hold alone).
 """
 import ctypes
 import os
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_RDONLY, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1, 0x4000, 0x40000
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x40000000, 0x08000000
+MS_NOSUID, MS_NODEV, MS_RDONLY, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1, 0x8, 0x4000, 0x40000
+FRESH_PROC = "fresh-proc"  # not a flag: a proc mount of the new PID namespace (needs both)
 
 _probed = {}
 
@@ -40,6 +48,30 @@ def _mount(source, target, fstype, flags, data=None):
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
+def _mount_proc():
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _probe(flag):
+    """In a forked child: can root do what Plan.preexec will do for `flag`?"""
+    if flag == FRESH_PROC:
+        _unshare(CLONE_NEWPID | CLONE_NEWNS)
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        init = os.fork()
+        if init == 0:
+            try:
+                _mount_proc()
+                os._exit(0 if os.listdir("/proc") and os.getpid() == 1 else 1)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(init, 0)
+        os._exit(os.waitstatus_to_exitcode(status))
+    _unshare(flag)
+    if flag == CLONE_NEWNS:
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+
+
 def available(flag):
     """Whether this kernel and container let root create the namespace (probed in a child)."""
     if os.geteuid() != 0:
@@ -48,10 +80,7 @@ def available(flag):
         pid = os.fork()
         if pid == 0:
             try:
-                _unshare(flag)
-                if flag == CLONE_NEWNS:
-                    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-                    _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+                _probe(flag)
                 os._exit(0)
             except BaseException:
                 os._exit(1)
@@ -68,6 +97,8 @@ class Plan:
         self.pid = available(CLONE_NEWPID)
         self.mount = available(CLONE_NEWNS)
         self.net = not network and available(CLONE_NEWNET)
+        self.ipc = available(CLONE_NEWIPC)
+        self.proc = self.pid and self.mount and available(FRESH_PROC)
         self.work_dir = str(work_dir)
         self.work_mb = int(work_mb)
         self.hide = [str(p) for p in hide] if self.mount else []
@@ -76,6 +107,10 @@ class Plan:
         out = []
         if self.pid:
             out.append("pid-namespace")
+            if self.proc:
+                out.append("fresh-proc")
+        if self.ipc:
+            out.append("ipc-namespace")
         if self.mount:
             out.append("mount-namespace")
             out.append(f"capped-scratch({self.work_mb} MB)")
@@ -89,7 +124,7 @@ class Plan:
         """In the child, after fork, before exec. Any failure aborts the start (Popen
         raises), so no zygote ever runs half isolated."""
         flags = (CLONE_NEWPID if self.pid else 0) | (CLONE_NEWNS if self.mount else 0) \
-            | (CLONE_NEWNET if self.net else 0)
+            | (CLONE_NEWNET if self.net else 0) | (CLONE_NEWIPC if self.ipc else 0)
         if flags:
             _unshare(flags)
         if self.mount:
@@ -99,11 +134,36 @@ class Plan:
                    f"size={self.work_mb}m,mode=0700,uid={uid},gid={gid}")
             for path in self.hide:
                 _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0755")
+        if self.pid:
+            # Only a process inside the new PID namespace can mount its /proc, and only while
+            # root: so the namespace's init is forked here, not by the zygote (never root).
+            if os.fork() != 0:
+                _wait_for_init_then_exit()
+            if self.proc:
+                _mount_proc()
         os.setgroups([])
         os.setresgid(self.user.pw_gid, self.user.pw_gid, self.user.pw_gid)
         os.setresuid(self.user.pw_uid, self.user.pw_uid, self.user.pw_uid)
         # After the uid change (which clears it): this process dies with the grader.
         _libc().prctl(1, ctypes.c_ulong(9), 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def _wait_for_init_then_exit():
+    """The child the grader started, once it has forked the namespace's init: it holds no
+    descriptor (Popen's error pipe included, so the start is reported by init's exec), dies
+    with the grader, and ends when init ends. It never returns to exec anything."""
+    try:
+        os.closerange(3, 1 << 16)
+        _libc().prctl(1, ctypes.c_ulong(9), 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+        while True:
+            try:
+                os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+    finally:
+        os._exit(0)
 
 
 def ns_pid_of(host_pid):

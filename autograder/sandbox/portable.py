@@ -118,6 +118,10 @@ class PortableSandbox(StartsWorkers):
     def _after_worker(self, channel):
         self._live.discard(channel)
         shutil.rmtree(channel.folder, ignore_errors=True)
+        if self.user is not None and sys.platform.startswith("linux"):
+            # No seccomp here: what the worker made in System V IPC goes with it.
+            from .ipc import remove_all_of
+            remove_all_of(self.user.pw_uid)
 
     def _process_options(self):
         if os.name != "posix":
@@ -162,6 +166,8 @@ def _sandbox_user_if_root(config):
 
 
 def _release(user):
+    from .ipc import remove_all_of
     from .users import kill_everything_of, release_sandbox_user
     if release_sandbox_user(user.pw_name) and sys.platform.startswith("linux"):
         kill_everything_of(user.pw_uid, user.pw_gid)  # a daemon that left its process group
+        remove_all_of(user.pw_uid)

@@ -1,15 +1,17 @@
 """Nothing a worker started survives it, and nothing it left in the shared temporary
-folders stays: how a full Sandbox (sandbox.py) sweeps after each worker and when it closes."""
+folders or in System V IPC stays: how a full Sandbox (sandbox.py) sweeps after each worker
+and when it closes."""
 import contextlib
 import os
 import shutil
 import weakref
 
-from . import limits
+from . import ipc, limits
 from .users import kill_everything_of, release_sandbox_user
 
 # Where any user may create files: whatever the sandbox user left there goes after each worker.
-SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# (/dev/mqueue lists POSIX message queues where the host mounts it; seccomp refuses them anyway.)
+SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 live_boxes = weakref.WeakSet()  # this process's open Sandboxes (they may share a user)
 
 
@@ -39,6 +41,10 @@ def after_worker(box, channel, status):
         if status.get("zygote_gone") or status.get("stuck"):
             sweep(box)  # without the zygote, its orphans are found by our token
         return
+    # Reading /proc/sysvipc costs microseconds. (Objects in the zygote's own IPC namespace,
+    # where there is one, are not listed here: they go with that namespace, or the zygote
+    # clears them when seccomp is missing.)
+    clean_ipc(box.user.pw_uid)
     if not strays_possible(box):
         return
     sweep_user(box, box.user.pw_uid)
@@ -91,6 +97,14 @@ def release_user(box, user):
     else:
         sweep_user(box, user.pw_uid)  # other Sandboxes of this process still use it
     clean_shared_temp(user.pw_uid)
+    clean_ipc(user.pw_uid)
+
+
+def clean_ipc(uid):
+    """Remove the System V IPC objects `uid` owns or created (after its processes are
+    killed, a segment goes at once). Only for a sandbox user, never for a person's uid."""
+    if uid != 0:
+        ipc.remove_all_of(uid)
 
 
 def owned_entries(uid):

@@ -3,9 +3,9 @@
     zygote   started by the trusted process AS THE SANDBOX USER (never root: whatever a
              worker does to it gains nothing), with `python -s`, a fixed hash seed, from a
              root-owned copy of this package. When the grader made a PID namespace, the
-             process it started forks once: the child is init of that namespace (workers
-             cannot signal it, every orphan lands on it, and the grader ends the namespace
-             by killing it), the parent only waits outside. The zygote imports numpy once,
+             zygote is init of that namespace (workers cannot signal it, every orphan lands
+             on it, and the grader ends the namespace by killing it), its parent a root
+             process outside that only waits (namespaces.py). The zygote imports numpy once,
              puts seccomp on itself (inherited by every worker), then serves a control
              socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds) with
              fresh HOME and TMPDIR; "finish" kills a worker with everything it started,
@@ -25,7 +25,7 @@ import sys
 import time
 import traceback
 
-from . import confine, import_watch, limits, protocol, stubs
+from . import confine, import_watch, ipc, limits, protocol, stubs
 from .worker_main import Dispatcher, serve
 
 REAP_DEADLINE_S = 5.0  # a killed worker is reaped by then, or reported as stuck
@@ -69,29 +69,14 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
 
 
-def _become_namespace_init(ctl):
-    """Fork; the child (pid 1 of the new PID namespace) goes on as the zygote. The parent,
-    outside the namespace, only waits for it: it is what the grader started and waits for."""
-    child = os.fork()
-    if child:
-        ctl.close()
-        while True:
-            try:
-                os.waitpid(child, 0)
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                pass
-            os._exit(0)
-    limits.die_with_parent()
-
-
 def zygote_main(cfg_json, ctl_fd):
     cfg = json.loads(cfg_json)
     ctl = socket.socket(fileno=int(ctl_fd))
     in_namespace = bool(cfg.get("pidns"))
     if in_namespace:
-        _become_namespace_init(ctl)
+        # The grader's start (namespaces.Plan) made us init of the PID namespace, with its own /proc.
+        if os.getpid() != 1:
+            raise RuntimeError("the zygote should be init of its PID namespace")
     else:
         limits.become_subreaper()
     # Warm what every worker needs, once: numpy and the submodules it loads lazily.
@@ -104,6 +89,10 @@ def zygote_main(cfg_json, ctl_fd):
     limits.no_new_privileges()
     if confine.seccomp_filter(bool(cfg.get("network"))):
         layers.append("seccomp")
+    elif cfg.get("sandbox_user"):
+        # Workers may make IPC objects: clear them after each one. Only as a sandbox user:
+        # as an ordinary user (no root) the uid's objects are that person's own.
+        cfg["clear_ipc"] = True
     if cfg.get("landlock"):
         abi = confine.landlock_abi()
         if abi:
@@ -170,8 +159,13 @@ def zygote_main(cfg_json, ctl_fd):
             folders[pid] = folder
             reply({"pid": pid})
         elif op == "finish":
-            reply(finish(req["pid"], req.get("grace", 0.0), live, statuses, reap, in_namespace,
-                         folders.pop(req["pid"], None)))
+            status = finish(req["pid"], req.get("grace", 0.0), live, statuses, reap, in_namespace,
+                            folders.pop(req["pid"], None))
+            if cfg.get("clear_ipc") and not live:
+                # The IPC namespace (ours, or the host's) holds only our user's objects to us;
+                # the grader sweeps the host's as well, but cannot see into our namespace.
+                status["ipc_cleared"] = ipc.remove_all_of(os.getuid())
+            reply(status)
         elif op == "ping":
             reply({"ok": True})
     if in_namespace:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pwd
 import queue
 import re
 import shutil
@@ -64,6 +65,9 @@ CASES = {
     "fetch_handle": dict(fail=ADD, says={"test_add": "tag"}),
     # 7: the course's reference, searched for on the disk and imported.
     "course_search": dict(fail=ADD, partial=1, says={"test_add": "nothing readable"}),
+    # Issue 18's findings. 1: System V IPC and POSIX queues left for later workers (mode 0666).
+    "ipc_shared": dict(fail=set(), says={"test_add": "no IPC left by earlier workers | IPC: shm refused (EPERM), "
+                                                     "msg refused (EPERM), sem refused (EPERM), mq refused (EPERM)"}),
 }
 # Cases whose processes try hardest to live on: checked again 2 s after the grader exits.
 LINGER = {"thread_zombie", "setsid_daemon", "fork_bomb", "root_exec"}
@@ -97,7 +101,7 @@ def graded():
                 time.sleep(0.2)  # a daemon would try to write again by now
                 doc_later = json.loads((tree.root / "results" / "results.json").read_text())
                 uid = graded_as(proc, tree)
-                leftovers = harness.processes_of(uid)
+                leftovers = harness.processes_of(uid) + harness.ipc_objects_of(uid)
                 if case in LINGER:
                     time.sleep(1.8)
                     leftovers += harness.processes_of(uid)
@@ -178,6 +182,18 @@ def test_no_test_sees_what_an_earlier_one_left(graded):
     assert sum("nothing left by earlier tests" in o for o in outputs) >= 5
     assert not any("FOUND" in o for o in outputs)
     assert [p for p in LEFT_BEHIND if os.path.lexists(p)] == []
+
+
+def test_no_worker_sees_ipc_an_earlier_one_left(graded):
+    """Issue 18, finding 1: every worker imported the module that looks for and leaves a
+    shared-memory segment, a message queue and a semaphore set; none found one, and no
+    System V object of any sandbox user is on the machine (`ipcs -a`)."""
+    doc = graded["ipc_shared"][0]
+    outputs = [t["output"] for t in doc["tests"]]
+    assert sum("no IPC left by earlier workers" in o for o in outputs) >= 5
+    assert not any("IPC FOUND" in o for o in outputs)
+    users = [pwd.getpwnam(f"{harness.E2E_USER}-h{i}").pw_uid for i in (1, 2)]
+    assert [obj for uid in users for obj in harness.ipc_objects_of(uid)] == []
 
 
 def test_a_handle_smuggled_into_fetched_data_is_refused(graded):

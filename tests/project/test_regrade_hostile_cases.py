@@ -4,8 +4,9 @@ that outlived its grading, left files behind or reached the course would show he
 submission must get a valid results.json with no unearned point, and nothing of the slot
 users may be left running or lying in the shared temporary folders.
 
-Findings 1, 2 and 5-7 and finding 4 (student text as live Markdown or HTML) regrade on the
-engine's test course; finding 3 (clocks patched against the style test) needs the Beras
+Issue 10's findings 1, 2 and 5-7 and finding 4 (student text as live Markdown or HTML)
+regrade on the engine's test course, with issue 18's finding 1 (System V IPC left for later
+workers, or for the submission graded in the other slot) twice, side by side; finding 3 (clocks patched against the style test) needs the Beras
 course's test 10.1, so it regrades there, with only that test run (`--pytest-arg`)."""
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from test_untrusted_text import CONTROL, FRAME_FILE, FRAME_MODULE, SYNTAX_FILE, 
 pytestmark = pytest.mark.needs_root  # real slot users, as a TA's regrade as root has
 
 ATTACKS = ("root_exec", "thread_zombie", "shared_state", "fetch_handle", "course_search", "setsid_daemon",
-           "fork_bomb")
+           "fork_bomb", "ipc_shared")
 BASE_USER = "ag-engine-rg"  # slots become ag-engine-rg-1, -2 (and -gN if one is busy)
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
@@ -42,6 +43,7 @@ def assert_slot_users_left_nothing():
     uids = slot_uids()
     assert uids, "the regrade ran no slot user"
     assert [pid for uid in uids for pid in harness.processes_of(uid)] == []
+    assert [obj for uid in uids for obj in harness.ipc_objects_of(uid)] == []  # `ipcs -a` shows none of theirs
     for folder in SHARED_TEMP:
         with os.scandir(folder) as entries:
             left = [e.name for e in entries if e.stat(follow_symlinks=False).st_uid in uids]
@@ -65,7 +67,10 @@ def add(a, b):
     _frames.explode()
 '''
 MARKDOWN_CHANNELS = ["EXCNAME", "EXCMESSAGE", "FRAMEFILE", "FRAMEFUNC", "PRINTED", "SYNTAXFILE"]
-EXTRA_CASES = {"markdown_injection": dict(fail=ADD)}  # every test calling add() fails, with the text shown
+EXTRA_CASES = {"markdown_injection": dict(fail=ADD),  # every test calling add() fails, with the text shown
+               # issue 18, finding 1: a second copy of ipc_shared, so that the two may be graded at
+               # the same time in the two slots, each looking for what the other left
+               "ipc_shared_again": dict(fail=set())}
 
 
 def markdown_injection(dest: Path) -> Path:
@@ -93,6 +98,7 @@ def test_issue_10_attacks_regraded_with_two_jobs_earn_nothing_and_leave_nothing(
     for case in ATTACKS:
         harness.make_submission(export / case, case)
     markdown_injection(export / "markdown_injection")
+    harness.make_submission(export / "ipc_shared_again", "ipc_shared")
     harness.make_submission(export / "correct")
     out = tmp_path / "out"
     proc = ta_support.cli("regrade", export, "--out", out, "--jobs", 2, "--timeout", 600,
@@ -110,6 +116,7 @@ def test_issue_10_attacks_regraded_with_two_jobs_earn_nothing_and_leave_nothing(
         for name in spec["fail"]:
             assert tests[name]["score"] <= (spec.get("partial", 0) if name == "test_partial" else 0), (case, name)
         assert harness.SECRET not in json.dumps(doc)
+        assert "IPC FOUND" not in json.dumps(doc)  # no submission saw another's IPC objects
 
     # Finding 4: the injected text is in results.json, as text, and nowhere live: not in any
     # output field, the CSV tables, or the report page a TA opens.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from engine_cases.harness import ipc_objects_of  # what `ipcs -a` lists of a uid
 from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, SandboxError, StudentError,
                                 ensure_sandbox_user, fetch, limits)
 
@@ -273,14 +274,38 @@ def test_the_layers_this_machine_allows_are_all_active(box):
     assert any(layer.startswith("landlock") for layer in layers), layers
 
 
+def test_a_worker_sees_only_its_own_namespaces_processes(box):
+    """Issue 18, finding 2: with a PID namespace, /proc is the namespace's own, so a worker
+    lists only the zygote (init) and the workers, and reads no command line of the grader or
+    of other gradings. (Without namespaces, as on Gradescope, it sees the container's
+    processes: test_what_the_sandbox_user_reads_of_the_grader covers that mode.)"""
+    assert "fresh-proc" in box.layers and "pid-namespace" in box.layers  # this machine allows them
+    with box.worker() as w:
+        os_remote = w.import_module("os")
+        listed = sorted(int(p) for p in fetch(os_remote.listdir("/proc")) if p.isdigit())
+        me = fetch(os_remote.getpid())
+        lines = [fetch(w.import_module("hostile").read_file(f"/proc/{pid}/cmdline")) for pid in listed]
+    assert listed[0] == 1 and me in listed, listed
+    # Every process it sees is the zygote or a worker forked from it: none of the grader's
+    # (whose command line names pytest here) nor anything else of the host's.
+    zygote = Path(f"/proc/{box._zygote.init_pid}/cmdline").read_text()
+    assert lines == [zygote] * len(listed), [line[:200] for line in lines]
+
+
 def test_the_zygote_is_not_root_and_runs_only_root_owned_code(box):
     with box.worker():
         zygote = box._zygote
-        for pid in zygote.tree_roots():
-            assert limits.read_proc(pid).uid == box.user.pw_uid != 0
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            runtime = Path(cmdline[4].decode())
-            assert runtime == box.sandbox_dir / "runtime"
+        proper = zygote.init_pid or zygote.pid
+        assert limits.read_proc(proper).uid == box.user.pw_uid != 0
+        cmdline = Path(f"/proc/{proper}/cmdline").read_bytes().split(b"\0")
+        runtime = Path(cmdline[4].decode())
+        assert runtime == box.sandbox_dir / "runtime"
+        if zygote.init_pid is not None:
+            # The root process that forked init (only root can mount the namespace's /proc)
+            # ran nothing since: it is still the grader's fork, holding no descriptor but 0-2.
+            assert limits.read_proc(zygote.pid).uid == 0
+            assert os.readlink(f"/proc/{zygote.pid}/exe") == os.readlink("/proc/self/exe")
+            assert sorted(int(fd) for fd in os.listdir(f"/proc/{zygote.pid}/fd")) == [0, 1, 2]
         # root-owned all the way up, and no folder on the way lets others rename entries
         # (writable by others only when sticky, as /tmp and the project tests' temp folder are)
         for path in [runtime, *runtime.parents]:
@@ -298,6 +323,57 @@ def test_seccomp_and_no_user_namespaces(box):
     for name, result in denied.items():
         assert result in ("EPERM", "EAFNOSUPPORT", "EACCES"), (name, result)
     assert found["inet socket"] == found["inet6 socket"] == found["netlink socket"] == "EAFNOSUPPORT"
+
+
+def test_system_v_ipc_and_posix_message_queues_are_denied(box):
+    """Issue 18, finding 1: such objects belong to the uid (or the host), not to the worker,
+    so they would reach later workers and outlive the grading. seccomp refuses them in every
+    mode, namespaces or not."""
+    with box.worker() as w:
+        found = fetch(w.import_module("hostile").ipc_probe())
+    assert found == {name: "EPERM" for name in ("shmget", "shmat", "msgget", "semget", "shmctl", "mq_open")}
+
+
+@pytest.fixture
+def without_seccomp(open_dir):
+    """A worker environment where pyseccomp cannot load, as on a host without libseccomp2."""
+    (open_dir / "pyseccomp.py").write_text('raise ImportError("no libseccomp2 on this host")\n')
+    return SandboxConfig(env={"PYTHONPATH": str(open_dir)})
+
+
+@pytest.mark.parametrize("namespaces_allowed", [True, False], ids=["namespaces", "no-namespaces"])
+def test_ipc_objects_a_worker_leaves_are_swept_when_seccomp_is_missing(without_seccomp, namespaces_allowed,
+                                                                         monkeypatch):
+    """The sweep behind seccomp: with the filter missing (and, as on Gradescope, no IPC
+    namespace either), a worker can make System V objects; none reaches the next worker,
+    and none is left once the worker ends, nor after the sandbox closes."""
+    if not namespaces_allowed:
+        from autograder.sandbox import namespaces
+        monkeypatch.setattr(namespaces, "available", lambda flag: False)
+    with Sandbox(CASES / "hostile", without_seccomp) as b:
+        assert "seccomp" not in b.layers and ("ipc-namespace" in b.layers) == namespaces_allowed, b.layers
+        uid = b.user.pw_uid
+        with b.worker() as w:
+            made = fetch(w.import_module("hostile").ipc_probe())
+            assert made["shmget"] == made["msgget"] == made["semget"] == "ok", made
+            seen_here = ipc_objects_of(uid)
+            assert bool(seen_here) != namespaces_allowed  # in its own namespace, the host sees none
+        assert ipc_objects_of(uid) == []
+        with b.worker() as w:
+            assert fetch(w.import_module("hostile").ipc_find()) == []
+            fetch(w.import_module("hostile").ipc_probe())
+    assert ipc_objects_of(uid) == []
+
+
+def test_no_socket_can_be_named_or_reached_by_name(box):
+    """An abstract AF_UNIX name lives in the network namespace, shared with the grader and
+    other gradings where there is none of the worker's own (Gradescope): no worker may bind
+    one, or connect or send to one. Its own channel (a socketpair) still works."""
+    with box.worker() as w:
+        found = fetch(w.import_module("hostile").named_socket_probe())
+    assert found.pop("socketpair") == "ok"
+    assert found == {"abstract bind": "EPERM", "path bind": "EPERM", "abstract connect": "EPERM",
+                     "abstract sendto": "EPERM"}
 
 
 def test_a_thread_group_whose_main_thread_exited_is_killed_with_its_worker(box):

@@ -84,6 +84,20 @@ def processes_of(uid: int) -> list[int]:
     return pids
 
 
+def ipc_objects_of(uid: int) -> list[str]:
+    """System V IPC objects (shared memory, message queues, semaphore sets) that `uid` owns
+    or created, as `ipcs -a` lists them: "shm <id>", "msg <id>", "sem <id>"."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        with open(f"/proc/sysvipc/{kind}") as table:
+            header, *rows = [line.split() for line in table]
+        for row in rows:
+            fields = dict(zip(header, row))
+            if int(fields["uid"]) == uid or int(fields["cuid"]) == uid:
+                found.append(f"{kind} {fields[kind + 'id' if kind != 'msg' else 'msqid']}")
+    return found
+
+
 class GradescopeTree:
     """AUTOGRADER_ROOT with source/ from our autograder.zip, set up by the real setup.sh."""
 

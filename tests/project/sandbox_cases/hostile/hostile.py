@@ -220,3 +220,70 @@ def fill_home(total_mb):
         except OSError as exc:
             return i, os.strerror(exc.errno)
     return total_mb, None
+
+
+def ipc_probe(key=0x0BE7A5):
+    """System V and POSIX IPC, as a student would reach it through ctypes (mode 0666): what
+    each call gives ("ok" or the errno's name). Objects it managed to create are left alive."""
+    import ctypes
+    import errno
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def call(fn, *args):
+        ctypes.set_errno(0)
+        result = fn(*args)
+        return ("ok", result) if result != -1 else (errno.errorcode.get(ctypes.get_errno(), "?"), result)
+
+    IPC_CREAT = 0o1000
+    out = {}
+    out["shmget"], shmid = call(libc.shmget, key, 1 << 20, IPC_CREAT | 0o666)
+    libc.shmat.restype = ctypes.c_void_p
+    ctypes.set_errno(0)
+    addr = libc.shmat(shmid if shmid >= 0 else 0, None, 0)
+    out["shmat"] = "ok" if addr not in (None, ctypes.c_void_p(-1).value) else errno.errorcode.get(ctypes.get_errno(), "?")
+    out["msgget"], _ = call(libc.msgget, key, IPC_CREAT | 0o666)
+    out["semget"], _ = call(libc.semget, key, 1, IPC_CREAT | 0o666)
+    out["shmctl"], _ = call(libc.shmctl, 0, 2, None)  # IPC_STAT of id 0
+    libc.mq_open.restype = ctypes.c_int
+    out["mq_open"], _ = call(libc.mq_open, b"/beras-hostile", os.O_CREAT | os.O_RDWR, 0o666, None)
+    return out
+
+
+def named_socket_probe():
+    """Naming an AF_UNIX socket (abstract or in HOME), and reaching one by name."""
+    import errno
+    import socket
+    out = {}
+    for name, address in (("abstract bind", "\0beras-hostile"),
+                          ("path bind", os.path.join(os.environ["HOME"], "sock"))):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.bind(address)
+            out[name] = "ok"
+        except OSError as exc:
+            out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+        finally:
+            s.close()
+    for name, call in (("abstract connect", lambda s: s.connect("\0beras-hostile")),
+                       ("abstract sendto", lambda s: s.sendto(b"x", "\0beras-hostile"))):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            call(s)
+            out[name] = "ok"
+        except OSError as exc:
+            out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+        finally:
+            s.close()
+    a, b = socket.socketpair()
+    a.sendall(b"ping")
+    out["socketpair"] = "ok" if b.recv(4) == b"ping" else "broken"
+    a.close(), b.close()
+    return out
+
+
+def ipc_find(key=0x0BE7A5):
+    """Which System V objects with this key exist where this worker looks."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return [kind for kind, found in (("shm", libc.shmget(key, 0, 0)), ("msg", libc.msgget(key, 0)),
+                                     ("sem", libc.semget(key, 0, 0))) if found >= 0]

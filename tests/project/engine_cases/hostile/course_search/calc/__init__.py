@@ -11,6 +11,15 @@ def add(a, b):
     return a - b  # wrong: only the reference would make it right
 
 
+def _readable(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        return True
+    except OSError:
+        return False
+
+
 def _from_command_lines():
     """Folders named on any process's command line (e.g. the grader's --config path)."""
     for pid in os.listdir("/proc"):
@@ -23,7 +32,7 @@ def _from_command_lines():
             path = arg.split("=", 1)[-1]
             while path.startswith("/") and path != "/":
                 candidate = os.path.join(path, "reference", "calc", "__init__.py")
-                if os.path.isfile(candidate):
+                if os.path.isfile(candidate) and _readable(candidate):
                     return candidate
                 path = os.path.dirname(path)
     return None
@@ -39,7 +48,8 @@ def _search(deadline):
             if time.monotonic() > deadline:
                 return None
             dirnames[:] = [d for d in dirnames if d not in skip and dirpath.count(os.sep) < 10]
-            if dirpath.endswith(os.path.join("reference", "calc")) and "__init__.py" in filenames:
+            if dirpath.endswith(os.path.join("reference", "calc")) and "__init__.py" in filenames \
+                    and _readable(os.path.join(dirpath, "__init__.py")):
                 return os.path.join(dirpath, "__init__.py")
     return None
 
