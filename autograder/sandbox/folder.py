@@ -4,9 +4,11 @@ Below a fresh directory in the temporary folder (root-owned and 0755 when a sand
 runs the workers, so that user can rename or plant nothing at its top):
     runtime/_agsandbox   our worker code, read-only: the zygote or the workers run it
     submission/          the student's files, read-only for the sandbox user (shared by all
-                         workers, so no test can leave anything there for a later one)
-    work/                the workers' writable folders, work/<n>/{home,tmp}: one per worker,
-                         deleted after it
+                         workers, so no test can leave anything there for a later one):
+                         what workers import
+    work/                the workers' writable folders, work/<n>/{home,tmp,submission}: one
+                         per worker, deleted after it; `submission` is the worker's own
+                         writable copy of the submission, its current directory (workdir.py)
 """
 import os
 import shutil
@@ -18,7 +20,7 @@ from .errors import SandboxError
 
 RUNTIME_PACKAGE = "_agsandbox"
 RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py",
-                 "zygote_process.py", "confine.py", "portable_worker.py", "ipc.py")
+                 "zygote_process.py", "confine.py", "portable_worker.py", "ipc.py", "workdir.py")
 HERE = Path(__file__).resolve().parent
 
 

@@ -3,8 +3,9 @@ chooses it; AUTOGRADER_PORTABLE=1 forces it on Linux, never for Gradescope).
 
 Same API as Sandbox, fewer walls. Each worker is a fresh `python -s` started by Popen
 (spawn semantics: no fork, no zygote), running portable_worker.py from the sandbox folder's
-copy of our runtime (folder.py), on a read-only-by-convention copy of the submission, with
-a HOME and TMPDIR of its own that are deleted after it. Requests and replies cross its
+copy of our runtime (folder.py), importing from a read-only-by-convention copy of the
+submission, in a writable copy of its own (workdir.py, as in the full sandbox), with a HOME
+and TMPDIR of its own; its folder is deleted after it. Requests and replies cross its
 stdin and stdout in the same protocol as the full sandbox (plain data, never pickle);
 the trusted side enforces every time limit by killing the worker (on POSIX its whole
 process group). CPU and file-size rlimits where `resource` exists, address space on Linux.
@@ -23,6 +24,7 @@ import weakref
 from .. import timing
 from .errors import SandboxError
 from .folder import make_sandbox_dir
+from . import workdir
 from .pipe_channel import PipeChannel
 from .launch import HASH_SEED, THREAD_VARS
 from .sandbox import checked_setup
@@ -105,9 +107,9 @@ class PortableSandbox(StartsWorkers):
         try:
             proc = subprocess.Popen(
                 [self.config.python or sys.executable, "-s", "-c", BOOT, str(self._dir / "runtime"),
-                 json.dumps(self._worker_config(sync))],
+                 json.dumps(self._worker_config(sync, folder))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-                cwd=str(self._dir / "submission"), env=self._worker_env(folder), **self._process_options())
+                cwd=str(folder), env=self._worker_env(folder), **self._process_options())
         except (OSError, subprocess.SubprocessError) as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise SandboxError(f"grader error: a worker process could not be started: {exc}") from None
@@ -131,9 +133,10 @@ class PortableSandbox(StartsWorkers):
             options.update(user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
         return options
 
-    def _worker_config(self, sync):
+    def _worker_config(self, sync, folder):
         c = self.config
-        return {"root": str(self._dir / "submission"), "forbidden": list(c.forbidden),
+        return {"root": str(self._dir / "submission"), "cwd": str(folder / workdir.FOLDER_NAME),
+                "forbidden": list(c.forbidden),
                 "stand_ins": list(c.stand_ins), "max_payload": c.max_value_mb * _MB, "sync": sync,
                 "limits": {"cpu_s": c.cpu_s, "memory_mb": c.memory_mb, "file_size_mb": c.file_size_mb}}
 

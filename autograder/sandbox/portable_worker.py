@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from . import import_watch, limits, protocol, stubs
+from . import import_watch, limits, protocol, stubs, workdir
 from .worker_main import Dispatcher, serve
 
 
@@ -76,7 +76,10 @@ def main(cfg_json):
     pipes = take_over_stdio()
     apply_limits(cfg.get("limits", {}))
     root, max_payload = cfg["root"], cfg["max_payload"]
-    os.chdir(root)
+    # Its own writable copy of the submission as its current directory, as a forked worker
+    # has (workdir.py); imports still come from `root`.
+    workdir.make_private_copy(root, cfg["cwd"])
+    os.chdir(cfg["cwd"])
     sys.argv = [""]
     sys.path.insert(0, root)
     finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])

@@ -10,7 +10,8 @@
              socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds) with
              fresh HOME and TMPDIR; "finish" kills a worker with everything it started,
              reports how it ended and deletes its folders.
-    worker   new session, rlimits, no_new_privs, Landlock (reads only the system, the
+    worker   new session, its own writable copy of the submission as its current directory
+             (workdir.py), rlimits, no_new_privs, Landlock (reads only the system, the
              interpreter, this runtime and the submission; writes only its own folder),
              stdout/stderr to a pipe the trusted side drains, then serves requests.
 """
@@ -25,7 +26,7 @@ import sys
 import time
 import traceback
 
-from . import confine, import_watch, ipc, limits, protocol, stubs
+from . import confine, import_watch, ipc, limits, protocol, stubs, workdir
 from .worker_main import Dispatcher, serve
 
 REAP_DEADLINE_S = 5.0  # a killed worker is reaped by then, or reported as stuck
@@ -41,6 +42,8 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.dup2(sock_fd, 3)
     os.closerange(4, 1 << 16)  # the zygote's control socket must not reach student code
     os.umask(0o077)
+    cwd = os.path.join(folder, workdir.FOLDER_NAME)
+    workdir.make_private_copy(cfg["root"], cwd)
     lim = cfg["limits"]
     limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
     limits.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
@@ -50,7 +53,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.environ["HOME"], os.environ["TMPDIR"] = home, tmp
     import tempfile
     tempfile.tempdir = None  # computed again from TMPDIR
-    os.chdir(cfg["root"])
+    os.chdir(cwd)  # its own writable copy; imports still come from the read-only root
     if cfg.get("landlock"):
         readable = list(cfg.get("readable", ())) + [cfg["root"]]
         if not confine.landlock_restrict(readable, [folder, os.devnull]):

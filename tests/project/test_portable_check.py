@@ -203,3 +203,31 @@ def test_portable_output_is_whole_at_each_reply_capped_and_free_of_sync_marks(mo
             assert w.output().splitlines() == [f"line {k}" for k in range(i + 1)]
         w.call(builtins.print, "x" * 5000)
         assert w.output().endswith("more bytes of output not shown]\n")
+
+
+def test_a_portable_worker_writes_in_a_private_copy_of_the_submission(monkeypatch):
+    """As in the full sandbox (test_sandbox_isolation.py): the worker's current directory is
+    its own writable copy of the submission, gone after it; imports come from the copy every
+    worker shares, which stays unchanged. A student's laptop and Gradescope agree on 8.4's
+    `np.save("predictions.npy", ...)`."""
+    from autograder.sandbox import Sandbox, SandboxConfig, StudentError, fetch
+
+    monkeypatch.setenv("AUTOGRADER_PORTABLE", "1")
+    with Sandbox(harness.REPO / "tests" / "project" / "sandbox_cases" / "hostile", SandboxConfig()) as box:
+        original = {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()}
+        with box.worker() as w:
+            os_remote, h = w.import_module("os"), w.import_module("hostile")
+            cwd = fetch(os_remote.getcwd())
+            assert Path(cwd).name == "submission" and Path(cwd) != box.sandbox_dir / "submission"
+            w.import_module("numpy").save("predictions.npy", [1.0, 2.0])
+            fetch(h.write_file("hostile.py", "planted = True\n"))
+            fetch(h.write_file("planted_module.py", "planted = True\n"))
+            assert "predictions.npy" in fetch(os_remote.listdir("."))
+            with pytest.raises(StudentError) as info:
+                w.import_module("planted_module")
+            assert info.value.type_name == "ModuleNotFoundError"
+        with box.worker() as w:
+            os_remote = w.import_module("os")
+            assert not fetch(os_remote.path.exists(cwd))
+            assert sorted(fetch(os_remote.listdir("."))) == sorted(original)
+        assert {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()} == original

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine_cases.harness import ipc_objects_of  # what `ipcs -a` lists of a uid
@@ -50,7 +51,7 @@ def test_worker_runs_as_the_unprivileged_sandbox_user_in_its_own_session(box):
         assert fetch(os_remote.getsid(0)) == pid == fetch(os_remote.getpgid(0))
     assert (uid, gid) == (user.pw_uid, user.pw_gid)
     assert os.getsid(0) != pid
-    assert cwd == str(box.sandbox_dir / "submission")
+    assert Path(cwd).name == "submission" and Path(cwd).parents[1] == box.sandbox_dir / "work"  # its own copy
     assert set(env) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "MPLBACKEND", "AUTOGRADER_SANDBOX_TOKEN", "PYTHONHASHSEED",
                         "PYTHONDONTWRITEBYTECODE",
                         "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -98,8 +99,8 @@ def test_the_sandbox_user_can_rename_or_write_nothing_we_run(box):
             with pytest.raises(StudentError) as info:
                 w.import_module("os").rename(str(target), str(top / "moved"))
             assert info.value.type_name == "PermissionError"
-        with pytest.raises(StudentError) as info:
-            h.write_file("hostile.py", "planted = True\n")
+        with pytest.raises(StudentError) as info:  # what every worker imports
+            h.write_file(str(top / "submission" / "hostile.py"), "planted = True\n")
         assert info.value.type_name == "PermissionError"
 
 
@@ -115,6 +116,33 @@ def test_each_worker_gets_a_fresh_home_and_tmpdir(box):
         assert (fetch(env["HOME"]), fetch(env["TMPDIR"])) != (home, tmp)
         exists = w.import_module("os").path.exists
         assert not fetch(exists(f"{home}/left.txt")) and not fetch(exists(f"{tmp}/left.txt"))
+
+
+def test_each_worker_writes_in_a_private_copy_of_the_submission(box):
+    """Issue 17/20: `np.save("predictions.npy", ...)` in student code works, in the worker's
+    own copy of the submission (its current directory); the next worker starts from a fresh
+    copy, and the copy every worker imports from is unchanged. Imports never come from the
+    writable copy."""
+    original = {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()}
+    with box.worker() as w:
+        os_remote, h = w.import_module("os"), w.import_module("hostile")
+        cwd = fetch(os_remote.getcwd())
+        w.import_module("numpy").save("predictions.npy", np.arange(3.0))
+        fetch(h.write_file("hostile.py", "planted = True\n"))  # its copy: allowed
+        fetch(h.write_file("planted_module.py", "planted = True\n"))
+        assert fetch(w.import_module("numpy").load("predictions.npy")).tolist() == [0.0, 1.0, 2.0]
+        assert "predictions.npy" in fetch(os_remote.listdir("."))
+        with pytest.raises(StudentError) as info:
+            w.import_module("planted_module")
+        assert info.value.type_name == "ModuleNotFoundError"
+        assert fetch(w.import_module("inspect").getfile(h)) == str(box.sandbox_dir / "submission" / "hostile.py")
+    with box.worker() as w:
+        os_remote = w.import_module("os")
+        again = fetch(os_remote.getcwd())
+        assert again != cwd and not fetch(os_remote.path.exists(cwd))  # the earlier one is gone
+        assert sorted(fetch(os_remote.listdir("."))) == sorted(original)
+        assert fetch(w.import_module("hostile").read_file("hostile.py")) == original["hostile.py"].decode()
+    assert {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()} == original
 
 
 def test_root_only_files_are_unreadable_and_root_dirs_unwritable(box, open_dir):
@@ -401,7 +429,7 @@ def test_writable_space_is_one_capped_folder_per_worker():
         h = w.import_module("hostile")
         written, error = fetch(h.fill_home(32))
         assert written <= 8 and error == "No space left on device"
-        for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", "x"):  # x: the submission
+        for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", str(b.sandbox_dir / "submission" / "x")):
             with pytest.raises(StudentError) as info:
                 h.write_file(shared, "data")
             assert info.value.type_name == "PermissionError", shared
