@@ -6,6 +6,7 @@ process (or its memory) can reach the next one.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -51,6 +52,7 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         env = dict(os.environ)
         if sandbox_user:
             env["AUTOGRADER_SANDBOX_USER"] = sandbox_user
+        cmd = hide_arguments(cmd, Path(tmp))
         proc = subprocess.Popen(cmd, cwd=ENGINE_ROOT, env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
@@ -74,6 +76,17 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         if problem:
             sys.stderr.write(f"autograder: {submission}: {problem}\n{log.decode(errors='replace')[-4000:]}\n")
         return doc
+
+
+def hide_arguments(cmd: list[str], private_dir: Path) -> list[str]:
+    """The same command with its arguments in a file of `private_dir` (root's, 0700): on a
+    machine without PID namespaces, student code of any grading can read every command
+    line, and these name the submission (cli.py reads the file back)."""
+    from autograder.cli import ARGS_FILE_OPTION
+    head = cmd.index("grade") + 1
+    args_file = private_dir / "arguments.json"
+    args_file.write_text(json.dumps(cmd[head:]), encoding="utf-8")
+    return [*cmd[:head], ARGS_FILE_OPTION, str(args_file)]
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:

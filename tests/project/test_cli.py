@@ -90,6 +90,29 @@ def test_grade_function_runs_a_child_and_returns_the_results(tmp_path):
     assert grade(CORRECT, config=harness.COURSE_CFG, public_only=True, sandbox_user=harness.TEST_USER)["score"] == 7
 
 
+def test_a_grading_child_names_no_submission_on_its_command_line(tmp_path, monkeypatch):
+    """Without a PID namespace (a TA's regrade on a host that refuses them), student code can
+    read every process's command line: those of `grade()`'s children name no submission,
+    results file or pytest argument (they come from a root-only file)."""
+    import subprocess
+
+    from autograder import grading
+    started = []
+
+    class Recording(subprocess.Popen):
+        def __init__(self, cmd, *args, **kwargs):
+            started.append(list(cmd))
+            super().__init__(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(grading.subprocess, "Popen", Recording)
+    doc = grading.grade(CORRECT, tmp_path / "r.json", config=harness.COURSE_CFG, sandbox_user=harness.TEST_USER,
+                        extra_pytest_args=["-k", "test_add"])
+    assert harness.validate(doc)["score"] == 2  # the arguments did arrive: only test_add and test_add_many ran
+    (cmd,) = started
+    assert cmd[1:4] == ["-m", "autograder", "grade"] and cmd[4] == "--args-file", cmd
+    assert not any(str(CORRECT) in arg or "r.json" in arg or "test_add" in arg for arg in cmd), cmd
+
+
 def zip_names(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as zf:
         return zf.namelist()

@@ -320,6 +320,24 @@ def test_a_worker_sees_only_its_own_namespaces_processes(box):
     assert lines == [zygote] * len(listed), [line[:200] for line in lines]
 
 
+def test_what_the_sandbox_user_reads_of_the_grader_without_namespaces(monkeypatch):
+    """Gradescope's mode (no namespace: the worker sees the container's processes). Of the
+    grader (root) it reads only the command line, which holds no secret (on Gradescope
+    `python -m autograder gradescope`); not its environment, memory or descriptors. Nor the
+    zygote's, though it is the same user: the zygote is not dumpable."""
+    from autograder.sandbox import namespaces
+    monkeypatch.setattr(namespaces, "available", lambda flag: False)
+    with Sandbox(CASES / "hostile", SandboxConfig()) as b, b.worker() as w:
+        assert not [layer for layer in b.layers if "namespace" in layer], b.layers
+        grader, zygote = os.getpid(), b._zygote.pid
+        found = fetch(w.import_module("hostile").try_read(
+            [f"/proc/{pid}/{what}" for pid in (grader, zygote) for what in ("environ", "mem", "fd", "cmdline")]))
+    for pid in (grader, zygote):
+        for what in ("environ", "mem", "fd"):
+            assert found[f"/proc/{pid}/{what}"] in ("EACCES", "EPERM"), (pid, what, found)
+    assert found[f"/proc/{grader}/cmdline"] == "ok"  # as `ps` shows it to anyone: nothing secret there
+
+
 def test_the_zygote_is_not_root_and_runs_only_root_owned_code(box):
     with box.worker():
         zygote = box._zygote

@@ -287,3 +287,20 @@ def ipc_find(key=0x0BE7A5):
     libc = ctypes.CDLL(None, use_errno=True)
     return [kind for kind, found in (("shm", libc.shmget(key, 0, 0)), ("msg", libc.msgget(key, 0)),
                                      ("sem", libc.semget(key, 0, 0))) if found >= 0]
+
+
+def try_read(paths):
+    """For each path: "ok" when it could be read (or listed, for a folder), else the errno's name."""
+    import errno
+    out = {}
+    for path in paths:
+        try:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                with open(path, "rb") as f:
+                    f.read(1)
+            out[path] = "ok"
+        except OSError as exc:
+            out[path] = errno.errorcode.get(exc.errno, str(exc.errno))
+    return out
