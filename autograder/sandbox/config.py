@@ -5,6 +5,7 @@ parser of that file) reads into this class; code and tests may also build one di
 """
 import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 
@@ -75,3 +76,19 @@ def container_memory_mb(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cg
         if raw.isdigit() and int(raw) < 1 << 60:  # v1 writes a huge number for "no limit"; v2 "max"
             limits.append(int(raw) // (1024 * 1024))
     return min(limits) if limits else None
+
+
+def checked_setup(submission_root, config):
+    """(the submission folder, the config), or SandboxError: what every sandbox checks first
+    (the full one, sandbox.py, and the portable one, portable.py)."""
+    from .errors import SandboxError
+    from .stubs import STAND_INS
+    root = Path(submission_root).resolve()
+    if not root.is_dir():
+        raise SandboxError(f"submission directory {root} does not exist")
+    config = config or SandboxConfig()
+    unknown = [n for n in config.stand_ins if n not in STAND_INS]
+    if unknown:
+        raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
+                           f"(known: {', '.join(STAND_INS)})")
+    return root, config

@@ -22,12 +22,12 @@ import sys
 import weakref
 
 from .. import timing
+from .config import checked_setup
 from .errors import SandboxError
 from .folder import make_sandbox_dir
 from . import workdir
 from .pipe_channel import PipeChannel
 from .launch import HASH_SEED, THREAD_VARS
-from .sandbox import checked_setup
 from .worker import StartsWorkers, Worker
 
 _MB = 1024 * 1024

@@ -9,12 +9,11 @@ Where this full sandbox cannot run (not Linux), or when AUTOGRADER_PORTABLE=1 as
 import os
 import shutil
 import sys
-from pathlib import Path
 
 from .. import timing
 from . import backend, launch, namespaces, sweeping
 from .channel import _InProcessChannel
-from .config import SandboxConfig
+from .config import SandboxConfig, checked_setup
 from .errors import SandboxError
 from .folder import make_sandbox_dir
 from .users import check_interpreter_runnable, claim_sandbox_user
@@ -148,16 +147,3 @@ class Sandbox(StartsWorkers):
                 self._live.discard(ch)
         self.sweep()  # its workers' orphans went to init; find them by token/uid
 
-
-def checked_setup(submission_root, config):
-    """(the submission folder, the config), or SandboxError: what every sandbox checks first."""
-    root = Path(submission_root).resolve()
-    if not root.is_dir():
-        raise SandboxError(f"submission directory {root} does not exist")
-    config = config or SandboxConfig()
-    from .stubs import STAND_INS
-    unknown = [n for n in config.stand_ins if n not in STAND_INS]
-    if unknown:
-        raise SandboxError(f"grader error: no stand-in exists for {', '.join(unknown)} "
-                           f"(known: {', '.join(STAND_INS)})")
-    return root, config

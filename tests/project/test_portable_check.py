@@ -231,3 +231,21 @@ def test_a_portable_worker_writes_in_a_private_copy_of_the_submission(monkeypatc
             assert not fetch(os_remote.path.exists(cwd))
             assert sorted(fetch(os_remote.listdir("."))) == sorted(original)
         assert {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()} == original
+
+
+def test_the_sandbox_package_has_no_import_cycle():
+    """Issue 18: `portable.py` and `sandbox.py` imported each other. Every import between the
+    sandbox's modules, at module level or inside a function, now goes one way."""
+    graph = {}
+    for path in SANDBOX.glob("*.py"):
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                edges |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        graph[path.stem] = edges
+    graph = {name: edges & set(graph) for name, edges in graph.items()}
+
+    def reaches(start, goal, seen=()):
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, (*seen, nxt))) for nxt in graph[start])
+
+    assert [name for name in graph if reaches(name, name)] == []
