@@ -8,9 +8,10 @@
              process outside that only waits (namespaces.py). The zygote imports numpy once,
              puts seccomp on itself (inherited by every worker), then serves a control
              socket: "spawn" forks a fresh worker on the sockets it is handed (send_fds) with
-             fresh HOME and TMPDIR; "finish" kills a worker with everything it started,
-             reports how it ended and deletes its folders.
-    worker   new session, its own writable copy of the submission as its current directory
+             fresh HOME, TMPDIR and writable copy of the submission (made ahead while no
+             worker runs: SpareFolder); "finish" kills a worker with everything it started,
+             reports how it ended and deletes its folder.
+    worker   new session, its own copy of the submission as its current directory
              (workdir.py), rlimits, no_new_privs, Landlock (reads only the system, the
              interpreter, this runtime and the submission; writes only its own folder),
              stdout/stderr to a pipe the trusted side drains, then serves requests.
@@ -42,8 +43,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.dup2(sock_fd, 3)
     os.closerange(4, 1 << 16)  # the zygote's control socket must not reach student code
     os.umask(0o077)
-    cwd = os.path.join(folder, workdir.FOLDER_NAME)
-    workdir.make_private_copy(cfg["root"], cwd)
+    cwd = os.path.join(folder, workdir.FOLDER_NAME)  # made by the zygote (make_worker_folder)
     lim = cfg["limits"]
     limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
     limits.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
@@ -53,6 +53,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.environ["HOME"], os.environ["TMPDIR"] = home, tmp
     import tempfile
     tempfile.tempdir = None  # computed again from TMPDIR
+    os.stat(cfg["root"])  # imports come from there: missing is a set-up failure, not the student's
     os.chdir(cwd)  # its own writable copy; imports still come from the read-only root
     if cfg.get("landlock"):
         readable = list(cfg.get("readable", ())) + [cfg["root"]]
@@ -70,6 +71,47 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     watch = import_watch.install(cfg["root"], lambda event, name: protocol.send_frame(sock, {"imp": [event, name]}))
     protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
     serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
+
+
+def make_worker_folder(path, root):
+    """A worker's folder: HOME, TMPDIR and its own writable copy of the submission."""
+    os.mkdir(path, 0o700)
+    os.mkdir(os.path.join(path, "home"), 0o700)
+    os.mkdir(os.path.join(path, "tmp"), 0o700)
+    workdir.make_private_copy(root, os.path.join(path, workdir.FOLDER_NAME))
+
+
+class SpareFolder:
+    """The next worker's folder, made while no worker runs (between a finish and the next
+    spawn the grader is busy with its own checks), so that copying the submission costs a
+    spawn nothing. Made only when no worker is alive, so no worker can have touched it."""
+
+    NAME = "next"  # never a worker's number
+
+    def __init__(self, work, root):
+        self.path, self.root, self.ready = os.path.join(work, self.NAME), root, False
+
+    def prepare(self):
+        if self.ready:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            make_worker_folder(self.path, self.root)
+            self.ready = True
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)  # the spawn makes one itself
+
+    def take(self, folder):
+        """Move the spare to `folder` (True), or say there is none."""
+        if not self.ready:
+            return False
+        self.ready = False
+        try:
+            os.rename(self.path, folder)
+            return True
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return False
 
 
 def zygote_main(cfg_json, ctl_fd):
@@ -103,7 +145,8 @@ def zygote_main(cfg_json, ctl_fd):
         else:
             cfg["landlock"] = False
     work = cfg["work"]
-    statuses, live, folders = {}, set(), {}  # folders: pid -> the worker's HOME and TMPDIR
+    statuses, live, folders = {}, set(), {}  # folders: pid -> the worker's folder
+    spare = SpareFolder(work, cfg["root"])
 
     def reap():
         while True:
@@ -121,6 +164,7 @@ def zygote_main(cfg_json, ctl_fd):
         ctl.send(json.dumps(msg).encode())
 
     reply({"ready": os.getpid(), "layers": layers})
+    spare.prepare()  # the first worker's, while the grader checks the interpreter
     while True:
         ready, _, _ = select.select([ctl], [], [], 0.5)
         reap()
@@ -138,10 +182,10 @@ def zygote_main(cfg_json, ctl_fd):
             folder = os.path.join(work, str(int(req.get("n", 0))))
             try:
                 shutil.rmtree(folder, ignore_errors=True)
-                os.mkdir(folder, 0o700)
-                os.mkdir(os.path.join(folder, "home"), 0o700)
-                os.mkdir(os.path.join(folder, "tmp"), 0o700)
+                if not spare.take(folder):
+                    make_worker_folder(folder, cfg["root"])
             except OSError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
                 for fd in fds:
                     os.close(fd)
                 reply({"error": f"cannot make the worker's folder: {exc}"})
@@ -162,13 +206,19 @@ def zygote_main(cfg_json, ctl_fd):
             folders[pid] = folder
             reply({"pid": pid})
         elif op == "finish":
-            status = finish(req["pid"], req.get("grace", 0.0), live, statuses, reap, in_namespace,
-                            folders.pop(req["pid"], None))
+            folder = folders.pop(req["pid"], None)
+            status = finish(req["pid"], req.get("grace", 0.0), live, statuses, reap, in_namespace)
             if cfg.get("clear_ipc") and not live:
                 # The IPC namespace (ours, or the host's) holds only our user's objects to us;
                 # the grader sweeps the host's as well, but cannot see into our namespace.
                 status["ipc_cleared"] = ipc.remove_all_of(os.getuid())
             reply(status)
+            # The worker and all it started are dead: its folder goes before the next request
+            # is read, and the next worker's is made while the grader checks this one's results.
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+            if not live:
+                spare.prepare()
         elif op == "ping":
             reply({"ok": True})
     if in_namespace:
@@ -180,10 +230,10 @@ def zygote_main(cfg_json, ctl_fd):
     reap()
 
 
-def finish(pid, grace, live, statuses, reap, in_namespace, folder):
+def finish(pid, grace, live, statuses, reap, in_namespace):
     """Wait up to `grace` s for the worker to end by itself, then kill it and everything it
-    started (its orphans are our children: we are init or their subreaper), delete its
-    folder, and report how it ended."""
+    started (its orphans are our children: we are init or their subreaper), and report how
+    it ended."""
     deadline = time.monotonic() + grace
     reap()
     while pid in live and time.monotonic() < deadline:
@@ -212,8 +262,6 @@ def finish(pid, grace, live, statuses, reap, in_namespace, folder):
         if strays is None or strays - others:
             swept = limits.kill_tree(os.getpid(), spare=list(others)) or len(strays or ())
     reap()
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
     status, cpu = statuses.pop(pid, [None, 0.0])
     out = {"killed": killed, "cpu": cpu, "swept": swept, "others": len(others)}
     if stuck:

@@ -257,14 +257,14 @@ def test_a_private_tmpdir_is_avoided(tmp_path, monkeypatch):
 
 
 def test_a_worker_that_cannot_set_up_is_a_grader_error(box):
-    # Simulate a broken deployment: the submission copy vanishes, so chdir fails in setup.
+    # Simulate a broken deployment: the submission copy vanishes, so the worker's folder
+    # cannot be made (a spawn error) or, when it was made before, the worker's set-up fails.
     with Sandbox(CASES / "hostile", SandboxConfig()) as b:
         (b.sandbox_dir / "submission").rename(b.sandbox_dir / "gone")
-        with b.worker() as w:
-            with pytest.raises(SandboxError, match="failed to set up") as info:
+        with pytest.raises(SandboxError, match="could not start a worker|failed to set up") as info:
+            with b.worker() as w:
                 w.import_module("hostile")
-            assert "FileNotFoundError" in str(info.value)
-            assert not w.alive
+        assert "FileNotFoundError" in str(info.value) or "No such file" in str(info.value)
 
 
 def test_workers_have_no_network_when_root(box):
