@@ -40,6 +40,20 @@ def box():
         yield b
 
 
+@pytest.fixture(params=["full", "no-namespaces"])
+def any_mode_box(request):
+    """A sandbox with every layer this machine allows, and one with only those Gradescope's
+    container allows (namespaces off: the user, seccomp, Landlock, rlimits)."""
+    from autograder.sandbox import namespaces
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "no-namespaces":
+            patch.setattr(namespaces, "available", lambda flag: False)
+        b = Sandbox(CASES / "hostile", SandboxConfig())
+    with b:
+        assert any("namespace" in layer for layer in b.layers) == (request.param == "full"), b.layers
+        yield b
+
+
 def test_worker_runs_as_the_unprivileged_sandbox_user_in_its_own_session(box):
     user = pwd.getpwnam(os.environ.get("AUTOGRADER_SANDBOX_USER", "beras-sandbox"))
     assert box.user.pw_uid == user.pw_uid != 0
@@ -118,11 +132,12 @@ def test_each_worker_gets_a_fresh_home_and_tmpdir(box):
         assert not fetch(exists(f"{home}/left.txt")) and not fetch(exists(f"{tmp}/left.txt"))
 
 
-def test_each_worker_writes_in_a_private_copy_of_the_submission(box):
+def test_each_worker_writes_in_a_private_copy_of_the_submission(any_mode_box):
     """Issue 17/20: `np.save("predictions.npy", ...)` in student code works, in the worker's
     own copy of the submission (its current directory); the next worker starts from a fresh
     copy, and the copy every worker imports from is unchanged. Imports never come from the
     writable copy."""
+    box = any_mode_box
     original = {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()}
     with box.worker() as w:
         os_remote, h = w.import_module("os"), w.import_module("hostile")
@@ -371,10 +386,11 @@ def test_seccomp_and_no_user_namespaces(box):
     assert found["inet socket"] == found["inet6 socket"] == found["netlink socket"] == "EAFNOSUPPORT"
 
 
-def test_system_v_ipc_and_posix_message_queues_are_denied(box):
+def test_system_v_ipc_and_posix_message_queues_are_denied(any_mode_box):
     """Issue 18, finding 1: such objects belong to the uid (or the host), not to the worker,
     so they would reach later workers and outlive the grading. seccomp refuses them in every
     mode, namespaces or not."""
+    box = any_mode_box
     with box.worker() as w:
         found = fetch(w.import_module("hostile").ipc_probe())
     assert found == {name: "EPERM" for name in ("shmget", "shmat", "msgget", "semget", "shmctl", "mq_open")}
@@ -411,11 +427,11 @@ def test_ipc_objects_a_worker_leaves_are_swept_when_seccomp_is_missing(without_s
     assert ipc_objects_of(uid) == []
 
 
-def test_no_socket_can_be_named_or_reached_by_name(box):
+def test_no_socket_can_be_named_or_reached_by_name(any_mode_box):
     """An abstract AF_UNIX name lives in the network namespace, shared with the grader and
     other gradings where there is none of the worker's own (Gradescope): no worker may bind
     one, or connect or send to one. Its own channel (a socketpair) still works."""
-    with box.worker() as w:
+    with any_mode_box.worker() as w:
         found = fetch(w.import_module("hostile").named_socket_probe())
     assert found.pop("socketpair") == "ok"
     assert found == {"abstract bind": "EPERM", "path bind": "EPERM", "abstract connect": "EPERM",
