@@ -27,6 +27,7 @@ from autograder.grading import grade, load_course
 from autograder.validate.corpus import KINDS, Case, Corpus, CorpusError, load_corpus, materialise
 from autograder.validate.figures import figure_lines, figures, mutant_lines, mutant_records, pct
 from autograder.validate.jobs import Graded, Job, run_jobs
+from autograder.validate.pasteable import pasteable_hints, solution_expressions
 from autograder.validate.randomised import randomised
 from autograder.validate.suite import SuiteTest, select, suite_tests
 from autograder.validate.verdicts import (Verdict, check_determinism, check_full, check_hostile, check_mutant,
@@ -321,3 +322,14 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
     for m in mutants:  # a wrong hint is worse than none, on any subset
         for key, mistake in m.false_hints:
             validation.violation(f"mutant {m.case.id} ({m.case.mistake}): {key} gives a hint about {mistake}")
+    # Attacks' outputs hold what the submission printed, which may be anything.
+    check_hints_paste_nothing(validation, {label: g.doc for label, g in main.items()
+                                           if not label.startswith("hostile")})
+
+
+def check_hints_paste_nothing(validation: Validation, docs: dict[str, dict]) -> None:
+    """A hint guides; it never holds a line of the reference's solution regions."""
+    found = pasteable_hints(docs, solution_expressions(validation.course.reference))
+    validation.report["pasteable_hints"] = found
+    for problem in found:
+        validation.violation(problem)

@@ -26,7 +26,8 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
     builtins = student.import_module("builtins")
     expect(fetch(builtins.isinstance(tensor, core.Tensor)), prop, inputs=inputs,
            detail="`Tensor(a)` is not an instance of Tensor.",
-           hint=Hint("wrong-type", "return `np.asarray(a).view(cls)`, not a plain array."))
+           hint=Hint("wrong-type", "return the array viewed as the class being constructed (an ndarray's `view` "
+                                   "method), not a plain array."))
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
            detail=f"`Tensor(a).trainable` is {show(fetch(builtins.getattr(tensor, 'trainable', None)))}.",
            hint=Hint("trainable-flag", "set `trainable = True` on the new Tensor."))
