@@ -106,6 +106,56 @@ def failed_unit_tests(exclude_tags: Iterable[str] = ("end-to-end", "style-sensit
     return sorted(found, key=lambda t: [int(p) if p.isdigit() else p for p in str(t[0]).split(".")])
 
 
+# ---------------------------------------------------------------------------- upstream blame
+
+def rests_on(*parts: str):
+    """Declare the student parts a test uses besides the one it grades, each named by the tag
+    of the tests that grade it (e.g. `@rests_on("tensor", "weighted")` on a model test, whose
+    test-provided layers hold the student's Variables). When one of those tests failed earlier
+    in the run, this test's failure says so first (conftest.py), and those tests run first."""
+    def declare(function):
+        function.__rests_on__ = tuple(parts)
+        return function
+    return declare
+
+
+def upstream_failures(parts: Iterable[str], own_number: str | None = None) -> list:
+    """(number, name) of the failed tests so far that grade one of `parts`, lowest number
+    first, without the test itself."""
+    wanted = set(parts)
+    found = {(number, name) for number, name, tags in FAILED_SO_FAR
+             if wanted & set(tags) and str(number) != str(own_number)}
+    return sorted(found, key=lambda t: [int(p) if p.isdigit() else p for p in str(t[0]).split(".")])
+
+
+def upstream_hint(failed: Sequence[tuple], own_hint: str | None = None) -> Hint:
+    """The hint of a failure that an earlier failing test explains; the test's own hint, if
+    any, is kept as what to look at once those pass (a claim made only on that condition)."""
+    listed = ", ".join(f"{number} ({name})" for number, name in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    text = (f"an earlier failing test explains this: {listed}{more}. This test uses the part that "
+            f"{'it grades' if len(failed) == 1 else 'they grade'}, so fix {failed[0][0]} first; this one will "
+            f"likely pass then.")
+    if own_hint:
+        text += f" If it still fails after that: {own_hint}"
+    return Hint(REMINDER, text)
+
+
+HINT_PARAGRAPH = "**Hint:** "
+
+
+def with_upstream_hint(markdown: str, failed: Sequence[tuple]) -> str:
+    """A failure's Markdown with its hint paragraph replaced by the upstream hint."""
+    paragraphs = markdown.split("\n\n")
+    own = [p for p in paragraphs if p.startswith(HINT_PARAGRAPH)]
+    kept = [p for p in paragraphs if not p.startswith(HINT_PARAGRAPH)]
+    own_hint = own[0][len(HINT_PARAGRAPH):].strip() if own else None
+    hint = upstream_hint(failed, own_hint)
+    # The hint goes where a hint goes: after the property, input and details, before notes.
+    at = next((i for i, p in enumerate(kept) if p.startswith("*") and not p.startswith("**")), len(kept))
+    return "\n\n".join(kept[:at] + [HINT_PARAGRAPH + hint] + kept[at:])
+
+
 # ---------------------------------------------------------------------------- formatting
 
 def plain(value: Any) -> Any:

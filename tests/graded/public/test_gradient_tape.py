@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import REMINDER, Hint, expect, expect_close, gradient_list, show
+from feedback import REMINDER, Hint, expect, expect_close, gradient_list, rests_on, show
 
 
 def log_cosh(pred, target):
@@ -41,6 +41,7 @@ DEEP_MODEL = "(x @ w1) * c1 -> tanh -> * s -> (. @ w2) * c2 -> loss sum(log(cosh
 @weight(2)
 @number("7.1")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case):
@@ -154,6 +155,7 @@ def keyed_by_value_hint(beras, probes, case):
 @weight(4)
 @number("7.2")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape", "q5")
 @given(case=deep_case())
 def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
@@ -192,6 +194,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
 @weight(1)
 @number("7.3")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import Hint, expect, expect_close, show
+from feedback import Hint, expect, expect_close, rests_on, show
 
 
 @weight(2)
@@ -59,6 +59,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
 @weight(1.5)
 @number("1.3")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5))
 def test_trainable_and_non_trainable_variables(student, worker_side, flags):
@@ -87,6 +88,7 @@ def test_trainable_and_non_trainable_variables(student, worker_side, flags):
 @weight(1.5)
 @number("1.4")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5), new_value=st.booleans())
 def test_trainable_property_and_setter(student, worker_side, flags, new_value):
