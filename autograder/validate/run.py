@@ -30,8 +30,8 @@ from autograder.validate.jobs import Graded, Job, run_jobs
 from autograder.validate.pasteable import pasteable_hints, solution_expressions
 from autograder.validate.randomised import randomised
 from autograder.validate.suite import SuiteTest, select, suite_tests
-from autograder.validate.verdicts import (Verdict, check_determinism, check_full, check_hostile, check_mutant,
-                                          check_zero, is_grader_error, secret_markers)
+from autograder.validate.verdicts import (Verdict, check_degenerate, check_determinism, check_full, check_hostile,
+                                          check_mutant, check_zero, is_grader_error, secret_markers)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
 
@@ -214,7 +214,8 @@ def corpus_run(validation: Validation) -> None:
     counts = {k: sum(1 for c in cases if c.kind == k) for k in KINDS}
     say(f"validate: {'quick subset' if args.quick else 'full corpus'}: reference, "
         f"{'template, ' if want_template else ''}{counts['variant']} variants, "
-        f"{counts['mutant']} mutants, {counts['hostile']} hostile; {args.jobs} at a time")
+        f"{counts['mutant']} mutants, {counts['hostile']} hostile, {counts['degenerate']} degenerate; "
+        f"{args.jobs} at a time")
     for c in skipped_root:
         say(f"  (hostile {c.id} needs root to mean anything; not run as uid {os.geteuid()})")
 
@@ -261,7 +262,7 @@ def corpus_jobs(validation: Validation, cases: list[Case], chosen: list[Case], w
     for case in cases:
         # Mutants, and attacks on the template (which fail every test anyway), in fast mode;
         # attacks on the reference as for students, time limits and shrinking included.
-        mode = mode_for_failing if case.kind == "mutant" or case.base == "template" else None
+        mode = mode_for_failing if case.kind in ("mutant", "degenerate") or case.base == "template" else None
         jobs.append(job(f"{case.kind} {case.id}", validation.submission(case), mode))
     if not args.no_determinism:
         # Graded as for students (no validation mode): the reference once more, the chosen
@@ -302,6 +303,8 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
             m = check_mutant(case, g, corpus, suite)
             mutants.append(m)
             verdicts.append(m.verdict)
+        elif case.kind == "degenerate":
+            verdicts.append(check_degenerate(case, g, suite))
         else:
             markers = secret_markers(validation.course, case.base)
             verdicts.append(check_hostile(case, g, suite, markers, validation.values))

@@ -373,6 +373,16 @@ def _factor_meanings(c: float, batch: int | None, classes: int | None) -> list:
         if np.isclose(c, 1.0 / size, rtol=1e-4):
             meanings.append(("1/" + key, "batch-mean", f"{name} times too small: a mean where the sum is "
                                                        f"needed, or an extra division by {key}"))
+    if batch and classes and batch > 1 and classes > 1 and batch != classes:
+        # A mean over one axis where the other was meant: the sum divided by C instead of N.
+        for ratio, why in ((batch / classes, "divided by C where the batch mean divides by N"),
+                           (classes / batch, "divided by N where the mean over C is needed")):
+            if np.isclose(c, ratio, rtol=1e-4):
+                meanings.append(("N/C" if ratio == batch / classes else "C/N", "wrong-axis",
+                                 f"N/C = {batch}/{classes} times the expected one: {why}, i.e. a mean "
+                                 f"over the wrong axis" if ratio == batch / classes else
+                                 f"C/N = {classes}/{batch} times the expected one: {why}, i.e. a mean "
+                                 f"over the wrong axis"))
     for k in (2.0,):  # a constant seen on one input only: said, but not as a diagnosis
         if np.isclose(c, k, rtol=1e-4) or np.isclose(c, 1.0 / k, rtol=1e-4):
             meanings.append((f"{c:g}", OBSERVATION, f"{c:g} times the expected one: a missing or extra factor "
