@@ -348,3 +348,14 @@ def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
            hint=Hint(OBSERVATION, "with g = 0 every update must be 0; your optimizer "
                                   + ("produced nan or inf: a 0 / 0 somewhere." if not np.all(np.isfinite(end))
                                      else "moved: a step that does not depend on g?")))
+    # Standing still on a flat loss is this question's point only for an optimizer that moves
+    # where the loss is not flat: one that never moves gives the same answer for no reason.
+    sloped = np.asarray(fetch(worker_side("optimizing").descend(getattr(beras.optimizers, kind)(**OPTIMIZERS[kind]),
+                                                                start, 1)))
+    expect(sloped.shape == (2,) and not np.allclose(sloped, start, rtol=0, atol=1e-12),
+           "[Q7] The same optimizer moves where the gradient is not 0 (one step from (-2, 2) on x exp(-(x^2 + y^2)), "
+           "whose gradient there is small but not 0).",
+           inputs={"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start": start, "gradient": "the exact one, 1 step"},
+           detail=f"After one step it is at {sloped}: it did not move.",
+           hint=Hint(OBSERVATION, "your optimizer changes nothing, even where the gradient is not 0: does it write "
+                                  "into the parameters (`p -= ...`, `p[...] = ...` or `p.assign(...)`)?"))
