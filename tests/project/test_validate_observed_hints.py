@@ -40,6 +40,18 @@ def test_a_first_step_scaled_by_a_power_of_g_says_what_v_accumulates(suite):
     noisy = before - (before - expected) * np.array([[0.7, 1.3, 0.9]])  # no single power: nothing said
     assert suite.optimizers.gradient_power_hint("RMSProp", before, noisy, expected, g) is None
     assert suite.optimizers.gradient_power_hint("BasicOptimizer", before, got, expected, g) is None
+    # One size of gradient: a constant factor would look like a power, so a second size decides.
+    one = np.array([[1e-3, -1e-3]])
+    wanted = before[:, :2] - 0.01 * np.sign(one) / np.sqrt(0.1)
+    scaled = before[:, :2] - (before[:, :2] - wanted) * np.abs(one) ** 0.5
+    assert suite.optimizers.gradient_power_hint("RMSProp", before[:, :2], scaled, wanted, one) is None
+    big = 100 * one
+    at_big = (before[:, :2], before[:, :2] - (before[:, :2] - wanted) * np.abs(big) ** 0.5, wanted, big)
+    assert suite.optimizers.gradient_power_hint("RMSProp", before[:, :2], scaled, wanted, one,
+                                                lambda: at_big).mistake == "wrong-formula"
+    constant = (before[:, :2], before[:, :2] - (before[:, :2] - wanted) * np.sqrt(1e-3), wanted, big)
+    assert suite.optimizers.gradient_power_hint("RMSProp", before[:, :2], scaled, wanted, one,
+                                                lambda: constant) is None
 
 
 def test_a_standard_deviation_one_over_root_3_of_the_right_one_is_a_uniform_draw(suite):

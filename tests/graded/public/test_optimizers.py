@@ -102,7 +102,9 @@ def check_sequence(beras, worker_side, kind, hyper, case):
             observed = None
             if not close_enough(g_i, e_i, hyper):  # what the values show, looked at only when they differ
                 previous = expected[step - 1][i] if step else params[i]
-                observed = (gradient_power_hint(kind, previous, g_i, e_i, grads[i]) if step == 0 else None) \
+                observed = (gradient_power_hint(kind, previous, g_i, e_i, grads[i],
+                                                first_step_at(beras, helpers, kind, hyper, params, grads, i))
+                            if step == 0 else None) \
                     or alone_right_hint(beras, helpers, kind, hyper, params, steps, expected)
             previous = expected[step - 1][i] if step else params[i]
             expect(not (np.allclose(g_i, previous) and not np.allclose(e_i, previous)),
@@ -129,12 +131,9 @@ def close_enough(got, expected, hyper):
 SECOND_MOMENT = {"RMSProp": "RMSProp's v", "Adam": "Adam's v"}
 
 
-def gradient_power_hint(kind, before, got, expected, g):
-    """From a first step (m and v start at 0): when the returned step is the expected one
-    times |g|^k, one k for every entry, v grows like |g|^(2 - 2k) instead of g^2. Said only
-    for k a multiple of 1/2 other than 0, from entries whose |g| is far from 1."""
-    if kind not in SECOND_MOMENT:
-        return None
+def _powers(before, got, expected, g):
+    """(k per usable entry, their log|g|) with got's step = expected's step * |g|^k; None
+    when the values cannot say (shapes, nan, steps of opposite signs)."""
     before, got, expected, g = (np.asarray(v, dtype=float) for v in (before, got, expected, g))
     if not (before.shape == got.shape == expected.shape == g.shape) or not np.all(np.isfinite(got)):
         return None
@@ -145,16 +144,53 @@ def gradient_power_hint(kind, before, got, expected, g):
     ratio = taken[usable] / wanted[usable]
     if np.any(ratio <= 0):
         return None
-    powers = np.log(ratio) / np.log(np.abs(g[usable]))
+    logs = np.log(np.abs(g[usable]))
+    return np.log(ratio) / logs, logs
+
+
+def gradient_power_hint(kind, before, got, expected, g, second=None):
+    """From a first step (m and v start at 0): when the returned step is the expected one
+    times |g|^k, one k for every entry, v grows like |g|^(2 - 2k) instead of g^2. Said only
+    for k a multiple of 1/2 other than 0, and only when gradients of two sizes agree on it
+    (entries of different sizes, or `second()` -> (before, got, expected, g) for the same
+    step with larger gradients): on one size, any constant factor looks like a power."""
+    if kind not in SECOND_MOMENT:
+        return None
+    found = _powers(before, got, expected, g)
+    if found is None:
+        return None
+    powers, logs = found
     k = float(np.median(powers))
     half = round(2 * k) / 2
     if half == 0 or np.max(np.abs(powers - half)) > 0.03:
         return None
+    if np.ptp(logs) < 0.5:  # one size of gradient: check at another
+        try:
+            again = _powers(*second()) if second is not None else None
+        except Exception:  # noqa: BLE001 - the student's code failed there: nothing sure
+            again = None
+        if again is None or np.max(np.abs(again[0] - half)) > 0.03 or abs(np.median(again[1]) - np.median(logs)) < 0.5:
+            return None
     grows = 2 - 2 * half
     like = "does not depend on g at all" if grows == 0 else f"grows like |g|^{grows:g}" if grows != 1 else "grows like |g|"
     return Hint("wrong-formula", f"on the first step your update is the expected one times |g|^{half:g} (the same "
-                                 f"power for every entry): your v {like}, where {SECOND_MOMENT[kind]} accumulates "
-                                 f"the SQUARE of the gradient.")
+                                 f"power for gradients of every size): your v {like}, where {SECOND_MOMENT[kind]} "
+                                 f"accumulates the SQUARE of the gradient.")
+
+
+def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=8.0):
+    """() -> (before, got, expected, g) for parameter i after one step of a fresh optimizer
+    fed the first step's gradients times `scale`: the same step at another size of |g|."""
+    def second():
+        bigger = [scale * np.asarray(g, dtype=float) for g in grads]
+        expected = judge.value("optimizer_sequence", kind, hyper, params, [bigger])
+        if not judge.known(expected):
+            return None
+        remote = helpers.params(params)
+        originals = [remote[j] for j in range(len(params))]
+        getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, bigger)
+        return params[i], fetch(helpers.plain(originals))[i], expected[0][i], bigger[i]
+    return second
 
 
 def zero_gradient_moves(beras, helpers, hyper, start, steps):
@@ -229,7 +265,8 @@ def check_tiny_gradients(beras, worker_side, kind, hyper, params, signs):
                      + " (within 1% of a step).",
                      expected=e_i, returned=g_i, what=f"parameter {i} after one step", inputs=inputs,
                      mistakes={MISTAKES[(kind, "epsilon inside")]: epsilon_inside},
-                     hint=gradient_power_hint(kind, params[i], g_i, e_i, grads[i]),
+                     hint=gradient_power_hint(kind, params[i], g_i, e_i, grads[i],
+                                              first_step_at(beras, helpers, kind, hyper, params, grads, i, 100.0)),
                      rtol=1e-6, atol=1e-2 * hyper["learning_rate"], ratios=False)
 
 
