@@ -48,6 +48,14 @@ def test_a_hint_that_guides_is_not_a_violation(solutions, hint):
     assert pasteable_hints({"mutant m": doc_with_hint(hint)}, solutions) == []
 
 
+def test_a_hint_naming_another_test_by_its_title_is_not_a_violation(solutions):
+    doc = doc_with_hint("fix them first: 2.1 (Dense forward x @ w + b).")
+    doc["tests"].append({"name": "Dense forward x @ w + b", "number": "2.1", "score": 0, "max_score": 3,
+                         "output": "**Property.** P."})
+    assert pasteable_hints({"mutant m": doc}, solutions) == []
+    assert pasteable_hints({"mutant m": doc_with_hint("fix it: x @ w + b.")}, solutions)
+
+
 def test_hints_are_read_from_the_failure_markdown():
     assert hints_in("**Property.** P.\n\n**Hint:** one\ntwo\n\nrest") == ["one\ntwo"]
     assert hints_in("no hint here") == []
