@@ -262,7 +262,8 @@ def pytest_pyfunc_call(pyfuncitem):
         failed = feedback.upstream_failures(meta(pyfuncitem, "__rests_on__", ()) or (),
                                             meta(pyfuncitem, "__number__"))
         shown = explained_crash(pyfuncitem, raised)
-        text = (str(shown) if shown is not None else feedback_text(raised)) if failed else ""
+        certain = {"not-implemented", "missing-return"} & set(hint_classes(shown if shown is not None else raised))
+        text = (str(shown) if shown is not None else feedback_text(raised)) if failed and not certain else ""
         if text:
             upstream = UpstreamFailed(feedback.with_upstream_hint(text, failed))
             upstream.extra_data = {"hints": [feedback.REMINDER]}
@@ -270,6 +271,15 @@ def pytest_pyfunc_call(pyfuncitem):
         if shown is None:
             raise
         raise shown from raised
+
+
+def hint_classes(raised: BaseException) -> list:
+    """The mistake classes of the hints a failure carries (its extra_data)."""
+    for e in exceptions_in(raised):
+        hints = (getattr(e, "extra_data", None) or {}).get("hints") if isinstance(e, AssertionError) else None
+        if hints:
+            return list(hints)
+    return []
 
 
 class UpstreamFailed(AssertionError):

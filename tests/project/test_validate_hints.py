@@ -245,3 +245,33 @@ def test_a_crash_in_given_code_called_by_the_tape_names_the_tape_not_get_input_g
     # Elsewhere (the student's layers too) it names both, and claims no mistake.
     hint = conftest.crash_hint(crash, ("end-to-end",))
     assert hint.mistake == "reminder" and "`get_input_gradients`" in hint
+
+
+def test_the_suite_says_which_earlier_failure_explains_a_failure_unless_its_own_hint_is_certain(feedback,
+                                                                                               monkeypatch):
+    conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_upstream_hook")
+    graded_feedback = conftest.feedback
+    monkeypatch.setattr(graded_feedback, "FAILED_SO_FAR", [("1.3", "trainable_variables", ("weighted",))])
+
+    def test():
+        pass
+    test.__tags__, test.__rests_on__, test.__number__ = ("model",), ("tensor", "weighted"), "8.2"
+    item = type("Item", (), {"obj": test, "fixturenames": ()})()
+
+    def shown(error):
+        hook = conftest.pytest_pyfunc_call(item)
+        next(hook)
+        with pytest.raises(AssertionError) as raised:
+            hook.throw(error)
+        return raised.value
+
+    own = graded_feedback.failure("P.", detail="d", hint=graded_feedback.Hint("training-mode", "own."))
+    upstream = shown(own)
+    assert "an earlier failing test explains this: 1.3 (trainable_variables)" in str(upstream)
+    assert upstream.extra_data == {"hints": ["reminder"]} and "If it still fails after that: own." in str(upstream)
+    StudentError = conftest.StudentError
+    stub = StudentError("NotImplementedError", "TODO", [("beras/model.py", 3, "batch_step", "raise")])
+    certain = shown(stub)
+    assert certain.extra_data == {"hints": ["not-implemented"]} and "earlier failing" not in str(certain)
+    monkeypatch.setattr(graded_feedback, "FAILED_SO_FAR", [])
+    assert shown(own) is own
