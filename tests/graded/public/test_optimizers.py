@@ -178,11 +178,13 @@ def gradient_power_hint(kind, before, got, expected, g, second=None):
                                  f"accumulates the SQUARE of the gradient.")
 
 
-def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=8.0):
+def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=None):
     """() -> (before, got, expected, g) for parameter i after one step of a fresh optimizer
-    fed the first step's gradients times `scale`: the same step at another size of |g|."""
+    fed the first step's gradients times `scale` (default: 1/100 for gradients up to 1 in
+    size, 100 above, so that |g| moves away from 1): the same step at another size of |g|."""
     def second():
-        bigger = [scale * np.asarray(g, dtype=float) for g in grads]
+        factor = scale or (0.01 if np.median(np.abs(np.asarray(grads[i], dtype=float))) <= 1 else 100.0)
+        bigger = [factor * np.asarray(g, dtype=float) for g in grads]
         expected = judge.value("optimizer_sequence", kind, hyper, params, [bigger])
         if not judge.known(expected):
             return None
