@@ -315,6 +315,13 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
     validation.report["figures"] = stats
     for line in mutant_lines(mutants, suite) + figure_lines(stats, correct):
         validation.say(line)
+    degenerate = [v for v in verdicts if v.kind == "degenerate"]
+    if degenerate:
+        validation.say("\nDegenerate submissions (right in shape only)")
+        for v in degenerate:
+            earned = ", ".join(f"{k} (+{x:g})" for k, x in v.extra.get("earned", {}).items()) or "nothing"
+            validation.say(f"  {v.label.split(' ', 1)[1]}: {v.score:g} points; earned {earned}"
+                           + ("" if v.ok else "  <- NOT ALLOWED: " + "; ".join(v.problems)))
     targets = not args.quick and not args.only
     blame = stats["blame_precision_mean"]
     if targets and blame is not None and blame < args.min_blame:
