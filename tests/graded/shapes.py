@@ -9,7 +9,7 @@ The given code of every term (validation/variants.yaml, `term-*`) reads a gradie
   other g is shared by the batch, and each sample's product is written into an array shaped
   like the input or weight, so a shared bias gradient of shape (), (1,), (r,) or (1, r)
   (anything that broadcasts to b's (1, r)) composes alike, and so does a shared Jacobian
-  repeated for every sample, (N, m, r) for (m, r).
+  repeated for every sample, (N, m, r) for (m, r), or (N, 1, r) for b's.
 Shapes the given code would combine differently stay failures, with the shape in the message.
 """
 from __future__ import annotations
@@ -42,14 +42,20 @@ def elementwise_slope(returned, shape) -> np.ndarray:
     return got
 
 
-def shared_gradient(returned, shape) -> np.ndarray:
-    """A gradient the generic compose treats as shared by the batch (not 3-D), in the weight's
-    `shape` when it broadcasts there (a bias gradient of shape (), (1,), (r,), (1, 1))."""
+def shared_gradient(returned, shape, batch: int | None = None) -> np.ndarray:
+    """A weight gradient in the weight's `shape` when the generic compose reads it as that one
+    matrix: shared (not 3-D) and broadcasting there (a bias gradient of shape (), (1,), (r,),
+    (1, 1)), or given once per sample, (N, 1, r), every sample's the same."""
     got = np.asarray(returned, dtype=np.float64)
-    if got.shape == tuple(shape) or got.ndim == 3 or got.ndim > len(shape):
+    shape = tuple(shape)
+    if got.shape == shape:
+        return got
+    if got.ndim == 3 and batch and got.shape[0] == batch and all(np.array_equal(s, got[0]) for s in got):
+        got = got[0]
+    if got.ndim == 3 or got.ndim > len(shape):
         return got
     try:
-        return np.broadcast_to(got, tuple(shape))
+        return np.broadcast_to(got, shape)
     except ValueError:
         return got
 

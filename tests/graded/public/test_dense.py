@@ -49,7 +49,7 @@ def weight_gradient_shapes_ok(dW, db, n, m, r):
     """Shapes the given compose combines like the usual ones (shapes.py): dW per sample,
     (N, m, r) or (N, m, 1); db shared, anything that broadcasts to b's (1, r)."""
     dW_ok = dW.ndim == 3 and dW.shape[0] == n and dW.shape[1] == m and dW.shape[2] in (1, r)
-    db_ok = shared_gradient(db, (1, r)).shape == (1, r)
+    db_ok = shared_gradient(db, (1, r), n).shape == (1, r)
     return dW_ok, db_ok
 
 
@@ -103,7 +103,7 @@ def test_dense_gradient_shapes(beras, worker_side, add_output, case):
     expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
            hint=Hint("reminder", "db is ones shaped like b."))
     bias_jacobian = judge.apply(lambda v: np.reshape(v, (1, r)), judge.value("dense_bias_jacobian", x, w, b))
-    db_shape, db = db.shape, shared_gradient(db, (1, r))  # e.g. (1,) or (r,): the given compose broadcasts it against J[b]
+    db_shape, db = db.shape, shared_gradient(db, (1, r), n)  # e.g. (1,) or (r,): the given compose broadcasts it against J[b]
     expect_close(prop, expected=bias_jacobian, returned=db, what="db", inputs=inputs, **M.VALUE,
                  mistakes={Hint("batch-mean", f"db is N = {n} everywhere: you summed over the batch already, and "
                                               "compose_weight_gradients sums again. db is ones, as for one sample."):
