@@ -148,7 +148,8 @@ def test_the_optimizer_takes_parameters_and_gradients(profile):
 
 def test_test_weights_are_variables_without_the_students_constructor(profile):
     """Under `Variable = Tensor` a Variable(...) call runs the student's Tensor constructor (a
-    part graded on its own): test-provided weights are views, flagged trainable."""
+    part graded on its own): while it is unfinished, test-provided weights are still
+    Variables, flagged trainable by the given __array_finalize__."""
     _, beras, namespaces = profile
     probes = namespaces["probes"]
     original = beras.core.Tensor.__new__
