@@ -16,6 +16,7 @@ from suite_support import graded
 VARIANTS = {
     "activation-slopes-from-all-inputs": "test_leaky_relu_gradients or test_sigmoid_gradients or test_sigmoid_is_stable",
     "dense-bias-gradient-of-one": "test_dense_gradient_shapes or test_dense_composed",
+    "dense-bias-gradient-per-sample": "test_dense_gradient_shapes or test_dense_composed",
     "dense-input-jacobian-per-sample": "test_dense_gradient_shapes or test_dense_composed",
     "batch-step-calls-metric-forward": "test_batch_step or test_fit or test_evaluate",
     "evaluate-per-batch-metric-lists": "test_evaluate",
