@@ -28,6 +28,9 @@ from typing import Any
 # paragraph separators, and the bidi embedding/override/isolate marks.
 _DROP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _BACKTICKS = re.compile(r"`+")
+# Lone surrogates: a file name that is not UTF-8 comes back from os.listdir as
+# surrogate-escaped text, which no UTF-8 document (results.json) can hold.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean(text: Any, *, newlines: bool = True, tabs: bool = True) -> str:
@@ -35,6 +38,7 @@ def clean(text: Any, *, newlines: bool = True, tabs: bool = True) -> str:
     when `newlines` is False); tabs stay unless `tabs` is False (then a space)."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     text = _DROP.sub("", text)
+    text = _SURROGATE.sub("\ufffd", text)
     if not newlines:
         text = text.replace("\n", " ")
     if not tabs:
