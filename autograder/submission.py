@@ -230,7 +230,7 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budge
 
 def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str] = (),
               notes: list[str] | None = None) -> None:
-    """Copy regular files and folders only: links could point at the grader's secrets, and
+    """Copy regular files and folders only: links (hard ones too) could point at the grader's secrets, and
     devices or pipes could block or never end. Folders deeper than the cap, and anything
     the file system refuses to read or write, are left out with a note."""
     excluded = set(exclude_top)
@@ -266,7 +266,8 @@ def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str]
                 continue
             try:
                 info = path.lstat()
-                if stat.S_ISLNK(info.st_mode):
+                # A hard link is a link too: its other name may be a file of the grader's.
+                if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1):
                     links.append(rel)
                     continue
                 if not stat.S_ISREG(info.st_mode):
@@ -278,7 +279,7 @@ def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str]
     if notes is None:
         return
     if links:
-        notes.append("Symbolic links are not graded and were ignored: "
+        notes.append("Links (symbolic or hard) are not graded and were ignored: "
                      + ", ".join(code_span(l) for l in links[:5]))
     if too_deep:
         notes.append(f"Folders nested more than {budget.caps.depth} deep were not graded.")

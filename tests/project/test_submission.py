@@ -110,10 +110,11 @@ def test_symlinks_on_disk_are_never_followed(tmp_path):
     src = write(tmp_path / "src", {"calc/__init__.py": ""})
     os.symlink(secret / "answer.py", src / "calc" / "vec.py")
     os.symlink(secret, src / "linked_dir")
+    os.link(secret / "answer.py", src / "calc" / "hard.py")
     got = S.prepare(src, tmp_path / "out")
     assert listing(got.root) == ["calc/__init__.py"]
     assert "SECRET" not in "".join(p.read_text() for p in got.root.rglob("*") if p.is_file())
-    assert any("Symbolic links" in n for n in got.notes)
+    assert any("Links (symbolic or hard)" in n and "hard.py" in n for n in got.notes)
 
 
 def test_size_caps_hold_for_zip_bombs_and_big_files(tmp_path):
