@@ -193,7 +193,7 @@ class Grading:
         if self.results_path is None or self.finished:
             return
         try:
-            results_mod.write_atomic(self.results_path, self.document(final=False))
+            results_mod.write_atomic(self.results_path, self.document(final=False), staff_log=self.log.staff)
         except Exception:
             self.log.staff("autograder: could not write progress results\n" + traceback.format_exc())
 
@@ -220,7 +220,7 @@ class Grading:
             except Exception:
                 self.log.error("assembling results", traceback.format_exc())
                 doc = results_mod.grader_error("The results could not be assembled.")
-            results_mod.write_atomic(self.results_path, doc)
+            results_mod.write_atomic(self.results_path, doc, staff_log=self.log.staff)
         self.finished = True
         if self.prepared_dir is not None:
             shutil.rmtree(self.prepared_dir, ignore_errors=True)
