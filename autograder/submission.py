@@ -16,12 +16,12 @@ import fnmatch
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from autograder import tempfolders
 from autograder.untrusted import code_span
 
 CLUTTER_NAMES = {
@@ -349,8 +349,8 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
     expected = sorted(set(expected))
     notes: list[str] = []
     budget = _Budget(caps)
-    with tempfile.TemporaryDirectory(prefix="autograder-unpack-") as staging_name:
-        staging = Path(staging_name)
+    staging = tempfolders.make("autograder-unpack-")  # removed by our parent if we are killed
+    try:
         top = source
         for depth in range(caps.zip_depth + 1):
             if top.is_file() and top.suffix.lower() == ".zip":
@@ -377,6 +377,8 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
         if wrappers:
             notes.append(f"Your files were inside {code_span('/'.join(wrappers) + '/')}; that folder was graded.")
         copy_tree(root, dest, budget, exclude_top=exclude_top, notes=notes)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     if budget.skipped_count:
         more = budget.skipped_count - len(budget.skipped)
         notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped)
