@@ -15,6 +15,7 @@ table and the TA report page are checked the same way.
 """
 from __future__ import annotations
 
+import ast
 import html.parser
 import re
 import zipfile
@@ -274,3 +275,45 @@ def test_code_spans_and_fences_stay_closed(text):
     fence_tokens = [t for t in md.parse(untrusted.fence(text)) if t.type == "fence"]
     assert [t.content for t in fence_tokens] == [untrusted.clean(text) + "\n"]
     assert md.render(untrusted.fence(text)).endswith("</code></pre>\n")  # nothing after the block
+
+
+# What turns a student's value into text (repr, a type's qualname), and what renders text safely.
+STUDENT_TEXT = {"show", "type_name", "repr"}
+RENDERERS = {"code_span", "code_block", "fence"}
+
+
+def _called(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        func = node.func
+        return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    return None
+
+
+def raw_student_text(path: Path) -> list[str]:
+    """f-strings of `path` that put student text into Markdown neither inside a code span
+    (`...{show(x)}...`, show() only) nor as the text a renderer (code_span, code_block,
+    fence) is given. A type name (12.1's `{worker.type_name(layer)}` once) holds backticks."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    rendered = {id(arg) for node in ast.walk(tree) if _called(node) in RENDERERS for arg in node.args}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.JoinedStr) or id(node) in rendered:
+            continue
+        values = node.values
+        for i, value in enumerate(values):
+            if isinstance(value, ast.FormattedValue) and _called(value.value) in STUDENT_TEXT:
+                before = values[i - 1].value if i and isinstance(values[i - 1], ast.Constant) else ""
+                after = values[i + 1].value if i + 1 < len(values) and isinstance(values[i + 1], ast.Constant) else ""
+                # Between backticks is safe only for show(), which spells a backtick \x60.
+                spanned = str(before).endswith("`") and str(after).startswith("`")
+                if not (spanned and _called(value.value) == "show"):
+                    found.append(f"{path.name}:{value.lineno}: {ast.unparse(value.value)}")
+    return found
+
+
+def test_the_graded_suite_writes_student_text_only_through_a_span_or_a_fence():
+    # One path for student text (issue 18 #5): a value's repr or a type name in our Markdown
+    # sits between backticks (show() spells a backtick \x60) or goes through untrusted.py.
+    suite = Path(__file__).resolve().parents[1] / "graded"
+    found = [line for path in sorted(suite.rglob("*.py")) for line in raw_student_text(path)]
+    assert found == []
