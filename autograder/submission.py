@@ -7,11 +7,11 @@ left out, symbolic links and special files are never followed or copied, zip ent
 cannot escape the destination (zip-slip), and sizes are capped so a zip bomb or a copied
 data set cannot fill the disk.
 
-Nothing here imports or runs student code: the static scan reads source text with `ast`.
+Nothing here imports or runs student code: the static scan reads source text with `ast`, in
+a child interpreter (parse_guard.py), since parsing hostile source can crash Python 3.10.
 """
 from __future__ import annotations
 
-import ast
 import fnmatch
 import os
 import shutil
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from autograder import tempfolders
+from autograder import parse_guard, tempfolders
 from autograder.untrusted import code_span
 
 CLUTTER_NAMES = {
@@ -403,45 +403,39 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
     """Static warnings: forbidden or substituted imports, and files that do not parse.
 
     Nothing is penalised here; the worker's stand-ins decide at run time whether a forbidden
-    library is actually used."""
+    library is actually used. The files are parsed in a child interpreter (parse_guard): a
+    file nested too deeply for the parser must not take the grading process down with it."""
     forbidden, stand_ins = set(forbidden), set(stand_ins)
     warnings: list[str] = []
+    paths = []
     for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
         try:
-            if path.is_symlink() or path.stat().st_size > 2 * 2**20:
-                continue
-            source = path.read_bytes()
-            tree = ast.parse(source, filename=rel)
-        except SyntaxError as err:
-            warnings.append(f"{code_span(rel)} line {err.lineno}: Python cannot read this file "
-                            f"({code_span(err.msg)}); every test that imports it fails.")
+            if not path.is_symlink() and path.is_file() and path.stat().st_size <= 2 * 2**20:
+                paths.append(path)
+        except OSError:
             continue
-        except (RecursionError, MemoryError):
-            # An expression nested too deeply for the parser (600 KB of `1+1+...`): Python
-            # cannot import it either. Only the tests that import it can fail for it.
-            warnings.append(f"{code_span(rel)}: Python cannot read this file (an expression is "
-                            f"nested too deeply to parse); every test that imports it fails.")
-            continue
-        except (OSError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top in forbidden:
-                    warnings.append(
-                        f"{code_span(rel)} line {node.lineno} imports `{top}`, which this assignment does "
-                        f"not allow. An unused import costs nothing; code that uses it fails.")
-                elif top in stand_ins:
-                    warnings.append(
-                        f"{code_span(rel)} line {node.lineno} imports `{top}`; the grader gives it a "
-                        f"harmless stand-in (progress bars pass items through, plots are not drawn).")
+    found = parse_guard.summaries(paths)
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        summary = found.get(path, {})
+        if "syntax_error" in summary:
+            line, message = summary["syntax_error"]
+            warnings.append(f"{code_span(rel)} line {line}: Python cannot read this file "
+                            f"({code_span(message)}); every test that imports it fails.")
+        elif "too_deep" in summary:
+            # 600 KB of `1+1+...`: Python cannot import it either; only the tests that do fail.
+            warnings.append(f"{code_span(rel)}: Python cannot read this file ({parse_guard.TOO_DEEP}); "
+                            f"every test that imports it fails.")
+        for name, line in summary.get("imports", ()):
+            top = str(name).split(".")[0]
+            if top in forbidden:
+                warnings.append(
+                    f"{code_span(rel)} line {line} imports `{top}`, which this assignment does "
+                    f"not allow. An unused import costs nothing; code that uses it fails.")
+            elif top in stand_ins:
+                warnings.append(
+                    f"{code_span(rel)} line {line} imports `{top}`; the grader gives it a "
+                    f"harmless stand-in (progress bars pass items through, plots are not drawn).")
     return warnings
 
 
