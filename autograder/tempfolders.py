@@ -39,7 +39,10 @@ def record(path: Path) -> None:
     name = os.environ.get(RECORD_ENV)
     if not name:
         return
-    fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:  # the parent's folder is gone: grading goes on, and cleans up after itself
+        return
     try:
         os.write(fd, os.fsencode(os.path.abspath(path)) + b"\n")
     finally:
