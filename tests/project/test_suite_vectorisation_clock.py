@@ -20,7 +20,7 @@ import pytest
 
 from autograder.sandbox import cputime
 from autograder.validate.corpus import load_corpus, materialise
-from suite_support import by_number, graded
+from suite_support import by_number, edited_copy, graded
 
 VECTORISATION = ["-k", "test_q6_style_dense_and_softmax_are_vectorised"]
 
@@ -51,26 +51,71 @@ for _name in ("exp", "eye", "broadcast_to", "ones_like"):
 '''
 
 
-def per_sample_loops(project_root, dest):
+def corpus_case(project_root, kind, case_id, dest):
     corpus = load_corpus(project_root / "validation")
-    case = next(c for c in corpus.of_kind("variant") if c.id == "per-sample-loops")
-    return materialise(case, {"reference": project_root / "reference"}, dest)
+    case = next(c for c in corpus.of_kind(kind) if c.id == case_id)
+    return materialise(case, {"reference": project_root / "reference",
+                              "template": project_root / "student_template"}, dest)
 
 
-def test_patched_clocks_do_not_change_the_style_score(project_root, mnist_dir, tmp_path):
-    honest = per_sample_loops(project_root, tmp_path / "honest")
-    patched = per_sample_loops(project_root, tmp_path / "patched")
+def style_test(folder):
+    doc, _ = graded(folder, extra_pytest_args=VECTORISATION)
+    return by_number(doc)["10.1"]
+
+
+@pytest.fixture(scope="module")
+def honest_loops(project_root, tmp_path_factory):
+    """10.1 of the per-sample-loops variant: plain Python loops over the rows in all four parts."""
+    test = style_test(corpus_case(project_root, "variant", "per-sample-loops", tmp_path_factory.mktemp("honest") / "sub"))
+    for part in ("Dense forward", "Dense gradients", "Softmax forward", "Softmax gradients"):
+        assert f"- {part}: several times" in test["output"], test["output"][:1500]
+    assert test["score"] == 0.0  # loops in all four parts: none of them is vectorised
+    return test
+
+
+def test_patched_clocks_do_not_change_the_style_score(project_root, mnist_dir, tmp_path, honest_loops):
+    patched = corpus_case(project_root, "variant", "per-sample-loops", tmp_path / "patched")
     init = patched / "beras" / "__init__.py"
     init.write_text(PATCH + init.read_text())
+    test = style_test(patched)
+    assert (test["score"], test["output"]) == (honest_loops["score"], honest_loops["output"])
 
-    scores = {}
-    for label, folder in (("honest", honest), ("patched", patched)):
-        doc, _ = graded(folder, extra_pytest_args=VECTORISATION)
-        test = by_number(doc)["10.1"]
-        scores[label] = test["score"]
-        assert "Dense forward" in test["output"], test["output"][:600]  # loops over 20,000 rows are slow
-    # Loops everywhere: only the Softmax Jacobian's (about 10x the baseline) earns half of its quarter.
-    assert scores == {"honest": 0.375, "patched": 0.375}, scores
+
+@pytest.mark.parametrize("attack", ["offload-loops", "cache-loops"])
+def test_offloaded_or_cached_loops_earn_what_honest_loops_earn(project_root, mnist_dir, tmp_path, honest_loops,
+                                                               attack):
+    """Issue 19: the same loops run in a double-forked setsid helper (every process of the
+    sandbox user is timed), or cached per input object and per input bytes (every run gets
+    fresh inputs): the same points and the same feedback as the honest loops."""
+    test = style_test(corpus_case(project_root, "hostile", attack, tmp_path / attack))
+    assert (test["score"], test["output"]) == (honest_loops["score"], honest_loops["output"])
+
+
+HALF_VECTORISED = [("beras/activations.py", """        diagonal = y[:, :, np.newaxis] * np.eye(y.shape[-1])
+        return [diagonal - y[:, :, np.newaxis] * y[:, np.newaxis, :]]""",
+                    "        return [np.array([np.diag(row) - np.outer(row, row) for row in y])]", 1)]
+
+
+def test_half_vectorised_code_loses_only_the_looping_part(reference_dir, mnist_dir, tmp_path):
+    """Dense and Softmax's forward vectorised, the Softmax Jacobian built row by row: three
+    parts of four (2.25 of 3), and the feedback names that one part only."""
+    test = style_test(edited_copy(reference_dir, tmp_path / "half", HALF_VECTORISED))
+    assert test["score"] == 2.25, test["output"][:1500]
+    assert "- Softmax gradients: several times" in test["output"]
+    assert "- Dense" not in test["output"] and "- Softmax forward" not in test["output"]
+
+
+DEGENERATE_ZEROS = [("beras/activations.py", """        diagonal = y[:, :, np.newaxis] * np.eye(y.shape[-1])
+        return [diagonal - y[:, :, np.newaxis] * y[:, np.newaxis, :]]""",
+                     "        return [np.zeros(y.shape + y.shape[-1:])]", 1)]
+
+
+def test_a_fast_wrong_result_earns_no_speed_point(reference_dir, mnist_dir, tmp_path):
+    """Issue 19's degenerate answers: a Jacobian of zeros of the right shape is fast, and wrong;
+    the grader compares a digest of every result with its own values, so it earns nothing."""
+    test = style_test(edited_copy(reference_dir, tmp_path / "zeros", DEGENERATE_ZEROS))
+    assert test["score"] == 2.25, test["output"][:1500]
+    assert "- Softmax gradients: not timed, it returned values that differ" in test["output"]
 
 
 WORKLOAD = """
