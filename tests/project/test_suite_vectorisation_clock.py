@@ -245,3 +245,18 @@ def test_in_process_counts_the_calling_thread_only():
 
     assert cputime.cpu_seconds(os.getpid(), busy_elsewhere) < 0.1
     assert cputime.cpu_seconds(os.getpid(), lambda: spin(0.3)) >= 0.25
+
+
+def test_the_worker_side_timing_driver_is_public_and_holds_no_answer(project_root):
+    """Issue 19: nothing hidden runs in a worker. 10.1's worker-side driver lives with the
+    public worker-side helpers and is harmless to print: the build's answer checks (closed-form
+    fingerprints, equivalence to the reference's solution regions) find nothing in it, and no
+    clock either (the grader times it from outside)."""
+    from autograder import answers
+    driver = project_root / "tests" / "graded" / "worker_side" / "timing.py"
+    source = driver.read_text()
+    assert not (project_root / "tests" / "graded" / "hidden" / "timing.py").exists()
+    assert answers.formulas_in(source) == []
+    assert answers.equivalent_functions(answers.solution_regions(project_root / "reference"),
+                                        [("worker_side/timing.py", source)]) == []
+    assert "import time" not in source and "perf_counter" not in source and "thread_time" not in source

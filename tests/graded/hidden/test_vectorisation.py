@@ -27,7 +27,7 @@ import math
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, partial_credit, tags, visibility
 
-from autograder.sandbox import StudentError, fetch
+from autograder.sandbox import StudentError, WorkerTimeout, fetch
 from autograder.sandbox import cputime
 import judge
 from feedback import Hint, failure
@@ -217,6 +217,9 @@ class Timing:
 
 def verdict_line(part):
     layer, what = part.key
+    if isinstance(part.problem, WorkerTimeout):
+        return (f"- {layer} {what}: ran out of time on {N_ROWS:,} rows, as a loop over the rows may. "
+                f"Try this: {ADVICE[part.key]}")
     if isinstance(part.problem, StudentError):
         return (f"- {layer} {what}: not timed, it raised `{part.problem.type_name}` (its own tests show where).")
     if part.problem == "untimed":
