@@ -105,6 +105,21 @@ def test_half_vectorised_code_loses_only_the_looping_part(reference_dir, mnist_d
     assert "- Dense" not in test["output"] and "- Softmax forward" not in test["output"]
 
 
+LEANEST_LOOP = [("beras/layers.py", "return [x[:, :, np.newaxis], np.ones_like(self.b)]", """dW = np.empty(x.shape + (1,))
+        for i in range(len(x)):
+            dW[i] = x[i, :, None]
+        return [dW, np.ones_like(self.b)]""", 1)]
+
+
+def test_the_leanest_loop_over_rows_is_still_a_loop(reference_dir, mnist_dir, tmp_path):
+    """The narrowest margin of the four parts: Dense's weight gradient filled by a loop doing
+    one assignment per row, against whole-batch code whose (N, m, 1) or (N, m, r) result
+    costs almost nothing. It measures about 5 units, past the dead zone (1.8 to 3)."""
+    test = style_test(edited_copy(reference_dir, tmp_path / "lean", LEANEST_LOOP))
+    assert test["score"] == 2.25, test["output"][:1500]
+    assert "- Dense gradients: several times" in test["output"]
+
+
 DEGENERATE_ZEROS = [("beras/activations.py", """        diagonal = y[:, :, np.newaxis] * np.eye(y.shape[-1])
         return [diagonal - y[:, :, np.newaxis] * y[:, np.newaxis, :]]""",
                      "        return [np.zeros(y.shape + y.shape[-1:])]", 1)]
