@@ -111,13 +111,22 @@ def digest_of(values, seed):
 
 
 def agrees(returned, expected, seed):
-    """Does the worker's digest [shape, row projections] match our expected values?"""
-    shape, projections = returned
-    ours = expected_as(shape, np.asarray(expected, dtype=np.float64))
-    if ours is None:
+    """Does the worker's digest [shape, row projections] match our expected values? What came
+    back is data the student's code may have shaped: anything malformed, or a shape far larger
+    than any right answer, is simply not a match."""
+    expected = np.asarray(expected, dtype=np.float64)
+    try:
+        shape, projections = returned
+        shape = tuple(int(d) for d in shape)
+        if math.prod(shape) > max(expected.size, N_ROWS * 64):
+            return False
+        ours = expected_as(shape, expected)
+        if ours is None:
+            return False
+        want = digest_of(ours, seed)
+        projections = np.asarray(projections, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
         return False
-    want = digest_of(ours, seed)
-    projections = np.asarray(projections, dtype=np.float64)
     scale = 1.0 + float(np.max(np.abs(want))) if want.size else 1.0
     return projections.shape == want.shape and bool(np.allclose(projections, want, rtol=DIGEST_RTOL,
                                                                 atol=DIGEST_RTOL * scale))
@@ -194,8 +203,8 @@ class Timing:
             part.problem = error
             return False
         part.student.append(seconds)
-        if len(digests) != len(expected) or not all(agrees(d, e, seed + i)
-                                                    for i, (d, e) in enumerate(zip(digests, expected))):
+        if not isinstance(digests, (list, tuple)) or len(digests) != len(expected) \
+                or not all(agrees(d, e, seed + i) for i, (d, e) in enumerate(zip(digests, expected))):
             part.problem = "wrong"
             return False
         return True
