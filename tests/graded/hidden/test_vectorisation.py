@@ -264,10 +264,17 @@ def test_q6_style_dense_and_softmax_are_vectorised(beras, student, sandbox, work
         add_output(f"[Q6] On a batch of {N_ROWS:,} rows, your Dense and Softmax (forward and gradients) run in about "
                    f"the time of whole-array NumPy work of the same size: vectorised.")
         return
-    raise failure(
-        f"[Q6] Vectorised code is much faster than Python loops (and is what makes GPUs pay off). On a batch of "
-        f"{N_ROWS:,} rows, some parts of your Dense and Softmax take far longer than whole-array NumPy work of the "
-        f"same size. This is the only test that grades style; your results are correct or not according to the "
-        f"other tests.",
-        detail="\n".join(verdict_line(p) for p in parts if not p.vectorised()),
-        hint=Hint("slow", "replace loops over the rows of the batch by array operations on the whole batch."))
+    lost = [p for p in parts if not p.vectorised()]
+    slow = [p for p in lost if p.problem is None or isinstance(p.problem, WorkerTimeout)]
+    if slow:
+        headline = (f"[Q6] Vectorised code is much faster than Python loops (and is what makes GPUs pay off). On a "
+                    f"batch of {N_ROWS:,} rows, some parts of your Dense and Softmax take far longer than whole-batch "
+                    f"NumPy code doing the same. This is the only test that grades style; your results are correct "
+                    f"or not according to the other tests.")
+    else:  # nothing was slow: a hint about loops would point at the wrong cause
+        headline = (f"[Q6] Only correct results are timed here: on a batch of {N_ROWS:,} rows, parts of your Dense "
+                    f"and Softmax raised or returned wrong values, so their speed earns nothing yet. Their own tests "
+                    f"show what to fix.")
+    raise failure(headline, detail="\n".join(verdict_line(p) for p in lost),
+                  hint=Hint("slow", "replace loops over the rows of the batch by array operations on the whole "
+                                    "batch.") if slow else None)
