@@ -178,3 +178,19 @@ def test_feedback_reports_a_huge_array_by_shape_and_dtype_without_converting_it(
         tracemalloc.stop()
     assert "shape (67108864,) and dtype bool; expected shape (4, 3)" in str(failed.value)
     assert peak < 8 * 2**20, f"feedback allocated {peak / 2**20:.0f} MB"
+
+
+def test_budgets_hold_in_the_portable_sandbox_too(monkeypatch):
+    # Its pipe channel reads frames on a thread: the budget of the awaited reply applies there.
+    from autograder.sandbox import BadValue, Sandbox, SandboxConfig, WorkerCrashed, fetch
+    monkeypatch.setenv("AUTOGRADER_PORTABLE", "1")
+    cases = Path(__file__).parent / "sandbox_cases" / "hostile"
+    with Sandbox(cases, SandboxConfig(call_timeout_s=10)) as box:
+        assert box.describe().startswith("sandbox: PORTABLE")
+        with box.worker() as w:
+            hostile = w.import_module("hostile")
+            with pytest.raises(BadValue, match="524288 bytes the test allows"):
+                fetch(hostile.big_array(1), budget=512 * 1024)
+            assert fetch(hostile.ignore_fetch_budgets()) == "patched"
+            with pytest.raises(WorkerCrashed, match="exceeds its budget of 524288 bytes"):
+                fetch(hostile.big_array(1), budget=512 * 1024)
