@@ -34,6 +34,9 @@ def pytest_configure(config):
     # The graded suite's marker (registered by autograder.plugin when it grades): some project
     # tests import suite modules directly, e.g. to read their points.
     config.addinivalue_line("markers", "autograder_note(text): a note that opens results.json")
+    # Live markup in a results.json output is a grader bug: under our tests the writer raises
+    # instead of escaping the field (autograder/results.py, inert_outputs); gradings inherit it.
+    os.environ["AUTOGRADER_STRICT_MARKDOWN"] = "1"
     if _session_tmp or hasattr(config, "workerinput"):
         return
     # One sticky, world-traversable folder (like /tmp itself: sandbox users reach what the

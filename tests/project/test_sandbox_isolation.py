@@ -83,9 +83,11 @@ def test_limits_are_applied_as_configured(box):
 
 def test_the_sandbox_user_can_rename_or_write_nothing_we_run(box):
     # Root owns the top (so nothing below it can be renamed), the runtime the zygote runs, and
-    # the submission copy (read-only: no test leaves anything there for a later one).
+    # the submission copy (read-only: no test leaves anything there for a later one). Only
+    # this sandbox user's group may enter the top: not another grading's user.
     top = box.sandbox_dir
-    assert top.stat().st_uid == 0 and stat.S_IMODE(top.stat().st_mode) == 0o755
+    assert (top.stat().st_uid, top.stat().st_gid) == (0, box.user.pw_gid)
+    assert stat.S_IMODE(top.stat().st_mode) == 0o750
     for path in [top / "runtime", *(top / "runtime").rglob("*"), top / "submission", *(top / "submission").rglob("*")]:
         info = path.lstat()
         assert info.st_uid == 0 and not info.st_mode & 0o022, path

@@ -70,8 +70,7 @@ def own_classes(namespace: dict) -> dict:
 def profile(request, tmp_path_factory):
     folder = term_profiles.materialised(request.param, tmp_path_factory.mktemp(request.param) / "submission")
     with term_profiles.imported_beras(folder) as beras:
-        namespaces = {name: worker_side_namespace(name) for name in ("probes", "optimizing", "tensors",
-                                                                     "mnist_files")}
+        namespaces = {path.stem: worker_side_namespace(path.stem) for path in sorted(WORKER_SIDE.glob("*.py"))}
         yield request.param, beras, namespaces
 
 

@@ -14,7 +14,7 @@ import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import REMINDER, Hint, expect, expect_close, show
+from feedback import REMINDER, Hint, code_block, expect, expect_close, rests_on, show
 
 
 def log_cosh(pred, target):
@@ -53,6 +53,7 @@ def linear_model_case(draw):
 @weight(1)
 @number("8.1")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(count=S.dim(1, 4))
 def test_model_weights_in_layer_order(beras, worker_side, student, count):
@@ -86,6 +87,7 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
 @weight(2)
 @number("8.2")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(case=linear_model_case())
 def test_batch_step_returns_and_updates(beras, worker_side, case):
@@ -138,6 +140,7 @@ def two_layer_case(draw):
 @weight(1)
 @number("8.6")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(case=two_layer_case())
 def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
@@ -173,6 +176,7 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
 @weight(2)
 @number("8.3")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "fit")
 @given(n=S.dim(1, 12), batch_size=S.dim(1, 5), epochs=S.dim(1, 3))
 def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_size, epochs):
@@ -223,6 +227,7 @@ def every_row(predictions):
 @weight(2)
 @number("8.4")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "evaluate")
 @given(case=linear_model_case(), batch_size=S.dim(1, 4))
 def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, case, batch_size):
@@ -245,7 +250,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     after = fetch(worker_side("probes").values_of([layer.w, layer.c]))
     expect(np.array_equal(after[0], w) and np.array_equal(after[1], c) and fetch(optimizer.calls) == 0,
            "`evaluate` does not change the weights.", inputs=inputs,
-           detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}",
+           detail="After evaluate, w =\n\n" + code_block(show(np.asarray(after[0]))),
            hint=Hint("training-mode", "call batch_step with training=False."))
     if with_predictions:
         predictions = every_row(result[1])
@@ -259,6 +264,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
 @weight(2)
 @number("8.5")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "fit")
 def test_fit_lowers_the_loss(beras, worker_side):
     """fit lowers the loss"""
@@ -286,4 +292,4 @@ def test_fit_lowers_the_loss(beras, worker_side):
     epochs = losses.reshape(5, -1).mean(axis=1) if losses.shape in ((5,), (25,)) else None
     expect(epochs is not None and epochs[-1] < epochs[0],
            "The loss history `fit` returns (one value per epoch, or per batch) goes down.",
-           inputs=inputs, detail=f"history[\"loss\"] = {show(losses)}.")
+           inputs=inputs, detail=f"history[\"loss\"] = `{show(losses)}`.")

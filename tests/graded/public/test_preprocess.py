@@ -13,6 +13,7 @@ import idx
 import judge
 import numerics as M
 from autograder.sandbox import fetch
+from autograder.untrusted import code_span
 from feedback import Hint, expect, expect_close, show
 
 # Labels in no sorted order, every digit present, so that "in the files' order" is checked.
@@ -38,12 +39,13 @@ def numeric_array(value):
 
 
 def outline(value) -> str:
-    """What a returned value is, without its contents: `tuple of 2: (array (12, 784), ...)`."""
+    """What a returned value is, without its contents, as Markdown: `tuple of 2: (array (12, 784), ...)`.
+    Anything but the containers and shapes is student text, shown only as a code span."""
     if isinstance(value, np.ndarray):
         return f"array {value.shape}"
     if isinstance(value, (list, tuple)):
         return f"{type(value).__name__} of {len(value)}: ({', '.join(outline(v) for v in value)})"
-    return show(value)
+    return code_span(show(value))
 
 
 def four_values(result, what, inputs):
@@ -90,7 +92,8 @@ def test_load_and_preprocess_data(student_file, worker_side):
         expect(shape == pixels.shape, prop, inputs=inputs,
                detail=f"`{name}` has shape {shape}; expected {pixels.shape}." if shape is not None
                else f"`{name}` is `{show(returned)}`, not an array of numbers.",
-               hint=Hint("shape", "flatten each 28x28 image into 784 values: `images.reshape(len(images), -1)`.")
+               hint=Hint("shape", "flatten each 28x28 image into one row of 784 values: keep the first axis (one "
+                                  "row per image) and let a reshape work out the other.")
                if shape is not None and shape[1:] in ((28, 28), (28, 28, 1), (1, 28, 28)) else None)
         expect_close(f"`{name}` is the pixels scaled from 0-255 to [0, 1]: pixel / 255 (float32 or float64).",
                      expected=judge.value("scaled_pixels", pixels), returned=returned, what=name, inputs=inputs, **M.VALUE,

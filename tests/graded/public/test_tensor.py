@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import Hint, expect, expect_close, show
+from feedback import Hint, expect, expect_close, rests_on, show
 
 
 @weight(2)
@@ -26,9 +26,10 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
     builtins = student.import_module("builtins")
     expect(fetch(builtins.isinstance(tensor, core.Tensor)), prop, inputs=inputs,
            detail="`Tensor(a)` is not an instance of Tensor.",
-           hint=Hint("wrong-type", "return `np.asarray(a).view(cls)`, not a plain array."))
+           hint=Hint("wrong-type", "return the array viewed as the class being constructed (an ndarray's `view` "
+                                   "method), not a plain array."))
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
-           detail=f"`Tensor(a).trainable` is {show(fetch(builtins.getattr(tensor, 'trainable', None)))}.",
+           detail=f"`Tensor(a).trainable` is `{show(fetch(builtins.getattr(tensor, 'trainable', None)))}`.",
            hint=Hint("trainable-flag", "set `trainable = True` on the new Tensor."))
     # Variable and its `assign` are given code (Fall 2024's handout even has `Variable = Tensor`,
     # without `assign`): they are not graded, and no test relies on `assign`.
@@ -50,7 +51,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
            "Views of a Tensor and results of arithmetic on it keep its `trainable` flag.",
            inputs={"t": values, "t.trainable": trainable},
            detail="These keep the wrong flag: "
-                  + ", ".join(f"`{name}` has trainable={show(flag)}" for name, flag in wrong.items()),
+                  + ", ".join(f"`{name}` has trainable=`{show(flag)}`" for name, flag in wrong.items()),
            hint=Hint("trainable-flag", "numpy calls `__array_finalize__(self, obj)` on every new view or result: "
                 "copy `obj.trainable` there (default True)."))
 
@@ -58,6 +59,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
 @weight(1.5)
 @number("1.3")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5))
 def test_trainable_and_non_trainable_variables(student, worker_side, flags):
@@ -86,6 +88,7 @@ def test_trainable_and_non_trainable_variables(student, worker_side, flags):
 @weight(1.5)
 @number("1.4")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5), new_value=st.booleans())
 def test_trainable_property_and_setter(student, worker_side, flags, new_value):
@@ -101,13 +104,13 @@ def test_trainable_property_and_setter(student, worker_side, flags, new_value):
            hint=Hint("trainable-flag", "use any(...) over the weights' flags: one trainable weight makes the "
                                        "whole thing trainable.")
            if got in (True, False) and bool(got) is all(flags) and any(flags) != all(flags) else None,
-           inputs=inputs, detail=f"Returned {show(got)}; expected {any(flags)}.")
+           inputs=inputs, detail=f"Returned `{show(got)}`; expected {any(flags)}.")
     student.setattr(holder, "trainable", new_value)
     after = [fetch(student.getattr(weights[i], "trainable")) for i in range(len(flags))]
     expect(all(bool(a) is new_value for a in after),
            "Setting `trainable` sets the flag of every weight.",
            inputs={**inputs, "set trainable to": new_value},
-           detail=f"The weights' flags afterwards: {show(after)}.",
+           detail=f"The weights' flags afterwards: `{show(after)}`.",
            hint=Hint("trainable-flag", "loop over `self.weights` and set each one's `trainable`."))
     expect(bool(fetch(student.getattr(holder, "trainable"))) is new_value,
            "After setting `trainable`, reading it gives the value set.",
