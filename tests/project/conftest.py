@@ -19,9 +19,13 @@ import pytest
 
 NEEDS_ROOT = "needs root: run as root, as CI does"
 NEEDS_CHROMIUM = "needs Chromium: apt-get install chromium, as .ci/run does"  # ta_support's skip
+NEEDS_CONTAINER = ("needs podman, debootstrap and Docker's default seccomp profile: "
+                   "run tests/project/container_support/install-tools.sh, as .ci/run does")
 COUNTED_REASONS = {NEEDS_ROOT: "root: run as root, as CI does",
                    NEEDS_CHROMIUM: "Chromium for the browser half (the HTML checks ran): "
-                                   "apt-get install chromium, as .ci/run does"}
+                                   "apt-get install chromium, as .ci/run does",
+                   NEEDS_CONTAINER: "podman, debootstrap and Docker's seccomp profile (Gradescope's container): "
+                                    "run tests/project/container_support/install-tools.sh, as .ci/run does"}
 _session_tmp: list = []
 
 
