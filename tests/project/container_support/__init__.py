@@ -247,8 +247,7 @@ def run_container(rootfs: Path, argv: list[str], network: bool, overlay: bool, w
         for host, inside in binds:
             command += ["--volume", f"{host}:{inside}"]
         command += ["--rootfs", f"{rootfs}:O" if overlay else str(rootfs), *argv]  # the path stands for the image
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CONTAINERS_CONF": str(conf),
-               "HOME": str(state)}
+        env = {**CLEAN_ENV, "CONTAINERS_CONF": str(conf), "HOME": str(state)}
         return _run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                      _hide_cgroup_v2() + 'exec "$@"', "sh", *command], timeout=timeout, env=env, check=False)
     finally:
@@ -304,9 +303,14 @@ def _processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
 def _run(argv, timeout, env=None, check=True) -> subprocess.CompletedProcess:
+    """`argv` with a clean environment: nothing of the test run (its TMPDIR, pip's settings)
+    reaches debootstrap, chroot or podman."""
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                          timeout=timeout, env=env or CLEAN_ENV, stdin=subprocess.DEVNULL)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, argv[:3]))} ... exited {done.returncode}:\n{done.stdout[-6000:]}")
     return done
