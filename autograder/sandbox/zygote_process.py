@@ -212,12 +212,10 @@ def zygote_main(cfg_json, ctl_fd):
                 # The IPC namespace (ours, or the host's) holds only our user's objects to us;
                 # the grader sweeps the host's as well, but cannot see into our namespace.
                 status["ipc_cleared"] = ipc.remove_all_of(os.getuid())
-            reply(status)
-            # The worker and all it started are dead: its folder goes before the next request
-            # is read, and the next worker's is made while the grader checks this one's results.
-            if folder:
+            if folder:  # the worker and all it started are dead: its folder goes with it
                 shutil.rmtree(folder, ignore_errors=True)
-            if not live:
+            reply(status)
+            if not live:  # the next worker's, while the grader checks this one's results
                 spare.prepare()
         elif op == "ping":
             reply({"ok": True})

@@ -34,23 +34,10 @@ def open_dir():
 
 
 @pytest.fixture(scope="module")
-def box():
+def box(sandbox_mode):
+    """Every test of this fixture runs twice: with all layers, and in Docker mode (conftest)."""
     cfg = SandboxConfig(cpu_s=77, memory_mb=999, file_size_mb=33, max_processes=22)
     with Sandbox(CASES / "hostile", cfg) as b:
-        yield b
-
-
-@pytest.fixture(params=["full", "no-namespaces"])
-def any_mode_box(request):
-    """A sandbox with every layer this machine allows, and one with only those Gradescope's
-    container allows (namespaces off: the user, seccomp, Landlock, rlimits)."""
-    from autograder.sandbox import namespaces
-    with pytest.MonkeyPatch.context() as patch:
-        if request.param == "no-namespaces":
-            patch.setattr(namespaces, "available", lambda flag: False)
-        b = Sandbox(CASES / "hostile", SandboxConfig())
-    with b:
-        assert any("namespace" in layer for layer in b.layers) == (request.param == "full"), b.layers
         yield b
 
 
@@ -99,9 +86,11 @@ def test_limits_are_applied_as_configured(box):
 
 def test_the_sandbox_user_can_rename_or_write_nothing_we_run(box):
     # Root owns the top (so nothing below it can be renamed), the runtime the zygote runs, and
-    # the submission copy (read-only: no test leaves anything there for a later one).
+    # the submission copy (read-only: no test leaves anything there for a later one). Only
+    # this sandbox user's group may enter the top: not another grading's user.
     top = box.sandbox_dir
-    assert top.stat().st_uid == 0 and stat.S_IMODE(top.stat().st_mode) == 0o755
+    assert (top.stat().st_uid, top.stat().st_gid) == (0, box.user.pw_gid)
+    assert stat.S_IMODE(top.stat().st_mode) == 0o750
     for path in [top / "runtime", *(top / "runtime").rglob("*"), top / "submission", *(top / "submission").rglob("*")]:
         info = path.lstat()
         assert info.st_uid == 0 and not info.st_mode & 0o022, path
@@ -132,12 +121,11 @@ def test_each_worker_gets_a_fresh_home_and_tmpdir(box):
         assert not fetch(exists(f"{home}/left.txt")) and not fetch(exists(f"{tmp}/left.txt"))
 
 
-def test_each_worker_writes_in_a_private_copy_of_the_submission(any_mode_box):
+def test_each_worker_writes_in_a_private_copy_of_the_submission(box):
     """Issue 17/20: `np.save("predictions.npy", ...)` in student code works, in the worker's
     own copy of the submission (its current directory); the next worker starts from a fresh
     copy, and the copy every worker imports from is unchanged. Imports never come from the
     writable copy."""
-    box = any_mode_box
     original = {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()}
     with box.worker() as w:
         os_remote, h = w.import_module("os"), w.import_module("hostile")
@@ -308,26 +296,62 @@ def test_network_can_be_allowed():
 
 # ------------------------------------------------------------------ issue 10's layers
 
-def test_the_layers_this_machine_allows_are_all_active(box):
+# What Gradescope's container (Docker's default capabilities and seccomp profile) allows:
+# no namespace, no capped scratch (a tmpfs needs a mount namespace), the rest intact.
+DOCKER_MODE_LAYERS = ["sandbox-user", "zygote-not-dumpable", "seccomp", "landlock"]
+
+
+def without_abi(layers):
+    return [layer.split("(")[0] for layer in layers]
+
+
+def test_the_layers_this_machine_allows_are_all_active(box, sandbox_mode):
     # This machine (and CI, which runs on it) allows every layer; elsewhere the missing ones
-    # are left out and logged (see README, "Isolation").
+    # are left out and logged (see README, "Isolation"). Docker mode has exactly Gradescope's.
     layers = box.layers
+    if sandbox_mode == "docker":
+        assert without_abi(layers) == DOCKER_MODE_LAYERS, layers
+        assert box.describe().endswith("(namespaces forced off: Docker mode)"), box.describe()
+        return
     for layer in ("sandbox-user", "pid-namespace", "mount-namespace", "no-network", "seccomp"):
         assert layer in layers, layers
     assert any(layer.startswith("landlock") for layer in layers), layers
+    assert "Docker mode" not in box.describe()
 
 
-def test_a_worker_sees_only_its_own_namespaces_processes(box):
+@pytest.mark.parametrize("how", ["config", "environment"])
+def test_namespaces_can_be_forced_off(how, monkeypatch):
+    """`[sandbox] namespaces = false` or AUTOGRADER_NAMESPACES=off: Docker mode on any host."""
+    monkeypatch.delenv("AUTOGRADER_NAMESPACES", raising=False)
+    if how == "environment":
+        monkeypatch.setenv("AUTOGRADER_NAMESPACES", "off")
+    with Sandbox(CASES / "hostile", SandboxConfig(namespaces=how != "config")) as b:
+        assert without_abi(b.layers) == DOCKER_MODE_LAYERS, b.layers
+        with b.worker() as w:  # and the worker really is in the host's namespaces
+            assert fetch(w.import_module("os").readlink("/proc/self/ns/pid")) == os.readlink("/proc/self/ns/pid")
+            assert fetch(w.import_module("os").readlink("/proc/self/ns/mnt")) == os.readlink("/proc/self/ns/mnt")
+
+
+def test_a_misspelt_namespaces_switch_is_refused(monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_NAMESPACES", "of")
+    with pytest.raises(SandboxError, match="AUTOGRADER_NAMESPACES='of'"):
+        Sandbox(CASES / "hostile", SandboxConfig())
+
+
+def test_a_worker_sees_only_its_own_namespaces_processes(box, sandbox_mode):
     """Issue 18, finding 2: with a PID namespace, /proc is the namespace's own, so a worker
     lists only the zygote (init) and the workers, and reads no command line of the grader or
-    of other gradings. (Without namespaces, as on Gradescope, it sees the container's
-    processes: test_what_the_sandbox_user_reads_of_the_grader covers that mode.)"""
-    assert "fresh-proc" in box.layers and "pid-namespace" in box.layers  # this machine allows them
+    of other gradings. (In Docker mode, as on Gradescope, it sees the container's processes:
+    test_what_the_sandbox_user_reads_of_the_grader says what it can read of them.)"""
     with box.worker() as w:
         os_remote = w.import_module("os")
         listed = sorted(int(p) for p in fetch(os_remote.listdir("/proc")) if p.isdigit())
         me = fetch(os_remote.getpid())
+        if sandbox_mode == "docker":
+            assert "fresh-proc" not in box.layers and os.getpid() in listed and me == w.pid  # the host's /proc
+            return
         lines = [fetch(w.import_module("hostile").read_file(f"/proc/{pid}/cmdline")) for pid in listed]
+    assert "fresh-proc" in box.layers and "pid-namespace" in box.layers  # this machine allows them
     assert listed[0] == 1 and me in listed, listed
     # Every process it sees is the zygote or a worker forked from it: none of the grader's
     # (whose command line names pytest here) nor anything else of the host's.
@@ -335,14 +359,12 @@ def test_a_worker_sees_only_its_own_namespaces_processes(box):
     assert lines == [zygote] * len(listed), [line[:200] for line in lines]
 
 
-def test_what_the_sandbox_user_reads_of_the_grader_without_namespaces(monkeypatch):
+def test_what_the_sandbox_user_reads_of_the_grader_without_namespaces():
     """Gradescope's mode (no namespace: the worker sees the container's processes). Of the
     grader (root) it reads only the command line, which holds no secret (on Gradescope
     `python -m autograder gradescope`); not its environment, memory or descriptors. Nor the
     zygote's, though it is the same user: the zygote is not dumpable."""
-    from autograder.sandbox import namespaces
-    monkeypatch.setattr(namespaces, "available", lambda flag: False)
-    with Sandbox(CASES / "hostile", SandboxConfig()) as b, b.worker() as w:
+    with Sandbox(CASES / "hostile", SandboxConfig(namespaces=False)) as b, b.worker() as w:
         assert not [layer for layer in b.layers if "namespace" in layer], b.layers
         grader, zygote = os.getpid(), b._zygote.pid
         found = fetch(w.import_module("hostile").try_read(
@@ -386,11 +408,10 @@ def test_seccomp_and_no_user_namespaces(box):
     assert found["inet socket"] == found["inet6 socket"] == found["netlink socket"] == "EAFNOSUPPORT"
 
 
-def test_system_v_ipc_and_posix_message_queues_are_denied(any_mode_box):
+def test_system_v_ipc_and_posix_message_queues_are_denied(box):
     """Issue 18, finding 1: such objects belong to the uid (or the host), not to the worker,
     so they would reach later workers and outlive the grading. seccomp refuses them in every
     mode, namespaces or not."""
-    box = any_mode_box
     with box.worker() as w:
         found = fetch(w.import_module("hostile").ipc_probe())
     assert found == {name: "EPERM" for name in ("shmget", "shmat", "msgget", "semget", "shmctl", "mq_open")}
@@ -409,10 +430,8 @@ def test_ipc_objects_a_worker_leaves_are_swept_when_seccomp_is_missing(without_s
     """The sweep behind seccomp: with the filter missing (and, as on Gradescope, no IPC
     namespace either), a worker can make System V objects; none reaches the next worker,
     and none is left once the worker ends, nor after the sandbox closes."""
-    if not namespaces_allowed:
-        from autograder.sandbox import namespaces
-        monkeypatch.setattr(namespaces, "available", lambda flag: False)
-    with Sandbox(CASES / "hostile", without_seccomp) as b:
+    monkeypatch.delenv("AUTOGRADER_NAMESPACES", raising=False)
+    with Sandbox(CASES / "hostile", without_seccomp.with_(namespaces=namespaces_allowed)) as b:
         assert "seccomp" not in b.layers and ("ipc-namespace" in b.layers) == namespaces_allowed, b.layers
         uid = b.user.pw_uid
         with b.worker() as w:
@@ -427,11 +446,11 @@ def test_ipc_objects_a_worker_leaves_are_swept_when_seccomp_is_missing(without_s
     assert ipc_objects_of(uid) == []
 
 
-def test_no_socket_can_be_named_or_reached_by_name(any_mode_box):
+def test_no_socket_can_be_named_or_reached_by_name(box):
     """An abstract AF_UNIX name lives in the network namespace, shared with the grader and
     other gradings where there is none of the worker's own (Gradescope): no worker may bind
     one, or connect or send to one. Its own channel (a socketpair) still works."""
-    with any_mode_box.worker() as w:
+    with box.worker() as w:
         found = fetch(w.import_module("hostile").named_socket_probe())
     assert found.pop("socketpair") == "ok"
     assert found == {"abstract bind": "EPERM", "path bind": "EPERM", "abstract connect": "EPERM",
@@ -458,15 +477,26 @@ def test_fetch_refuses_a_handle_from_a_patched_encoder(box):
             fetch([1, yes])
 
 
-def test_writable_space_is_one_capped_folder_per_worker():
-    with Sandbox(CASES / "hostile", SandboxConfig(scratch_mb=8, file_size_mb=64)) as b, b.worker() as w:
-        h = w.import_module("hostile")
-        written, error = fetch(h.fill_home(32))
-        assert written <= 8 and error == "No space left on device"
-        for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", str(b.sandbox_dir / "submission" / "x")):
-            with pytest.raises(StudentError) as info:
-                h.write_file(shared, "data")
-            assert info.value.type_name == "PermissionError", shared
+def test_writable_space_is_one_capped_folder_per_worker(sandbox_mode):
+    with Sandbox(CASES / "hostile", SandboxConfig(scratch_mb=8, file_size_mb=64)) as b:
+        with b.worker() as w:
+            h = w.import_module("hostile")
+            home = Path(fetch(w.import_module("os").environ["HOME"]))
+            written, error = fetch(h.fill_home(32))
+            if sandbox_mode == "full":
+                assert written <= 8 and error == "No space left on device"
+            else:
+                # Docker mode has no tmpfs (it needs a mount namespace), so no cap on the
+                # total: only the per-file limit (test_file_size_limit), and the folder goes
+                # with its worker (README, "Isolation").
+                assert (written, error) == (32, None) and len(list(home.iterdir())) == 32
+        assert not home.exists()
+        with b.worker() as w:
+            h = w.import_module("hostile")
+            for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", str(b.sandbox_dir / "submission" / "x")):
+                with pytest.raises(StudentError) as info:
+                    h.write_file(shared, "data")
+                assert info.value.type_name == "PermissionError", shared
 
 
 def test_the_course_checkout_is_unreadable(box):
