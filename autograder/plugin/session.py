@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from autograder import course as course_mod
-from autograder import reproducible
+from autograder import partial, reproducible
 from autograder import results as results_mod
 from autograder import submission as submission_mod
 from autograder.results import TestEntry
@@ -111,6 +111,7 @@ class Grading:
         self.prepared_dir: Path | None = None
         self.student_code = StudentCode(self)
         self.static_warnings: list[str] = []
+        self.set_aside: list[partial.SetAside] = []  # blocks Python could not read, stubbed
         self.notes: list[str] = []  # autograder_note markers of the collected tests
         self.substitutions: set[str] = set()  # stand-ins the student's code imported
         self.finished = False
@@ -132,6 +133,9 @@ class Grading:
         self.prepared = submission_mod.prepare(
             Path(self.submission), self.prepared_dir / "submission",
             expected=submission_mod.expected_files(self.course.template if self.course else None))
+        if self.course is None or self.course.set_aside_syntax_errors:
+            # Before any worker exists: the copy the sandbox makes is of the repaired files.
+            self.set_aside = partial.set_aside_unparseable(self.prepared.root)
         if self.course:
             self.static_warnings = submission_mod.scan_imports(
                 self.prepared.root, self.course.forbidden, self.course.stand_ins)

@@ -40,6 +40,10 @@ def top_output(grading: Any, final: bool, tests: list[TestEntry]) -> str:
         start = where_to_start(grading.items, tests)
         if start:
             parts.append(start)
+    set_aside = getattr(grading, "set_aside", ())
+    if set_aside:
+        parts.append("**Python cannot read part of your code**, so only that part was set aside:\n\n"
+                     + "\n".join(f"- {s.markdown()}" for s in set_aside))
     parts += [f"**Note:** {note}" for note in grading.notes]
     prepared = grading.prepared
     if prepared is not None and (prepared.notes or prepared.warnings):
