@@ -257,8 +257,17 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
     if budget.skipped:
         notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped[:5]))
     _make_readable(dest)
-    warnings = [f"Your submission has no `{e}`; the tests that need it fail."
-                for e in expected if not (dest / e).is_file()]
+    missing = [e for e in expected if not (dest / e).is_file()]
+    if missing and len(missing) == len(expected) and len(expected) > 1:
+        # One line, not one per file: the upload is the wrong folder, or empty.
+        listed = ", ".join(code_span(e) for e in expected[:4]) + (", ..." if len(expected) > 4 else "")
+        warnings = [f"Your submission has none of the handout's files ({listed}): upload the folder "
+                    f"that holds them, or those files."]
+    elif len(missing) > 3:
+        warnings = [f"Your submission has no {', '.join(code_span(e) for e in missing)}; the tests that "
+                    f"need them fail."]
+    else:
+        warnings = [f"Your submission has no `{e}`; the tests that need it fail." for e in missing]
     return Prepared(dest, notes, warnings)
 
 

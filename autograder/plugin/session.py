@@ -112,6 +112,7 @@ class Grading:
         self.student_code = StudentCode(self)
         self.static_warnings: list[str] = []
         self.set_aside: list[partial.SetAside] = []  # blocks Python could not read, stubbed
+        self.import_failures: dict[str, outcome.ImportFailure] = {}  # node id -> why it could not import
         self.notes: list[str] = []  # autograder_note markers of the collected tests
         self.substitutions: set[str] = set()  # stand-ins the student's code imported
         self.finished = False

@@ -87,7 +87,7 @@ def test_the_handout_and_an_empty_submission_score_zero(tree):
     doc, _ = tree.run(None)
     assert harness.validate(doc)["score"] == 0
     assert sum(t["max_score"] for t in doc["tests"]) == harness.COURSE_MAX
-    assert "Your submission has no `calc/__init__.py`" in doc["output"]
+    assert "Your submission has none of the handout's files (`calc/__init__.py`, `calc/vec.py`)" in doc["output"]
     assert "no `calc.py` or `calc/`" in harness.by_function(doc)["test_add"]["output"]
 
 
