@@ -313,7 +313,9 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
                 if top in forbidden:
                     warnings.append(
                         f"{code_span(rel)} line {node.lineno} imports `{top}`, which this assignment does "
-                        f"not allow. An unused import costs nothing; code that uses it fails.")
+                        f"not allow. An unused import costs nothing, and the grader's stand-in passes "
+                        f"what the handout's own code uses (such as its data loader); any other use of "
+                        f"it fails, naming your file and line.")
                 elif top in stand_ins:
                     warnings.append(
                         f"{code_span(rel)} line {node.lineno} imports `{top}`; the grader gives it a "

@@ -24,7 +24,7 @@ from autograder.sandbox import Sandbox, SandboxConfig, SandboxError
 
 from . import outcome, summary
 from .feedback import exceptions_in
-from .metadata import read_wrapper_values, reset_wrapper_values, state_of
+from .metadata import meta, read_wrapper_values, reset_wrapper_values, state_of
 from .timer import TimeLimits
 
 
@@ -149,6 +149,14 @@ class Grading:
             if not (path == public or public in path.parents or path in public.parents):
                 return True
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        # Run in the order the results list them (1.1, 1.2, ..., 13.1), so that "start with
+        # 1.1" names the first test that ran. A suite's own hooks run after this one and may
+        # still move some tests (stable sorts keep this order among the rest).
+        items.sort(key=lambda item: results_mod.number_key({"number": meta(item, "__number__")}))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

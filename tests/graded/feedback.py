@@ -181,8 +181,8 @@ def message(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str =
         parts.append(detail)
     if hint:
         parts.append(f"**Hint:** {hint}")
-    if judge.unrecorded(inputs):  # student kit only: a value check on this input was skipped
-        parts.append(f"*{judge.UNRECORDED_NOTE}*")
+    # No note that the kit has no recorded value for this input (judge.UNRECORDED_NOTE):
+    # this failure is definite whatever that value is, and the note read as a doubt.
     return "\n\n".join(parts)
 
 

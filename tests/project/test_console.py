@@ -105,6 +105,9 @@ def test_check_under_cp1252_at_80_columns(reference_dir, tmp_path):
     assert out.index("== 2.1 Dense forward") < out.index("#     test")  # the table last
     assert len(re.findall(r"\b\d+ / 85\b", out)) == 1  # the score once
     assert "more lines in results.json" not in out  # there is no results.json without --out
+    # Tests run in their numeric order (end-to-end ones, not public, would come last).
+    ran = [tuple(int(p) for p in n.split(".")) for n in re.findall(r"^\[ ?\d+/\d+\] (?:ok|FAIL)\s+(\d+\.\d+) ", err, re.M)]
+    assert len(ran) == int(re.search(r"/(\d+)\]", err).group(1)) and ran == sorted(ran), ran
 
 
 def _winsize(fd: int, rows: int, cols: int) -> None:
@@ -162,3 +165,13 @@ def test_ctrl_c_during_check_under_a_pseudo_terminal(reference_dir, tmp_path):
     assert any(l.startswith("PARTIAL: stopped after") for l in screen)
     for line in screen:
         assert len(line) <= 80 or str(sub) in line, line
+
+
+def test_the_forbidden_library_note_says_what_its_stand_in_does(tmp_path):
+    from autograder import submission
+
+    (tmp_path / "preprocess.py").write_text("import tensorflow as tf\n")
+    [warning] = submission.scan_imports(tmp_path, forbidden=["tensorflow"])
+    # The handout's own loader goes through the stand-in (13.1): "code that uses it fails" was wrong.
+    assert "data loader" in warning and "any other use" in warning
+    assert "code that uses it fails" not in warning

@@ -82,6 +82,7 @@ def test_readme_commands_pass_in_a_fresh_clone_as_a_new_ordinary_user(newcomer):
     example = as_newcomer("example")
     assert example.returncode == 0, example.stdout[-3000:] + example.stderr[-3000:]
     assert (clone / ".venv").is_dir()  # its own environment, in its own clone
+    assert "dev.py: installing numpy" in example.stderr and "once" in example.stderr  # not silence
     doc = json.loads((clone / "results.json").read_text())
     assert doc["score"] == sum(t["max_score"] for t in doc["tests"]) == 100, example.stdout[-3000:]
 

@@ -33,7 +33,7 @@ def tree():
 
 def test_setup_creates_the_user_and_locks_our_folders(tree):
     assert tree.setup.returncode == 0, tree.setup.stdout + tree.setup.stderr
-    assert "preparing" not in tree.setup.stderr  # the existing venv already satisfied pyproject
+    assert "dev.py: installing" not in tree.setup.stderr  # the existing venv already satisfied pyproject
     user = pwd.getpwnam(harness.E2E_USER)
     assert user.pw_uid != 0 and user.pw_shell.endswith("nologin")
     for name in ("source", "results"):
