@@ -163,7 +163,8 @@ def _sections(grading: Any, item: pytest.Item, state: TestState, outcome: str, f
 
 def _failure_text(grading: Any, item: pytest.Item, state: TestState, outcome: str, failure: Any) -> str:
     root = grading.prepared.root if grading.prepared else None
-    text, staff = failure_markdown(failure.value, root, grading.limits.test_timeout_s)
+    text, staff = failure_markdown(failure.value, root, grading.limits.test_timeout_s,
+                                   getattr(grading, "given_code", None))
     if text.startswith("**Time limit:**") and state.deadline == grading.limits.run_deadline:
         text = (f"**Time limit:** the whole grading may take {grading.limits.total_timeout_s:g} seconds, "
                 f"and it ran out during this test. Look for slow or endless code.")

@@ -17,6 +17,7 @@ import pytest
 
 from autograder import course as course_mod
 from autograder import partial, reproducible
+from autograder.given_code import GivenCode
 from autograder import results as results_mod
 from autograder import submission as submission_mod
 from autograder.results import TestEntry
@@ -112,6 +113,7 @@ class Grading:
         self.student_code = StudentCode(self)
         self.static_warnings: list[str] = []
         self.set_aside: list[partial.SetAside] = []  # blocks Python could not read, stubbed
+        self.given_code = GivenCode(self.course.template if self.course else None)  # the handout's finished code
         self.import_failures: dict[str, outcome.ImportFailure] = {}  # node id -> why it could not import
         self.notes: list[str] = []  # autograder_note markers of the collected tests
         self.substitutions: set[str] = set()  # stand-ins the student's code imported

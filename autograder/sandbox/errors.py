@@ -4,6 +4,10 @@ from typing import List, NamedTuple
 from ..untrusted import code_span, fence
 
 
+# Type names the engine gives what it saw (never an exception of the student's code).
+ENGINE_MADE = ("BadValue", "WorkerCrashed", "Interrupted")
+
+
 class SandboxError(Exception):
     """A grader (not student) problem: the sandbox cannot be set up as configured."""
 
@@ -42,7 +46,9 @@ class StudentError(Exception):
                 lines.append(f'  File "{f.file}", line {f.line}, in {f.function}')
                 if f.source:
                     lines.append(f"    {f.source.strip()}")
-        lines.append(f"{self.type_name}: {self.message}")
+        # The engine's own names for what happened (BadValue, WorkerCrashed) mean nothing to
+        # a student: the message says it in words.
+        lines.append(self.message if self.type_name in ENGINE_MADE else f"{self.type_name}: {self.message}")
         return "\n".join(lines)
 
     def markdown(self):

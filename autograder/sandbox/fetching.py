@@ -21,7 +21,7 @@ def fetch(value, worker=None):
     if not workers:
         return _plain_copy(value)
     (w,) = workers
-    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}")
+    return w._request("fetch", [], value=value, fetching=True, what=f"reading the value of {_describe(value)}")
 
 
 def _find_workers(value, found, depth):

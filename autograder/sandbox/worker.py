@@ -69,7 +69,7 @@ class Worker(WorkerOperations):
             raise self._dead
         if self._dead is not None:
             raise type(self._dead)(self._dead.type_name,
-                                   f"this worker already stopped earlier ({self._dead.message})",
+                                   f"the process running your code had already stopped ({self._dead.message})",
                                    self._dead.frames)
         if self._channel.closed:
             raise SandboxError("this worker is closed")
@@ -225,7 +225,9 @@ def _student_error(info):
         if type(f) is list and len(f) == 4:
             frames.append((str(f[0])[:300], int(f[1]) if type(f[1]) is int else 0,
                            str(f[2])[:200], str(f[3])[:300]))
-    return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
+    err = StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
+    err.in_helper = info.get("helper") is True
+    return err
 
 
 class StartsWorkers:

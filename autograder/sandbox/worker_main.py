@@ -6,6 +6,7 @@ This package is copied into the sandbox directory as `_agsandbox` and runs from 
 standard library and numpy only, relative imports only, never `autograder`.
 """
 import importlib
+import inspect
 import itertools
 import operator
 import os
@@ -205,12 +206,35 @@ def fetch_leaf(obj, enc, path, max_payload):
         return int(obj)
     if isinstance(obj, np.floating) and obj.dtype.itemsize <= 8:
         return float(obj)
+    raise BadValueError(f"{_subject(path)} is {_what_it_is(obj)}; the test expected a number, an "
+                        f"array of numbers, or a list, tuple, dict, string or None")
+
+
+def _subject(path):
+    # "value" is what the student's code returned; "value[0]" an item of it.
+    return "the value your code returned" if path == "value" else f"{path[5:]} of the value your code returned"
+
+
+def _what_it_is(obj):
+    """A returned object, in the words a student would use."""
     try:
-        name = type(obj).__qualname__
+        if isinstance(obj, type):
+            if issubclass(obj, BaseException):
+                return (f"the exception class {obj.__qualname__} itself, returned instead of raised "
+                        f"(`return {obj.__qualname__}` hands back the class; an unfinished part "
+                        f"raises it)")
+            return f"the class {obj.__qualname__} itself, not an object made from it or a value"
+        if isinstance(obj, BaseException):
+            return f"an exception object ({type(obj).__qualname__}), returned instead of raised"
+        if inspect.isgenerator(obj):
+            return "a generator: make a list or an array of its items"
+        if inspect.isroutine(obj):
+            return f"the function {getattr(obj, '__qualname__', '?')} itself, not the result of calling it"
+        if inspect.ismodule(obj):
+            return f"the module {obj.__name__}"
+        return f"an object of type {type(obj).__qualname__}"
     except Exception:
-        name = "object"
-    raise BadValueError(f"{path} is an object of type {name}; only numbers, strings, None, lists, "
-                        f"tuples, dicts and numeric arrays can be checked")
+        return "an object of a type that cannot be checked"
 
 
 def run_operation(op, args, kwargs):
@@ -263,7 +287,12 @@ def describe_exception(exc, root, fatal):
         rel = relative_path(root, exc.filename)
         if rel is not None:
             frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
+    # The traceback ends in the test's own helper code (compiled as "<grader: ...>"): the
+    # student's frames are where their value came from, not where it broke.
+    tb = traceback.extract_tb(exc.__traceback__)
+    helper = bool(tb) and str(tb[-1].filename).startswith("<grader")
     return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
+            "helper": helper,
             "fatal": fatal, "memory": isinstance(exc, MemoryError),
             "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
             "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}

@@ -210,7 +210,8 @@ def crash_hint(error: StudentError):
         return feedback.Hint("wrong-type", (
             f"`{name}` was called like an instance of it, but it is the class itself: does a function return "
             f"`{name}` where it should return an instance, `{name}()`?"))
-    keys = re.match(r"while fetching (.+?(\w+)\(\.\.\.\)): value has a key of type (\w+)", error.message)
+    keys = re.match(r"while (?:fetching|reading the value of) (.+?(\w+)\(\.\.\.\)): value has a key of type (\w+)",
+                    error.message)
     if error.type_name == "BadValue" and keys and keys.group(2).startswith(("gradient", "get_", "compose_")):
         return feedback.Hint("wrong-type", (
             f"`{keys.group(2)}` returned a dict keyed by {keys.group(3)} values; it must return a list, one "
