@@ -195,10 +195,20 @@ def summary_table(doc: dict, *, details: bool = False, width: int | None = None,
         failing = [t for t in tests if t.get("status") != "passed" and t.get("output")]
         shown = [t for t in failing if not (t.get("extra_data") or {}).get("import_failure")
                  and (t.get("extra_data") or {}).get("outcome") != "not run"]
+        # One mistake often fails several tests with the same message: shown once, with the
+        # numbers of the others.
+        same: dict[str, list[dict]] = {}
+        for t in shown:
+            same.setdefault(_plain(t["output"]), []).append(t)
+        shown = [group[0] for group in same.values()]
         for t in shown[:MAX_DETAILS]:
             title = " ".join(f"{t.get('number') or ''} {_inline(t.get('name', ''))}".split())
             lines += [console.shorten(f"== {title} ==", width),
-                      console.wrap(_clip(_plain(t["output"]), 30, saved), width), ""]
+                      console.wrap(_clip(_plain(t["output"]), 30, saved), width)]
+            others = [str(o.get("number") or _inline(o.get("name", ""))) for o in same[_plain(t["output"])][1:]]
+            if others:
+                lines.append(console.wrap(f"(The same message for {', '.join(others)}.)", width))
+            lines.append("")
         if len(shown) > MAX_DETAILS:
             more = "the file you saved" if saved else "a file with --out results.json"
             lines += [console.wrap(f"(feedback on {len(shown) - MAX_DETAILS} more failing tests: fix these "

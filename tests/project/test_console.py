@@ -105,6 +105,8 @@ def test_check_under_cp1252_at_80_columns(reference_dir, tmp_path):
     assert out.index("== 2.1 Dense forward") < out.index("#     test")  # the table last
     assert len(re.findall(r"\b\d+ / 85\b", out)) == 1  # the score once
     assert "more lines in results.json" not in out  # there is no results.json without --out
+    # Dense's one mistake fails 2.1-2.4 with the same message: it is printed once.
+    assert "(The same message for 2.2, 2.3, 2.4.)" in out and out.count("ValueError: matmul") == 2  # 2.1, 4.6
     # Tests run in their numeric order (end-to-end ones, not public, would come last).
     ran = [tuple(int(p) for p in n.split(".")) for n in re.findall(r"^\[ ?\d+/\d+\] (?:ok|FAIL)\s+(\d+\.\d+) ", err, re.M)]
     assert len(ran) == int(re.search(r"/(\d+)\]", err).group(1)) and ran == sorted(ran), ran
