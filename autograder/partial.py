@@ -12,17 +12,24 @@ line (or the error's own), blank lines the rest.
 Only blocks that do not run at import are set aside: a function's body (or a block inside
 one), or an `if __name__ == ...:` block. An error in module-level code, a class body or a
 `def` line we cannot rebuild leaves the file as it was: it fails to import, as before.
-A pathological file (RecursionError, MemoryError in the parser, too large) is left as is.
+A pathological file (RecursionError, MemoryError in the parser, a crash of the parsing child,
+too large) is left as is. The grading process itself never parses student source: a child
+interpreter does (see set_aside_unparseable).
 """
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
 import re
+import subprocess
+import sys
 import tokenize
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+from autograder import parse_guard
 from autograder.untrusted import code_span
 
 MAX_BYTES = 2 * 2**20
@@ -62,16 +69,66 @@ class _Block:
 
 
 def set_aside_unparseable(root: Path) -> list[SetAside]:
-    """Stub out what breaks each .py file under `root` (in place); returns what was set aside."""
-    found: list[SetAside] = []
+    """Stub out what breaks each .py file under `root` (in place); returns what was set aside.
+
+    The parsing runs in a child interpreter (as autograder/parse_guard.py's scan does): on
+    Python 3.10, compiling a deeply nested expression overflows the C stack and kills the
+    interpreter, which no `except` can catch. A file that kills the child is left as
+    uploaded, and the child starts again for the files after it."""
+    paths = []
     for path in sorted(root.rglob("*.py")):
         try:
-            if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_BYTES:
-                continue
-            found += repair_file(path, path.relative_to(root).as_posix())
-        except (OSError, ValueError, RecursionError, MemoryError):
-            continue  # unreadable or pathological: left exactly as uploaded
+            if not path.is_symlink() and path.is_file() and path.stat().st_size <= MAX_BYTES:
+                paths.append(path.relative_to(root).as_posix())
+        except OSError:
+            continue
+    found: list[SetAside] = []
+    while paths:
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, str(ENGINE_ROOT), str(root),
+                                   str(parse_guard.MEMORY_MB)],
+                                  input=json.dumps(paths).encode(), capture_output=True,
+                                  timeout=parse_guard.TIMEOUT_S)
+        except (subprocess.TimeoutExpired, OSError):
+            return found
+        done = 0
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            try:
+                found += [SetAside(**item) for item in json.loads(line)]
+            except (ValueError, TypeError):
+                break
+            done += 1
+        if done >= len(paths) or proc.returncode == 0:
+            return found
+        paths = paths[done + 1:]  # that file killed the child before it was written: as uploaded
     return found
+
+
+def _child_main(root: Path) -> None:
+    """In the child: each file's repairs, one JSON list per line, in the order given."""
+    for rel in json.load(sys.stdin):
+        try:
+            done = repair_file(root / rel, rel)
+        except (OSError, ValueError, RecursionError, MemoryError):
+            done = []  # unreadable or pathological: left exactly as uploaded
+        sys.stdout.write(json.dumps([dataclasses.asdict(a) for a in done]) + "\n")
+        sys.stdout.flush()
+
+
+ENGINE_ROOT = Path(__file__).resolve().parent.parent
+CHILD = r"""
+import sys
+try:
+    import resource
+    limit = int(sys.argv[3]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except (ImportError, ValueError, OSError):
+    pass
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from autograder import partial
+partial._child_main(Path(sys.argv[2]))
+"""
 
 
 def repair_file(path: Path, rel: str) -> list[SetAside]:

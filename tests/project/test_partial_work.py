@@ -158,3 +158,24 @@ def test_a_reference_with_the_real_unfinished_lines_loses_only_evaluates_points(
     assert "`assignment.py` line" in top and f"`beras/model.py` line {line}" in top
     evaluate_test = next(t for t in doc["tests"] if t["number"] in needs_evaluate)
     assert f"`SyntaxError` at `beras/model.py` line {line}" in evaluate_test["output"]
+
+
+def test_the_grading_process_never_parses_student_source_itself(tmp_path, monkeypatch):
+    """On Python 3.10 compiling a deeply nested expression kills the interpreter (SIGSEGV):
+    the parsing runs in a child, and a file that kills it is left as uploaded while the files
+    after it are still repaired. A child that aborts on a marked file stands in for the crash."""
+    crashing = partial.CHILD.replace("from autograder import partial\n", "from autograder import partial\n"
+                                     "import os\n_repair = partial.repair_file\n"
+                                     "def _crash(path, rel):\n"
+                                     "    if b'CRASH' in path.read_bytes():\n        os.abort()\n"
+                                     "    return _repair(path, rel)\n"
+                                     "partial.repair_file = _crash\n")
+    assert crashing != partial.CHILD
+    monkeypatch.setattr(partial, "CHILD", crashing)
+    broken = "def f():\n    return ???\n"
+    for name, text in (("a.py", broken), ("b.py", "# CRASH\n" + broken), ("c.py", broken)):
+        (tmp_path / name).write_text(text)
+    aside = partial.set_aside_unparseable(tmp_path)
+    assert [a.file for a in aside] == ["a.py", "c.py"]
+    assert compiles(tmp_path / "a.py") and compiles(tmp_path / "c.py")
+    assert (tmp_path / "b.py").read_text() == "# CRASH\n" + broken

@@ -12,7 +12,7 @@ import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
-from feedback import Hint, expect, expect_close, fail, gradient_list, show
+from feedback import Hint, code_block, expect, expect_close, fail, gradient_list, show
 
 
 def build(beras, worker_side, case):
@@ -251,7 +251,7 @@ def test_dense_zero_initializer_and_unknown_names(beras, m, r, name):
     inputs = {"input_size m": m, "output_size r": r}
     expect(w.shape == (m, r) and not np.any(w) and b.shape in ((1, r), (r,)) and not np.any(b),
            "\"zero\" gives w = zeros (m, r) and b = zeros (1, r).", inputs=inputs,
-           detail=f"Returned w =\n{show(w)}\nb =\n{show(b)}")
+           detail="Returned:\n\n" + code_block(f"w =\n{show(w)}\nb =\n{show(b)}"))
     try:
         returned = fetch(Dense._initialize_weight(name, m, r))
     except StudentError:

@@ -14,7 +14,7 @@ import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import REMINDER, Hint, expect, expect_close, rests_on, show
+from feedback import REMINDER, Hint, code_block, expect, expect_close, rests_on, show
 
 
 def log_cosh(pred, target):
@@ -239,7 +239,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     after = fetch(worker_side("probes").values_of([layer.w, layer.c]))
     expect(np.array_equal(after[0], w) and np.array_equal(after[1], c) and fetch(optimizer.calls) == 0,
            "`evaluate` does not change the weights.", inputs=inputs,
-           detail=f"After evaluate, w =\n{show(np.asarray(after[0]))}",
+           detail="After evaluate, w =\n\n" + code_block(show(np.asarray(after[0]))),
            hint=Hint("training-mode", "call batch_step with training=False."))
     if with_predictions:
         predictions = result[1]
@@ -281,4 +281,4 @@ def test_fit_lowers_the_loss(beras, worker_side):
     epochs = losses.reshape(5, -1).mean(axis=1) if losses.shape in ((5,), (25,)) else None
     expect(epochs is not None and epochs[-1] < epochs[0],
            "The loss history `fit` returns (one value per epoch, or per batch) goes down.",
-           inputs=inputs, detail=f"history[\"loss\"] = {show(losses)}.")
+           inputs=inputs, detail=f"history[\"loss\"] = `{show(losses)}`.")
