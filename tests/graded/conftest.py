@@ -35,6 +35,7 @@ from autograder.sandbox import StudentError  # noqa: E402
 import feedback  # noqa: E402
 import judge  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
+from autograder.untrusted import code_span  # noqa: E402
 
 
 BERAS_MODULES = ("core", "layers", "activations", "losses", "metrics", "onehot", "optimizers",
@@ -239,6 +240,34 @@ def crash_hint(error: StudentError):
     return None
 
 
+# The handout's given code that calls a layer: a crash there, directly under a test's own
+# worker-side code, happened while binding the inputs of a layer or loss the test provides.
+GIVEN_CALLERS = {("beras/core.py", "__call__")}
+
+
+def blame_in_test_code(error: StudentError) -> str | None:
+    """Feedback for a crash in the test's own worker-side code (worker_side/*.py), or in the
+    given `__call__` as that code called one of its own layers: the student's file is not to
+    blame there, though it is the innermost file of theirs. None for any other crash."""
+    where = error.test_code
+    if where is None:
+        return None
+    after = error.frames[len(error.frames) - where.student_frames_after:] if where.student_frames_after else []
+    # (a comprehension is a frame of its own before Python 3.12)
+    if after and not ((after[0].file, after[0].function) in GIVEN_CALLERS
+                      and all(f.file == after[0].file and f.function.startswith("<") for f in after[1:])):
+        return None  # the test's code called the student's, which raised: theirs to fix
+    helper = where.file.removeprefix("<grader:").rstrip(">").strip()
+    print(f"STAFF: a crash inside the suite's worker-side code {where.file} line {where.line} "
+          f"({where.function}): {error.type_name}: {error.message}", flush=True)
+    inside = (f"in the handout's given `Diffable.__call__` while it called a layer that the test provides "
+              f"(from our {code_span(helper)}, in {code_span(where.function)})" if after else
+              f"inside the test's own code ({code_span(helper)}, in {code_span(where.function)})")
+    return (f"This test crashed {inside}: {code_span(f'{error.type_name}: {error.message}')}. "
+            f"This is not a mistake in your files: the course "
+            f"staff has the details.")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A student's exception inside a test: show it WITH the input that caused it, and a hint
@@ -250,6 +279,11 @@ def pytest_pyfunc_call(pyfuncitem):
         error = next((e for e in tree if isinstance(e, StudentError)), None)
         if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
             raise
+        blame = blame_in_test_code(error)
+        if blame is not None:
+            failed = StudentCodeFailed(blame)
+            failed.extra_data = {"hints": []}
+            raise failed from error
         example = next((text for text in (falsifying_example(e, set(pyfuncitem.fixturenames)) for e in tree)
                         if text), "")
         hint = crash_hint(error)

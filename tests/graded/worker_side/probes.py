@@ -168,7 +168,12 @@ class LogCosh(Probe):
 class Given(Diffable):
     """A function of the classifier whose output and input gradients the grader computed
     (softmax, cross-entropy): the kit ships no closed form of a student part, so this worker
-    helper holds none either. It is called exactly once, on the inputs the values belong to."""
+    helper holds none either. It is called exactly once, on the inputs the values belong to.
+
+    The handout's given `Diffable.__call__` binds inputs by `forward.__code__.co_varnames`,
+    so each input is a named positional parameter of `forward`, and `forward` has no local
+    variable (a local's name would follow the parameters' there): GivenLayer takes one input,
+    GivenLoss two."""
 
     def __init__(self, output, input_gradients):
         self.output, self.input_gradients = plain(output), [plain(g) for g in input_gradients]
@@ -177,9 +182,6 @@ class Given(Diffable):
     def weights(self):
         return []
 
-    def forward(self, *inputs):
-        return self.output
-
     def get_input_gradients(self):
         return list(self.input_gradients)
 
@@ -187,13 +189,23 @@ class Given(Diffable):
         return []
 
 
+class GivenLayer(Given):
+    def forward(self, x):
+        return self.output
+
+
+class GivenLoss(Given):
+    def forward(self, y_pred, y_true):
+        return self.output
+
+
 def softmax_classifier_gradient(tape_class, x, w, y, probs, softmax_jacobian, loss, loss_gradients):
     """dL/dw for L = cross-entropy(softmax(x @ w), y) on the batch (x, y), through
     `tape_class` (the student's GradientTape): only the tape's chaining is the student's. The
-    softmax and the loss are Given layers holding the grader's values for this batch (probs,
+    softmax and the loss are Given* layers holding the grader's values for this batch (probs,
     their per-sample Jacobians, the loss and its gradients [d/dprobs, d/dy])."""
     layer = Gate(w, np.ones((1, plain(w).shape[1])))  # logits = (x @ w) * 1
-    softmax, loss_fn = Given(probs, [softmax_jacobian]), Given(loss, loss_gradients)
+    softmax, loss_fn = GivenLayer(probs, [softmax_jacobian]), GivenLoss(loss, loss_gradients)
     with tape_class() as tape:
         loss = loss_fn(softmax(layer(plain(x))), plain(y))
     return tape.gradient(loss, [layer.w])
