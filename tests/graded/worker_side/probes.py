@@ -212,7 +212,8 @@ def softmax_classifier_gradient(tape_class, x, w, y, probs, softmax_jacobian, lo
 
 
 class RecordingShift(Probe):
-    """y = x + b; remembers every batch it was asked weight gradients for (i.e. trained on)."""
+    """y = x + b; remembers every batch of a forward pass that a GradientTape recorded (i.e.
+    trained on). Replays of the test's tape (worker_side/replay_tape.py) run with no tape."""
 
     shared_input_jacobian = True
     shared_weight_jacobian = True
@@ -220,24 +221,18 @@ class RecordingShift(Probe):
     def __init__(self, n):
         self.b = Variable(np.zeros((1, n)))
         self.trained_on = []
-        self.fresh = False
 
     @property
     def weights(self):
         return [self.b]
 
     def forward(self, x):
-        self.fresh = True
-        return super().forward(x)
+        if Diffable.gradient_tape is not None:
+            self.trained_on.append(plain(x))
+        return self.value(plain(x))
 
     def value(self, x):
         return x + self.weight(0)
-
-    def get_weight_gradients(self):
-        if self.fresh:  # once per forward pass, however often a tape asks
-            self.trained_on.append(plain(self.inputs[0]))
-            self.fresh = False
-        return super().get_weight_gradients()
 
     def batches(self):
         return [batch.copy() for batch in self.trained_on]
