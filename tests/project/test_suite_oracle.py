@@ -4,11 +4,14 @@ Each case grades a copy of the reference changed in one way, through the real en
 checks which tests earn points: an attack that only makes the student agree with the student
 earns nothing, and honest work under the handout's given code keeps its points.
 """
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 
 from suite_support import GRADED_SUITE, by_number, edited_copy, graded
@@ -161,3 +164,143 @@ def test_a_tape_bug_costs_only_the_tapes_tests(reference_dir, mnist_dir, tmp_pat
     assert len(model) == 6 and tape
     assert all(t["score"] == t["max_score"] for t in model.values()), {n: t["output"][:300] for n, t in model.items()}
     assert all(t["score"] < t["max_score"] for t in tape.values()), {n: t["score"] for n, t in tape.items()}
+
+
+# ---------------------------------------------------------------- 12.1: the trusted side's accuracy
+
+END_TO_END = ["-k", "end_to_end"]
+
+LOOKUP_MODEL = '''
+
+import hashlib as _hashlib
+import json as _json
+from pathlib import Path as _Path
+
+_TABLE = _json.loads((_Path(__file__).parent / "labels.json").read_text())
+
+
+class LookupModel(SequentialModel):
+    """Looks each image up in a table of the public MNIST test labels; its layers never train."""
+
+    def forward(self, inputs):
+        rows = np.asarray(inputs, dtype=np.float32)
+        return np.eye(10)[[_TABLE.get(_hashlib.sha1(row.tobytes()).hexdigest(), 0) for row in rows]]
+
+
+def get_model(two_layer=False):
+    return LookupModel([Dense(784, 10, initializer="xavier"), Softmax()])
+'''
+
+SHIPPED_WEIGHTS = '''
+
+def get_model(two_layer=False):
+    """A model whose weights were fitted before grading and shipped with the submission."""
+    model = SequentialModel([Dense(784, 10, initializer="xavier"), Softmax()])
+    shipped = np.load(__import__("pathlib").Path(__file__).parent / "weights.npz")
+    model.layers[0].w[...] = shipped["w"]
+    model.layers[0].b[...] = shipped["b"]
+    return model
+'''
+
+UNKNOWN_LAYER = '''
+
+from beras.core import Diffable as _Diffable
+
+
+class Doubler(_Diffable):
+    """A layer of the student's own, outside the homework's types."""
+
+    @property
+    def weights(self):
+        return []
+
+    def forward(self, x):
+        return 2 * np.asarray(x)
+
+    def get_input_gradients(self):
+        return [2 * np.eye(np.shape(self.inputs[0])[1])]
+
+    def get_weight_gradients(self):
+        return []
+
+
+def get_model(two_layer=False):
+    return SequentialModel([Dense(784, 10, initializer="xavier"), Doubler(), Softmax()])
+'''
+
+
+def mnist_arrays(reference_dir, mnist_dir):
+    from conftest import load_module_from
+
+    return load_module_from(reference_dir / "preprocess.py", "oracle_preprocess").load_mnist_arrays(mnist_dir)
+
+
+def with_assignment_tail(reference_dir, folder, tail):
+    copy = edited_copy(reference_dir, folder, [])
+    assignment = copy / "assignment.py"
+    assignment.write_text(assignment.read_text() + tail)  # redefines get_model
+    return copy
+
+
+def training_test(doc):
+    return by_number(doc)["12.1"]
+
+
+def test_a_lookup_table_of_the_public_test_labels_earns_nothing(reference_dir, mnist_dir, tmp_path):
+    data = mnist_arrays(reference_dir, mnist_dir)
+    images = data.test_images.reshape(len(data.test_images), -1).astype(np.float32) / np.float32(255)
+    table = {hashlib.sha1(row.tobytes()).hexdigest(): int(label) for row, label in zip(images, data.test_labels)}
+    folder = with_assignment_tail(reference_dir, tmp_path / "sub", LOOKUP_MODEL)
+    (folder / "labels.json").write_text(json.dumps(table))
+    doc, _ = graded(folder, extra_pytest_args=END_TO_END)
+    test = training_test(doc)
+    assert test["score"] == 0, test["output"][:1500]
+    assert all(entry["value"] < 75 for entry in doc.get("leaderboard", [])), doc.get("leaderboard")
+
+
+def test_shipped_weights_earn_nothing(reference_dir, mnist_dir, tmp_path):
+    data = mnist_arrays(reference_dir, mnist_dir)
+    x = np.hstack([data.train_images.reshape(len(data.train_images), -1) / 255.0, np.ones((len(data.train_images), 1))])
+    # Ridge regression onto the one-hot labels: a linear classifier of about 85%, fitted in advance.
+    solution = np.linalg.solve(x.T @ x + 10.0 * np.eye(x.shape[1]), x.T @ np.eye(10)[data.train_labels])
+    folder = with_assignment_tail(reference_dir, tmp_path / "sub", SHIPPED_WEIGHTS)
+    np.savez(folder / "weights.npz", w=solution[:-1], b=solution[-1:])
+    doc, _ = graded(folder, extra_pytest_args=END_TO_END)
+    test = training_test(doc)
+    assert test["score"] == 0, test["output"][:1500]
+    assert "Before any training" in test["output"] and "fresh" in test["output"], test["output"][:1500]
+
+
+def test_a_layer_outside_the_homeworks_types_earns_nothing_and_says_why(reference_dir, mnist_dir, tmp_path):
+    folder = with_assignment_tail(reference_dir, tmp_path / "sub", UNKNOWN_LAYER)
+    doc, _ = graded(folder, extra_pytest_args=END_TO_END)
+    test = training_test(doc)
+    assert test["score"] == 0
+    assert "`Doubler`" in test["output"] and "Dense, LeakyReLU, ReLU, Sigmoid and Softmax" in test["output"], \
+        test["output"][:1500]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_the_reference_keeps_full_credit_under_any_private_perturbation(reference_dir, mnist_dir, tmp_path, seed):
+    """The perturbation's seed is the course's secret: whatever it is, a correct model keeps its tier."""
+    from test_kit_oracle import course_copy
+
+    cfg = course_copy(tmp_path / "course")
+    private = tmp_path / "course" / "tests" / "graded" / "hidden" / "private.cfg"
+    text = private.read_text()
+    assert text.count("\nseed = ") == 1
+    private.write_text(re.sub(r"\nseed = \d+", f"\nseed = {seed}", text))
+    doc, _ = graded(reference_dir, extra_pytest_args=END_TO_END, config=cfg)
+    test = training_test(doc)
+    print(f"\nprivate seed {seed}: the reference's accuracy {doc['leaderboard'][0]['value']}%")
+    assert test["score"] == test["max_score"], test["output"][:1500]
+
+
+def test_the_private_seed_ships_to_gradescope_and_never_in_the_kit():
+    from autograder import build
+    from autograder.grading import load_course
+
+    course = load_course()
+    private = "tests/graded/hidden/private.cfg"
+    assert private in [arc for arc, _ in build.autograder_zip_files(course)]
+    assert not [arc for arc, _ in build.kit_zip_files(course) if "private" in arc or "/hidden/" in arc]

@@ -1,8 +1,12 @@
 """Family 12: end-to-end training on MNIST (assignment.py, and everything it uses).
 
 The worker trains the student's `get_model()` with their `get_optimizer()`, `get_loss_fn()`
-and `get_acc_fn()` on the training split, then predicts the test images. Only this trusted
-process holds the test labels; it computes the accuracy from the predictions that come back.
+and `get_acc_fn()` on the training split. The test images never reach the worker, and nothing
+it computes is taken as a prediction: this trusted process reads the trained layers' weights
+and evaluates the network itself (hidden/network.py: Dense, LeakyReLU/ReLU, Sigmoid, Softmax;
+any other layer earns nothing), on test images shifted by a fraction of a pixel and lightly
+noised from the course's private seed (hidden/private.cfg). Before `fit`, the same evaluation
+must find the model near chance (at most MAX_START_ACCURACY): shipped weights earn nothing.
 An `assignment.py` without these factory functions (the August 2024 handout trains under
 `if __name__ == "__main__":`) gets the standard single-layer model built from the student's
 own classes, STANDARD_MODEL, for each missing function, and the output says so.
@@ -39,6 +43,7 @@ import data
 from autograder.sandbox import StudentError, WorkerTimeout, fetch
 from autograder.untrusted import code_span
 from feedback import REMINDER, Hint, failed_unit_tests, failure, message
+from hidden import network as oracle
 
 EPOCHS, BATCH_SIZE = 5, 100
 FALLBACK_EPOCHS = 10  # scikit-learn's 1,500 training digits: 15,000 image passes, under MNIST's 40,000
@@ -56,6 +61,11 @@ FALLBACK_TIERS = ((0.85, 1.0), (0.80, 2 / 3), (0.70, 1 / 3))  # scikit-learn's d
 POINTS = 7
 TRAINING_SEED = 0
 MAX_PREDICTIONS_BYTES = 10 * 1024 * 1024
+# Chance is 10%. Fresh initial weights give the reference 3.7-14% (single and two-layer models,
+# several seeds); weights trained in advance give 75% or more.
+MAX_START_ACCURACY = 0.25
+SEEN = (" (computed by the grader from your trained layers' weights, on the test images each shifted by a "
+        "fraction of a pixel and lightly noised)")
 
 
 # Which data 12.1 trains on is known before anything is loaded: a fallback is announced at the
@@ -166,6 +176,7 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
     train_x, train_y = split.train_x[:TRAIN_IMAGES], data.one_hot(split.train_y[:TRAIN_IMAGES])
     student.import_module("numpy.random").seed(TRAINING_SEED)  # reproducible initial weights
     model, _, missing = model_and_parts(student, beras)
+    test_images = oracle.perturbed(split.test_x, oracle.private_seed())
     keep = worker_side("probes").kept  # send each chunk once, then refer to it in every epoch
     chunks = [(keep(train_x[i:i + CHUNK_IMAGES]), keep(train_y[i:i + CHUNK_IMAGES]))
               for i in range(0, len(train_x), CHUNK_IMAGES)]
@@ -178,6 +189,14 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
     what = (f"Your model{' (' + STANDARD_MODEL['get_model'] + ')' if 'get_model' in missing else ''} trained "
             f"for {epochs} epochs of batch size {BATCH_SIZE} on the first {len(train_x):,} training images "
             f"({split.source}), one `fit(epochs=1)` call per {CHUNK_IMAGES:,} images.{standard}")
+    start = trusted_accuracy(student, beras, model, test_images, split.test_y, set_score)
+    if start > MAX_START_ACCURACY:
+        set_score(0)
+        raise AssertionError(message(
+            f"Before any training, your model already classifies {start:.1%} of the test images (chance is "
+            f"10%). This test credits what training achieves, so `get_model()` must return a model with fresh "
+            f"initial weights, at most {MAX_START_ACCURACY:.0%} before `fit`.",
+            hint="build the layers with their initializers in get_model(); do not load or set weights there."))
     for epoch in range(epochs):
         for number_, (chunk_x, chunk_y) in enumerate(chunks):
             try:
@@ -194,26 +213,29 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
                     detail=measured.strip() or None,
                     hint="a correct, vectorised model trains one such call in well under a second; look for "
                          "Python loops over the samples of a batch in the slowest part above.")) from None
-    predictions = fetch(model(split.test_x))
-    classes = predicted_classes(predictions, len(split.test_x))
-    shape = np.shape(predictions)
-    if classes is None:
-        set_score(0)
-        raise AssertionError(message(what + " Its predictions on the test images must be an (N, 10) array of "
-                                     "class scores.", detail=f"The model returned shape {shape}."))
-    accuracy = float(np.mean(classes == split.test_y))
+    accuracy = trusted_accuracy(student, beras, model, test_images, split.test_y, set_score, what)
     tiers = TIERS if split.is_mnist else FALLBACK_TIERS
     set_leaderboard_value(round(accuracy * 100, 2))
     set_score(POINTS * tier_credit(accuracy, tiers))
     if tier_credit(accuracy, tiers) == 1:
-        add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images: full credit "
+        add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images{SEEN}: full credit "
                           f"(tiers: {tiers_text(tiers)}).")
     else:
         raise failure(
-            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
+            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images{SEEN}.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'91.5' if split.is_mnist else '88'}% here.",
             hint=training_hint(student, model))
+
+
+def trusted_accuracy(student, beras, model, images, labels, set_score, what=""):
+    """The accuracy of the model's layers, as they are now, computed on this side."""
+    try:
+        classes = oracle.predict(oracle.read_network(student, beras, model), images)
+    except oracle.NotEvaluable as problem:
+        set_score(0)
+        raise AssertionError(message(f"{what} {problem}".strip())) from None
+    return float(np.mean(classes == labels))
 
 
 def training_hint(student, model):
