@@ -304,3 +304,46 @@ def test_the_private_seed_ships_to_gradescope_and_never_in_the_kit():
     private = "tests/graded/hidden/private.cfg"
     assert private in [arc for arc, _ in build.autograder_zip_files(course)]
     assert not [arc for arc, _ in build.kit_zip_files(course) if "private" in arc or "/hidden/" in arc]
+
+
+# ---------------------------------------------------------------- 12.1 runs the handout's data path
+
+TENSORFLOW_AT_IMPORT = '''import tensorflow as tf
+
+# As past handouts did: the data is loaded when the module is imported.
+(_train_x, _train_y), (_test_x, _test_y) = tf.keras.datasets.mnist.load_data()
+'''
+
+
+def test_a_preprocess_loading_through_tensorflow_at_import_trains(reference_dir, mnist_dir, tmp_path):
+    """assignment.py imports preprocess.py, which loads MNIST at import through the handout's
+    TensorFlow loader: 12.1 intercepts it as 13.1 does, instead of failing on ForbiddenLibraryError."""
+    folder = edited_copy(reference_dir, tmp_path / "sub", [])
+    preprocess = folder / "preprocess.py"
+    preprocess.write_text(preprocess.read_text().replace("import argparse\n", TENSORFLOW_AT_IMPORT + "import argparse\n", 1))
+    doc, _ = graded(folder, extra_pytest_args=["-k", "end_to_end or load_and_preprocess"])
+    for number in ("12.1", "13.1"):
+        test = by_number(doc)[number]
+        assert test["score"] == test["max_score"], (number, test["output"][:1500])
+
+
+def test_the_training_hint_names_only_failed_parts_on_the_models_training_path(reference_dir, mnist_dir, tmp_path):
+    """A cross-entropy gradient without its 1/N breaks training; the Sigmoid the model does not
+    use, Adam (the model trains with plain SGD) and the committee are broken too, and their
+    tests fail, but the hint for 12.1 names only the loss's tests."""
+    folder = edited_copy(reference_dir, tmp_path / "sub", [
+        ("beras/losses.py", "return [-y_true / probs / n, -np.log(probs) / n]",
+         "return [-y_true / probs, -np.log(probs) / n]", 1),
+        ("beras/activations.py", "return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+         "return np.where(x >= 0, 1.0 / (1.0 + e), e)", 1),
+        ("beras/optimizers.py", "m_hat = self.m[i] / (1 - self.beta_1**self.t)", "m_hat = self.m[i]", 1),
+        ("committee.py", "return np.mean(", "return np.sum(", 1),
+    ])
+    doc, _ = graded(folder)
+    tests = by_number(doc)
+    lost = {n for n, t in tests.items() if t["score"] < t["max_score"]}
+    assert {"3.3", "4.4", "6.3", "12.1"} <= lost and any(n.startswith("11.") for n in lost), sorted(lost)
+    hint = tests["12.1"]["output"]
+    assert "4.4" in hint, hint[:2000]
+    for other in ["3.3", "3.4", "6.3"] + [n for n in lost if n.startswith(("11.", "9."))]:
+        assert f"{other} (" not in hint, (other, hint[:2000])
