@@ -97,6 +97,7 @@ def test_a_crash_in_a_test_provided_layer_does_not_blame_the_students_core(refer
     assert score == 0
     assert "given `Diffable.__call__`" in output and "not a mistake in your files" in output, output
     assert "core.py" not in output and "Your code raised" not in output, output
+    assert "STAFF" not in output, output  # the details are for the staff's log only
 
 
 # ---------------------------------------------------------------- nothing hidden runs in a worker
