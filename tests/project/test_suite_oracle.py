@@ -247,12 +247,30 @@ def training_test(doc):
     return by_number(doc)["12.1"]
 
 
-def test_a_lookup_table_of_the_public_test_labels_earns_nothing(reference_dir, mnist_dir, tmp_path):
+def lookup_table_submission(reference_dir, mnist_dir, folder):
+    """The reference, with a get_model() that looks each image up in a table of the public
+    MNIST test labels (by the bytes the grader used to send)."""
     data = mnist_arrays(reference_dir, mnist_dir)
     images = data.test_images.reshape(len(data.test_images), -1).astype(np.float32) / np.float32(255)
     table = {hashlib.sha1(row.tobytes()).hexdigest(): int(label) for row, label in zip(images, data.test_labels)}
-    folder = with_assignment_tail(reference_dir, tmp_path / "sub", LOOKUP_MODEL)
+    folder = with_assignment_tail(reference_dir, folder, LOOKUP_MODEL)
     (folder / "labels.json").write_text(json.dumps(table))
+    return folder
+
+
+def shipped_weights_submission(reference_dir, mnist_dir, folder):
+    """The reference, with a get_model() that loads weights fitted before grading."""
+    data = mnist_arrays(reference_dir, mnist_dir)
+    x = np.hstack([data.train_images.reshape(len(data.train_images), -1) / 255.0, np.ones((len(data.train_images), 1))])
+    # Ridge regression onto the one-hot labels: a linear classifier of about 85%, fitted in advance.
+    solution = np.linalg.solve(x.T @ x + 10.0 * np.eye(x.shape[1]), x.T @ np.eye(10)[data.train_labels])
+    folder = with_assignment_tail(reference_dir, folder, SHIPPED_WEIGHTS)
+    np.savez(folder / "weights.npz", w=solution[:-1], b=solution[-1:])
+    return folder
+
+
+def test_a_lookup_table_of_the_public_test_labels_earns_nothing(reference_dir, mnist_dir, tmp_path):
+    folder = lookup_table_submission(reference_dir, mnist_dir, tmp_path / "sub")
     doc, _ = graded(folder, extra_pytest_args=END_TO_END)
     test = training_test(doc)
     assert test["score"] == 0, test["output"][:1500]
@@ -260,12 +278,7 @@ def test_a_lookup_table_of_the_public_test_labels_earns_nothing(reference_dir, m
 
 
 def test_shipped_weights_earn_nothing(reference_dir, mnist_dir, tmp_path):
-    data = mnist_arrays(reference_dir, mnist_dir)
-    x = np.hstack([data.train_images.reshape(len(data.train_images), -1) / 255.0, np.ones((len(data.train_images), 1))])
-    # Ridge regression onto the one-hot labels: a linear classifier of about 85%, fitted in advance.
-    solution = np.linalg.solve(x.T @ x + 10.0 * np.eye(x.shape[1]), x.T @ np.eye(10)[data.train_labels])
-    folder = with_assignment_tail(reference_dir, tmp_path / "sub", SHIPPED_WEIGHTS)
-    np.savez(folder / "weights.npz", w=solution[:-1], b=solution[-1:])
+    folder = shipped_weights_submission(reference_dir, mnist_dir, tmp_path / "sub")
     doc, _ = graded(folder, extra_pytest_args=END_TO_END)
     test = training_test(doc)
     assert test["score"] == 0, test["output"][:1500]
@@ -348,3 +361,25 @@ def test_the_training_hint_names_only_failed_parts_on_the_models_training_path(r
     assert "4.4" in hint, hint[:2000]
     for other in ["3.3", "3.4", "6.3"] + [n for n in lost if n.startswith(("11.", "9."))]:
         assert f"{other} (" not in hint, (other, hint[:2000])
+
+
+def test_the_attacks_earn_nothing_through_regrade_either(reference_dir, mnist_dir, tmp_path):
+    """A TA's regrade of an export grades each submission as Gradescope does: the lookup table,
+    the shipped weights and the zero tape earn nothing there either, and the reference keeps
+    its points beside them."""
+    import ta_support
+
+    export = tmp_path / "export"
+    lookup_table_submission(reference_dir, mnist_dir, export / "lookup")
+    shipped_weights_submission(reference_dir, mnist_dir, export / "shipped")
+    edited_copy(reference_dir, export / "zero_tape", [ZERO_TAPE])
+    edited_copy(reference_dir, export / "reference", [])
+    out = tmp_path / "out"
+    proc = ta_support.cli("regrade", export, "--out", out, "--jobs", 2, "--timeout", 600,
+                          "--pytest-arg=-k", "--pytest-arg=end_to_end or sgd")
+    results = {name: by_number(json.loads((out / name / "results.json").read_text()))
+               for name in ("lookup", "shipped", "zero_tape", "reference")}
+    assert results["lookup"]["12.1"]["score"] == 0, proc.stderr[-3000:]
+    assert results["shipped"]["12.1"]["score"] == 0
+    assert results["zero_tape"]["9.1"]["score"] == results["zero_tape"]["9.2"]["score"] == 0
+    assert all(t["score"] == t["max_score"] for n, t in results["reference"].items() if n in ("9.1", "9.2", "12.1"))
