@@ -5,7 +5,9 @@ student's model; this side then reads the model's layers and weights as plain da
 computes the predictions itself, for the homework's layer types only. The test images are
 moved by a sub-pixel shift and light noise drawn from a seed in `private.cfg` (beside this
 file, which no worker can read), so no table of the public test images matches them, and
-nothing the worker computes is taken as a prediction.
+nothing the worker computes is taken as a prediction. The classes are renumbered by a private
+permutation for training and testing, so that only what the model learns from the data sent
+counts (weights or labels prepared in advance use the public numbering).
 """
 from __future__ import annotations
 
@@ -44,6 +46,18 @@ def private_seed() -> int:
     if not parser.read(PRIVATE):
         raise RuntimeError(f"{PRIVATE} is missing: the course's private seed for 12.1's test images")
     return parser.getint("test_images", "seed")
+
+
+def class_permutation(seed: int) -> np.ndarray:
+    """A private relabelling of the 10 classes that moves every class (a derangement):
+    relabel[c] is the class number that digit c is trained and tested under. A correct model
+    learns it from the data as easily as the original numbering; weights or labels prepared
+    in advance answer with the public numbering, and miss every image."""
+    rng = np.random.default_rng([seed, 10])
+    while True:
+        relabel = rng.permutation(10)
+        if np.all(relabel != np.arange(10)):
+            return relabel
 
 
 def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
