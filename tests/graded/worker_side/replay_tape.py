@@ -44,7 +44,7 @@ class RecordedCalls(dict):
         super().__setitem__(key, layer)
         outputs = getattr(layer, "outputs", None)
         last = self.calls[-1] if self.calls else None
-        if last is not None and last[0] is layer and last[3] is outputs and key not in last[2]:
+        if last is not None and outputs is not None and last[0] is layer and last[3] is outputs and key not in last[2]:
             last[2].append(key)  # another output of the same call
             return
         self.calls.append((layer, list(getattr(layer, "inputs", []) or []), [key], outputs))
