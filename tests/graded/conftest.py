@@ -250,9 +250,9 @@ def blame_in_test_code(error: StudentError) -> str | None:
     given `__call__` as that code called one of its own layers: the student's file is not to
     blame there, though it is the innermost file of theirs. None for any other crash."""
     where = error.test_code
-    if where is None:
-        return None
-    after = error.frames[len(error.frames) - where.student_frames_after:] if where.student_frames_after else []
+    if where is None or len(error.frames) > where.student_frames_after:
+        return None  # no test code on the way, or the student's code called ours: what it passed may be why
+    after = error.frames[-where.student_frames_after:] if where.student_frames_after else []
     # (a comprehension is a frame of its own before Python 3.12)
     if after and not ((after[0].file, after[0].function) in GIVEN_CALLERS
                       and all(f.file == after[0].file and f.function.startswith("<") for f in after[1:])):
@@ -264,8 +264,7 @@ def blame_in_test_code(error: StudentError) -> str | None:
               f"(from our {code_span(helper)}, in {code_span(where.function)})" if after else
               f"inside the test's own code ({code_span(helper)}, in {code_span(where.function)})")
     return (f"This test crashed {inside}: {code_span(f'{error.type_name}: {error.message}')}. "
-            f"This is not a mistake in your files: the course "
-            f"staff has the details.")
+            f"This is not a mistake in your files: the course staff has the details.")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -412,3 +412,15 @@ def test_the_attacks_earn_nothing_through_regrade_either(reference_dir, mnist_di
     assert results["shipped"]["12.1"]["score"] == 0
     assert results["zero_tape"]["9.1"]["score"] == results["zero_tape"]["9.2"]["score"] == 0
     assert all(t["score"] == t["max_score"] for n, t in results["reference"].items() if n in ("9.1", "9.2", "12.1"))
+
+
+def test_a_crash_in_test_code_that_the_students_code_called_stays_theirs(reference_dir, mnist_dir, tmp_path):
+    """batch_step hands the test's loss a batch of labels of the wrong shape; the loss (ours)
+    raises. The student's code called it with what it passed: the feedback says where their code
+    was, and never that their files are not at fault."""
+    folder = edited_copy(reference_dir, tmp_path / "sub", [
+        ("beras/model.py", "loss = self.compiled_loss(predictions, y)", "loss = self.compiled_loss(predictions, y[:1].T)", 1)])
+    doc, _ = graded(folder, extra_pytest_args=["-k", "batch_step_returns"])
+    score, _, output = scores(doc, ["8.2"])["8.2"]
+    assert score == 0
+    assert "not a mistake in your files" not in output and "beras/model.py" in output, output
