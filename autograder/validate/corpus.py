@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-KINDS = ("mutant", "variant", "hostile")
+from autograder.validate.degenerate import KINDS as RETURNS, make_degenerate
+
+KINDS = ("mutant", "variant", "hostile", "degenerate")
 BASES = ("reference", "template")
 SELECTOR_KINDS = ("tag", "test", "number", "file")
 # Placeholders a hostile snippet may use, so that an attack aims at the real targets.
@@ -62,6 +64,10 @@ class Case:
     grader_error_ok: bool = False
     requires_root: bool = False
     shows: list[str] = dataclasses.field(default_factory=list)  # proof in results.json that it ran
+    # degenerate: what every student-written function returns (autograder/validate/degenerate.py),
+    # and the tests whose right answer is that value (it may earn their points)
+    returns: str | None = None
+    may_earn: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -115,6 +121,7 @@ CASE_KEYS = {
     "mutant": {"part", "fails", "determinism", "mistake"},
     "variant": {"exempt"},
     "hostile": {"max_score", "min_score", "lose", "others_pass", "grader_error_ok", "requires_root", "shows"},
+    "degenerate": {"returns", "may_earn"},
 }
 
 
@@ -149,8 +156,8 @@ def _parse_case(kind: str, raw: Any, where: str) -> Case:
     for name in files:
         if name.startswith("/") or ".." in Path(name).parts:
             raise CorpusError(f"{where}: file {name!r} must stay inside the submission")
-    if not parsed and not files:
-        raise CorpusError(f"{where}: a {kind} must change something (edits or files)")
+    if not parsed and not files and not (kind == "degenerate" and raw.get("returns")):
+        raise CorpusError(f"{where}: a {kind} must change something (edits, files or, degenerate, returns)")
     base = raw.get("base", "reference")
     if base not in BASES:
         raise CorpusError(f"{where}: base must be one of {BASES}")
@@ -171,6 +178,14 @@ def _parse_case(kind: str, raw: Any, where: str) -> Case:
     elif kind == "variant":
         case.exempt = [str(s) for s in _as_list(raw.get("exempt"))]
         selectors = case.exempt
+    elif kind == "degenerate":
+        case.returns = raw.get("returns")
+        if case.returns is not None and case.returns not in RETURNS:
+            raise CorpusError(f"{where}: returns is one of {', '.join(RETURNS)}")
+        if case.returns is not None and case.base != "reference":
+            raise CorpusError(f"{where}: a degenerate `returns` applies to the reference")
+        case.may_earn = [str(s) for s in _as_list(raw.get("may_earn"))]
+        selectors = case.may_earn
     else:
         for key in ("max_score", "min_score"):
             value = raw.get(key)
@@ -222,12 +237,13 @@ def load_corpus(root: Path) -> Corpus:
 
     files = [(kind, path) for kind, path in
              [("mutant", p) for p in sorted((root / "mutants").glob("*.yaml"))]
-             + [("variant", root / "variants.yaml"), ("hostile", root / "hostile.yaml")]
+             + [("variant", root / "variants.yaml"), ("hostile", root / "hostile.yaml"),
+                ("degenerate", root / "degenerate.yaml")]
              if path.exists()]
     cases: list[Case] = []
     for kind, path in files:
         doc = _yaml_load(path)
-        key = {"mutant": "mutants", "variant": "variants", "hostile": "hostile"}[kind]
+        key = {"mutant": "mutants", "variant": "variants", "hostile": "hostile", "degenerate": "degenerate"}[kind]
         entries = doc.get(key) if isinstance(doc, dict) else None
         if not isinstance(entries, list):
             raise CorpusError(f"{path}: needs a list `{key}`")
@@ -316,6 +332,8 @@ def materialise(case: Case, bases: dict[str, Path], dest: Path, values: dict[str
         _, _, text = edit_span(path.read_text(encoding="utf-8"),
                                Edit(edit.file, substitute(edit.old, values), substitute(edit.new, values)))
         path.write_text(text, encoding="utf-8")
+    if case.returns:
+        make_degenerate(dest, case.returns)
     for name, content in case.files.items():
         path = dest / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,10 +27,11 @@ from autograder.grading import grade, load_course
 from autograder.validate.corpus import KINDS, Case, Corpus, CorpusError, load_corpus, materialise
 from autograder.validate.figures import figure_lines, figures, mutant_lines, mutant_records, pct
 from autograder.validate.jobs import Graded, Job, run_jobs
+from autograder.validate.pasteable import pasteable_hints, solution_expressions
 from autograder.validate.randomised import randomised
 from autograder.validate.suite import SuiteTest, select, suite_tests
-from autograder.validate.verdicts import (Verdict, check_determinism, check_full, check_hostile, check_mutant,
-                                          check_zero, is_grader_error, secret_markers)
+from autograder.validate.verdicts import (Verdict, check_degenerate, check_determinism, check_full, check_hostile,
+                                          check_mutant, check_zero, is_grader_error, secret_markers)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
 
@@ -213,7 +214,8 @@ def corpus_run(validation: Validation) -> None:
     counts = {k: sum(1 for c in cases if c.kind == k) for k in KINDS}
     say(f"validate: {'quick subset' if args.quick else 'full corpus'}: reference, "
         f"{'template, ' if want_template else ''}{counts['variant']} variants, "
-        f"{counts['mutant']} mutants, {counts['hostile']} hostile; {args.jobs} at a time")
+        f"{counts['mutant']} mutants, {counts['hostile']} hostile, {counts['degenerate']} degenerate; "
+        f"{args.jobs} at a time")
     for c in skipped_root:
         say(f"  (hostile {c.id} needs root to mean anything; not run as uid {os.geteuid()})")
 
@@ -260,7 +262,7 @@ def corpus_jobs(validation: Validation, cases: list[Case], chosen: list[Case], w
     for case in cases:
         # Mutants, and attacks on the template (which fail every test anyway), in fast mode;
         # attacks on the reference as for students, time limits and shrinking included.
-        mode = mode_for_failing if case.kind == "mutant" or case.base == "template" else None
+        mode = mode_for_failing if case.kind in ("mutant", "degenerate") or case.base == "template" else None
         jobs.append(job(f"{case.kind} {case.id}", validation.submission(case), mode))
     if not args.no_determinism:
         # Graded as for students (no validation mode): the reference once more, the chosen
@@ -301,6 +303,8 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
             m = check_mutant(case, g, corpus, suite)
             mutants.append(m)
             verdicts.append(m.verdict)
+        elif case.kind == "degenerate":
+            verdicts.append(check_degenerate(case, g, suite))
         else:
             markers = secret_markers(validation.course, case.base)
             verdicts.append(check_hostile(case, g, suite, markers, validation.values))
@@ -311,6 +315,13 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
     validation.report["figures"] = stats
     for line in mutant_lines(mutants, suite) + figure_lines(stats, correct):
         validation.say(line)
+    degenerate = [v for v in verdicts if v.kind == "degenerate"]
+    if degenerate:
+        validation.say("\nDegenerate submissions (right in shape only)")
+        for v in degenerate:
+            earned = ", ".join(f"{k} (+{x:g})" for k, x in v.extra.get("earned", {}).items()) or "nothing"
+            validation.say(f"  {v.label.split(' ', 1)[1]}: {v.score:g} points; earned {earned}"
+                           + ("" if v.ok else "  <- NOT ALLOWED: " + "; ".join(v.problems)))
     targets = not args.quick and not args.only
     blame = stats["blame_precision_mean"]
     if targets and blame is not None and blame < args.min_blame:
@@ -321,3 +332,14 @@ def judge(validation: Validation, cases: list[Case], main: dict[str, Graded], su
     for m in mutants:  # a wrong hint is worse than none, on any subset
         for key, mistake in m.false_hints:
             validation.violation(f"mutant {m.case.id} ({m.case.mistake}): {key} gives a hint about {mistake}")
+    # Attacks' outputs hold what the submission printed, which may be anything.
+    check_hints_paste_nothing(validation, {label: g.doc for label, g in main.items()
+                                           if not label.startswith("hostile")})
+
+
+def check_hints_paste_nothing(validation: Validation, docs: dict[str, dict]) -> None:
+    """A hint guides; it never holds a line of the reference's solution regions."""
+    found = pasteable_hints(docs, solution_expressions(validation.course.reference))
+    validation.report["pasteable_hints"] = found
+    for problem in found:
+        validation.violation(problem)

@@ -202,6 +202,29 @@ def check_hostile(case: Case, graded: Graded, suite: list[SuiteTest], markers: l
                    lost_points(doc), {"cap": cap})
 
 
+def check_degenerate(case: Case, graded: Graded, suite: list[SuiteTest]) -> Verdict:
+    """A degenerate submission (zeros, ones, the input echoed, random values, NaN, a tape that
+    returns its sources) earns nothing but in the tests whose right answer it gives
+    (`may_earn`): every other point it earns is a test that compares the student only with
+    the student."""
+    doc = graded.doc
+    problems = []
+    if is_grader_error(doc):
+        problems.append("grader error: " + str(doc.get("output", ""))[:300])
+    allowed = {t.key for t in select(case.may_earn, suite)}
+    if case.may_earn and not allowed:
+        problems.append("no test in the suite matches " + ", ".join(case.may_earn))
+    scores = test_scores(doc)
+    by_key = {t.key: t for t in suite}
+    earned = {k: s for k, (s, _) in scores.items() if s > 0 and k not in allowed}
+    if earned:
+        problems.append("earned points it must not, in " + ", ".join(
+            f"{by_key[k].label() if k in by_key else k} (+{v:g})" for k, v in sorted(earned.items())))
+    return Verdict(f"degenerate {case.id}", "degenerate", not problems, problems, float(doc.get("score", 0)),
+                   total(doc), graded.seconds, lost_points(doc),
+                   {"earned": {by_key[k].label() if k in by_key else k: s for k, (s, _) in scores.items() if s > 0}})
+
+
 def comparable(doc: dict) -> dict:
     """A results document without what may differ between two gradings of one submission."""
     doc = json.loads(json.dumps(doc))

@@ -119,6 +119,10 @@ class StudentCodeFailed(AssertionError):
     """The student's code raised on the smallest input Hypothesis found; the message shows both."""
 
 
+class GraderCodeCrashed(StudentCodeFailed):
+    """The test's own worker-side code crashed, not the student's (blame_in_test_code)."""
+
+
 def falsifying_example(error: BaseException, fixtures=()) -> str:
     """The generated arguments of Hypothesis' "Falsifying example" note, without fixtures."""
     notes = getattr(error, "__notes__", None) or []
@@ -198,8 +202,9 @@ NDARRAY_ONLY = {"view", "reshape", "shape", "T", "astype", "ndim", "dtype", "fla
                 "max", "min", "argmax", "transpose", "squeeze", "copy", "size"}
 
 
-def crash_hint(error: StudentError):
-    """A hint for a crash, from where and how it happened; None when it says nothing sure."""
+def crash_hint(error: StudentError, tags=()):
+    """A hint for a crash, from where and how it happened; None when it says nothing sure.
+    tags: the test's; a `gradient-tape` test runs the student's tape on test-provided layers."""
     if error.type_name == "NotImplementedError":
         return feedback.Hint("not-implemented", "this is still the handout's stub: replace the "
                                                 "`raise NotImplementedError(...)` with your implementation.")
@@ -225,6 +230,16 @@ def crash_hint(error: StudentError):
     if frames:
         inner = frames[-1]
         method = GIVEN_COMBINERS.get((inner.file, inner.function))
+        caller = next((f for f in reversed(frames[:-1]) if (f.file, f.function) not in GIVEN_COMBINERS), None)
+        if method and caller is not None and caller.file == "beras/gradient_tape.py":
+            # The given code combines the layer's own Jacobians with the J the tape passed. On
+            # the test's own layers (a tape test) only that J can be wrong.
+            return feedback.Hint("tape-recording" if "gradient-tape" in tags else feedback.REMINDER, (
+                f"the crash is in the given `{inner.function}`, called by your {code_span(caller.function, 60)} "
+                f"({code_span(caller.file, 80)}, line {int(caller.line)}) with the upstream gradients J it built: "
+                f"`{inner.function}` expects J as a list with one entry per output of the layer, each an array "
+                f"shaped like that output."
+                + ("" if "gradient-tape" in tags else f" If J is right, look at the layer's `{method}`.")))
         if method:
             return feedback.Hint(feedback.REMINDER, (
                 f"the crash is in the given `{inner.function}`, which combines what your `{method}` returns "
@@ -270,32 +285,77 @@ def blame_in_test_code(error: StudentError) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A student's exception inside a test: show it WITH the input that caused it, and a hint
-    when the crash itself says what is wrong."""
+    when the crash itself says what is wrong. When a part the test rests on (`rests_on`)
+    failed its own tests earlier in the run, the hint says so instead."""
     try:
         return (yield)
-    except (StudentError, *EXCEPTION_GROUPS) as raised:
-        tree = exceptions_in(raised)
-        error = next((e for e in tree if isinstance(e, StudentError)), None)
-        if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
+    except (StudentError, AssertionError, *EXCEPTION_GROUPS) as raised:
+        failed = feedback.upstream_failures(meta(pyfuncitem, "__rests_on__", ()) or (),
+                                            meta(pyfuncitem, "__number__"))
+        shown = explained_crash(pyfuncitem, raised)
+        certain = {"not-implemented", "missing-return"} & set(hint_classes(shown if shown is not None else raised))
+        certain = certain or isinstance(shown, GraderCodeCrashed)  # no earlier failure explains our crash
+        text = (str(shown) if shown is not None else feedback_text(raised)) if failed and not certain else ""
+        if text:
+            upstream = UpstreamFailed(feedback.with_upstream_hint(text, failed))
+            upstream.extra_data = {"hints": [feedback.REMINDER]}
+            raise upstream from raised
+        if shown is None:
             raise
-        blame = blame_in_test_code(error)
-        if blame is not None:
-            failed = StudentCodeFailed(blame)
-            failed.extra_data = {"hints": []}
-            raise failed from error
-        example = next((text for text in (falsifying_example(e, set(pyfuncitem.fixturenames)) for e in tree)
-                        if text), "")
-        hint = crash_hint(error)
-        if not example and hint is None:
-            raise
-        parts = [describe_error(error).strip()]
-        if example:
-            parts.append(example_block(example))
-        if hint:
-            parts.append(f"**Hint:** {hint}")
-        failed = StudentCodeFailed("\n\n".join(p for p in parts if p))
-        failed.extra_data = {"hints": [feedback.mistake_of(hint)] if hint else []}
-        raise failed from error
+        raise shown from raised
+
+
+def hint_classes(raised: BaseException) -> list:
+    """The mistake classes of the hints a failure carries (its extra_data)."""
+    for e in exceptions_in(raised):
+        hints = (getattr(e, "extra_data", None) or {}).get("hints") if isinstance(e, AssertionError) else None
+        if hints:
+            return list(hints)
+    return []
+
+
+class UpstreamFailed(AssertionError):
+    """A failure that an earlier failing test (of a part this test rests on) likely explains."""
+
+
+def feedback_text(raised: BaseException) -> str:
+    """The Markdown a failure shows: a suite verdict's message, or a student crash's rendering
+    ("" for a missing module, which the engine explains itself)."""
+    tree = exceptions_in(raised)
+    verdict = next((e for e in tree if isinstance(e, AssertionError) and str(e).strip()), None)
+    if verdict is not None:
+        return str(verdict).strip()
+    error = next((e for e in tree if isinstance(e, StudentError)), None)
+    if error is None or error.type_name == "ModuleNotFoundError":
+        return ""
+    return describe_error(error).strip()
+
+
+def explained_crash(item, raised: BaseException):
+    """A StudentCodeFailed for a student's crash, with the input that caused it and a hint
+    when the crash says what is wrong; None when there is nothing to add."""
+    tree = exceptions_in(raised)
+    error = next((e for e in tree if isinstance(e, StudentError)), None)
+    if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
+        return None
+    blame = blame_in_test_code(error)
+    if blame is not None:
+        failed = GraderCodeCrashed(blame)
+        failed.extra_data = {"hints": []}
+        return failed
+    example = next((text for text in (falsifying_example(e, set(item.fixturenames)) for e in tree)
+                    if text), "")
+    hint = crash_hint(error, meta(item, "__tags__") or ())
+    if not example and hint is None:
+        return None
+    parts = [describe_error(error).strip()]
+    if example:
+        parts.append(example_block(example))
+    if hint:
+        parts.append(f"**Hint:** {hint}")
+    failed = StudentCodeFailed("\n\n".join(p for p in parts if p))
+    failed.extra_data = {"hints": [feedback.mistake_of(hint)] if hint else []}
+    return failed
 
 
 # ---------------------------------------------------------------------------- end-to-end tests last
@@ -307,9 +367,29 @@ def pytest_collection_modifyitems(session, config, items):
     """End-to-end tests run after the unit tests, so that their feedback can name the unit
     tests that failed: one mistake in a part fails training too, and the part's own test
     says where it is."""
-    items.sort(key=lambda item: END_TO_END in (meta(item, "__tags__") or ()))
+    stages = upstream_stages(items)
+    items.sort(key=lambda item: (END_TO_END in (meta(item, "__tags__") or ()), stages[item.nodeid]))
     for item in items:  # for the engine's "where to start": end-to-end tests come after every part
         item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (meta(item, "__tags__") or ()) else 0))
+
+
+def upstream_stages(items) -> dict:
+    """nodeid -> how many layers of `rests_on` lie under a test (0: it rests on no other
+    part), so that sorting by it runs every test after the tests of the parts it uses, and a
+    failure can say that one of those failed. A cycle stops at the number of tests."""
+    tags = {item.nodeid: set(meta(item, "__tags__") or ()) for item in items}
+    rests = {item.nodeid: set(meta(item, "__rests_on__", ()) or ()) for item in items}
+    stages = {nodeid: 0 for nodeid in tags}
+    for _ in range(len(items)):
+        changed = False
+        for nodeid, parts in rests.items():
+            under = [stages[other] + 1 for other, t in tags.items() if other != nodeid and parts & t]
+            stage = min(max(under, default=0), len(items))
+            if stage != stages[nodeid]:
+                stages[nodeid], changed = stage, True
+        if not changed:
+            break
+    return stages
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -109,6 +109,56 @@ def failed_unit_tests(exclude_tags: Iterable[str] = ("end-to-end", "style-sensit
     return sorted(found, key=lambda t: [int(p) if p.isdigit() else p for p in str(t[0]).split(".")])
 
 
+# ---------------------------------------------------------------------------- upstream blame
+
+def rests_on(*parts: str):
+    """Declare the student parts a test uses besides the one it grades, each named by the tag
+    of the tests that grade it (e.g. `@rests_on("tensor", "weighted")` on a model test, whose
+    test-provided layers hold the student's Variables). When one of those tests failed earlier
+    in the run, this test's failure says so first (conftest.py), and those tests run first."""
+    def declare(function):
+        function.__rests_on__ = tuple(parts)
+        return function
+    return declare
+
+
+def upstream_failures(parts: Iterable[str], own_number: str | None = None) -> list:
+    """(number, name) of the failed tests so far that grade one of `parts`, lowest number
+    first, without the test itself."""
+    wanted = set(parts)
+    found = {(number, name) for number, name, tags in FAILED_SO_FAR
+             if wanted & set(tags) and str(number) != str(own_number)}
+    return sorted(found, key=lambda t: [int(p) if p.isdigit() else p for p in str(t[0]).split(".")])
+
+
+def upstream_hint(failed: Sequence[tuple], own_hint: str | None = None) -> Hint:
+    """The hint of a failure that an earlier failing test explains; the test's own hint, if
+    any, is kept as what to look at once those pass (a claim made only on that condition)."""
+    listed = ", ".join(f"{number} ({name})" for number, name in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    text = (f"an earlier failing test explains this: {listed}{more}. This test uses the part that "
+            f"{'it grades' if len(failed) == 1 else 'they grade'}, so fix {failed[0][0]} first; this one will "
+            f"likely pass then.")
+    if own_hint:
+        text += f" If it still fails after that: {own_hint}"
+    return Hint(REMINDER, text)
+
+
+HINT_PARAGRAPH = "**Hint:** "
+
+
+def with_upstream_hint(markdown: str, failed: Sequence[tuple]) -> str:
+    """A failure's Markdown with its hint paragraph replaced by the upstream hint."""
+    paragraphs = markdown.split("\n\n")
+    own = [p for p in paragraphs if p.startswith(HINT_PARAGRAPH)]
+    kept = [p for p in paragraphs if not p.startswith(HINT_PARAGRAPH)]
+    own_hint = own[0][len(HINT_PARAGRAPH):].strip() if own else None
+    hint = upstream_hint(failed, own_hint)
+    # The hint goes where a hint goes: after the property, input and details, before notes.
+    at = next((i for i, p in enumerate(kept) if p.startswith("*") and not p.startswith("**")), len(kept))
+    return "\n\n".join(kept[:at] + [HINT_PARAGRAPH + hint] + kept[at:])
+
+
 # ---------------------------------------------------------------------------- formatting
 
 def plain(value: Any) -> Any:
@@ -326,6 +376,16 @@ def _factor_meanings(c: float, batch: int | None, classes: int | None) -> list:
         if np.isclose(c, 1.0 / size, rtol=1e-4):
             meanings.append(("1/" + key, "batch-mean", f"{name} times too small: a mean where the sum is "
                                                        f"needed, or an extra division by {key}"))
+    if batch and classes and batch > 1 and classes > 1 and batch != classes:
+        # A mean over one axis where the other was meant: the sum divided by C instead of N.
+        for ratio, why in ((batch / classes, "divided by C where the batch mean divides by N"),
+                           (classes / batch, "divided by N where the mean over C is needed")):
+            if np.isclose(c, ratio, rtol=1e-4):
+                meanings.append(("N/C" if ratio == batch / classes else "C/N", "wrong-axis",
+                                 f"N/C = {batch}/{classes} times the expected one: {why}, i.e. a mean "
+                                 f"over the wrong axis" if ratio == batch / classes else
+                                 f"C/N = {classes}/{batch} times the expected one: {why}, i.e. a mean "
+                                 f"over the wrong axis"))
     for k in (2.0,):  # a constant seen on one input only: said, but not as a diagnosis
         if np.isclose(c, k, rtol=1e-4) or np.isclose(c, 1.0 / k, rtol=1e-4):
             meanings.append((f"{c:g}", OBSERVATION, f"{c:g} times the expected one: a missing or extra factor "

@@ -190,3 +190,88 @@ def test_the_engine_keeps_a_failures_extra_data_and_says_where_to_start(tmp_path
     # 4.2 before 4.10 (numbers, not strings), 12.1 declared itself last, and the hidden 1.2 is
     # not named while students cannot see it.
     assert "Start with test 4.2 (test_lower_part)" in doc["output"] and "3 tests lost points" in doc["output"]
+
+
+def test_a_failure_that_an_earlier_failing_test_explains_says_so(feedback, monkeypatch):
+    monkeypatch.setattr(feedback, "FAILED_SO_FAR", [("1.1", "Tensor(a)", ("tensor",)),
+                                                     ("3.6", "Softmax Jacobian", ("activations", "softmax")),
+                                                     ("8.2", "batch_step", ("model",))])
+    assert feedback.upstream_failures(("tensor", "weighted"), "8.3") == [("1.1", "Tensor(a)")]
+    assert feedback.upstream_failures(("model",), "8.2") == []  # never itself
+    own = feedback.message("P.", detail="Worst difference ...", hint=feedback.Hint("training-mode", "own hint."))
+    text = feedback.with_upstream_hint(own, [("1.1", "Tensor(a)")])
+    paragraphs = text.split("\n\n")
+    assert paragraphs[0] == "**Property.** P." and paragraphs[1] == "Worst difference ..."
+    assert paragraphs[2].startswith("**Hint:** an earlier failing test explains this: 1.1 (Tensor(a)).")
+    assert "fix 1.1 first" in paragraphs[2] and paragraphs[2].endswith("If it still fails after that: own hint.")
+    assert text.count("**Hint:**") == 1
+
+
+def test_later_stage_tests_declare_the_parts_they_rest_on_and_run_after_them(feedback):
+    conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_upstream")
+
+    class Item:
+        def __init__(self, nodeid, tags, rests=()):
+            self.nodeid = nodeid
+
+            def test():
+                pass
+            test.__tags__, test.__rests_on__ = tags, rests
+            self.obj = test
+
+    items = [Item("model", ("model",), ("tensor", "weighted")), Item("weighted", ("weighted",), ("tensor",)),
+             Item("tensor", ("tensor",)), Item("loop", ("a",), ("a",))]
+    assert conftest.upstream_stages(items) == {"model": 2, "weighted": 1, "tensor": 0, "loop": 0}
+    # The suite's own declarations: model and tape tests rest on the student's Tensor (the
+    # test-provided layers hold the student's Variables), model tests also on Weighted.
+    sources = {name: (GRADED_SUITE / "public" / name).read_text() for name in
+               ("test_model.py", "test_gradient_tape.py", "test_tensor.py")}
+    assert sources["test_model.py"].count('@rests_on("tensor", "weighted")') == \
+        sources["test_model.py"].count("\ndef test_")
+    assert sources["test_gradient_tape.py"].count('@rests_on("tensor")') == \
+        sources["test_gradient_tape.py"].count("\ndef test_")
+
+
+def test_a_crash_in_given_code_called_by_the_tape_names_the_tape_not_get_input_gradients(feedback):
+    conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_tape_crash")
+    StudentError = conftest.StudentError
+    crash = StudentError("ValueError", "operands could not be broadcast together",
+                         [("beras/gradient_tape.py", 52, "gradient", "for inp, g in zip(...)"),
+                          ("beras/core.py", 143, "compose_input_gradients", "")])
+    hint = conftest.crash_hint(crash, ("gradient-tape",))
+    assert hint.mistake == "tape-recording"
+    assert "called by your `gradient` (`beras/gradient_tape.py`, line 52)" in hint
+    assert "your `get_input_gradients` returns" not in hint
+    # Elsewhere (the student's layers too) it names both, and claims no mistake.
+    hint = conftest.crash_hint(crash, ("end-to-end",))
+    assert hint.mistake == "reminder" and "`get_input_gradients`" in hint
+
+
+def test_the_suite_says_which_earlier_failure_explains_a_failure_unless_its_own_hint_is_certain(feedback,
+                                                                                               monkeypatch):
+    conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_upstream_hook")
+    graded_feedback = conftest.feedback
+    monkeypatch.setattr(graded_feedback, "FAILED_SO_FAR", [("1.3", "trainable_variables", ("weighted",))])
+
+    def test():
+        pass
+    test.__tags__, test.__rests_on__, test.__number__ = ("model",), ("tensor", "weighted"), "8.2"
+    item = type("Item", (), {"obj": test, "fixturenames": ()})()
+
+    def shown(error):
+        hook = conftest.pytest_pyfunc_call(item)
+        next(hook)
+        with pytest.raises(AssertionError) as raised:
+            hook.throw(error)
+        return raised.value
+
+    own = graded_feedback.failure("P.", detail="d", hint=graded_feedback.Hint("training-mode", "own."))
+    upstream = shown(own)
+    assert "an earlier failing test explains this: 1.3 (trainable_variables)" in str(upstream)
+    assert upstream.extra_data == {"hints": ["reminder"]} and "If it still fails after that: own." in str(upstream)
+    StudentError = conftest.StudentError
+    stub = StudentError("NotImplementedError", "TODO", [("beras/model.py", 3, "batch_step", "raise")])
+    certain = shown(stub)
+    assert certain.extra_data == {"hints": ["not-implemented"]} and "earlier failing" not in str(certain)
+    monkeypatch.setattr(graded_feedback, "FAILED_SO_FAR", [])
+    assert shown(own) is own

@@ -173,6 +173,8 @@ FORMS = {
     "accuracy_over_batch_axis": lambda probs, labels: float(np.mean(np.argmax(probs, axis=0) == np.argmax(labels, axis=0))),
     # raises ValueError unless numpy can broadcast (N,) against (N, C)
     "accuracy_without_label_argmax": lambda probs, labels: float(np.mean(np.argmax(probs, axis=-1) == labels)),
+    "accuracy_against_label_column": lambda probs, labels, j: float(np.mean(np.argmax(probs, axis=-1)
+                                                                             == np.asarray(labels)[:, j])),
     "accuracy_hit_count": lambda probs, labels: float(np.sum(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1))),
     "pixels_floor_divided": lambda pixels: pixels // 255,
     "pixels_over_256": lambda pixels: pixels / 256,

@@ -97,7 +97,8 @@ def test_cross_entropy_clips_zero_probabilities(beras, case):
            "Cross-entropy clips probabilities to [eps, 1 - eps] (eps between 1e-15 and 1e-7): a probability of "
            "0 for the true class gives a large but finite loss, -log(eps) / N per such row.",
            inputs=case, detail=f"The loss is {show(value)}; expected between {low:.4f} and {high:.4f}.",
-           hint=Hint("clipping", "np.log(0) is -inf: clip y_pred with np.clip(y_pred, eps, 1 - eps) first.")
+           hint=Hint("clipping", "np.log(0) is -inf: keep the probabilities inside [eps, 1 - eps] before "
+                                  "the log (numpy has one function for exactly that).")
            if value.size == 1 and not np.isfinite(value).all() else None)
     grad = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()",
                          "The loss returns one gradient per input.", case)[0]

@@ -110,7 +110,8 @@ def test_sigmoid_gradients(beras, shape, data):
     prop = "`Sigmoid.get_input_gradients()` is `[y * (1 - y)]`, y the output, shaped like x."
     slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
     expect_close(prop, expected=judge.value("sigmoid_slope", x), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
-                 **M.VALUE, mistakes={Hint("wrong-input", "use the output y = sigmoid(x), not the input x: y * (1 - y)."):
+                 **M.VALUE, mistakes={Hint("wrong-input", "the slope is written with the output y = sigmoid(x), not with the "
+                                                          "input x."):
                                       judge.value("sigmoid_slope_of_input", x)})
     inputs["J (upstream)"] = J
     prop = "`Sigmoid.compose_input_gradients([J])[0]` equals the finite differences of d<sigmoid(x), J>/dx."
@@ -168,17 +169,18 @@ def test_softmax_jacobian(beras, shape, data):
     jac = np.asarray(jac, dtype=float)
     diagonal = judge.value("softmax_diagonal", x)  # y (1 - y): the sigmoid-like mistake
     diagonal_only = Hint("missing-term", "your Jacobian is only its diagonal, y (1 - y), as for the sigmoid: each "
-                                         "softmax output depends on every logit, so Jac[b] = diag(y_b) - "
-                                         "outer(y_b, y_b) has off-diagonal terms -y_i y_j.")
+                                         "softmax output depends on every logit, so the entries off the diagonal "
+                                         "are not 0.")
     expect(jac.shape == (n, k, k), prop, inputs=inputs,
            detail=f"get_input_gradients()[0] has shape {jac.shape}; expected {(n, k, k)}.",
            hint=diagonal_only if (jac.shape == (n, k) and judge.known(diagonal)
                                   and np.allclose(jac, diagonal, rtol=1e-4, atol=1e-7)) else
-           Hint("shape", "one n-by-n Jacobian per sample; broadcasting y[:, :, None] * np.eye(n) gives the diagonals."))
+           Hint("shape", "one n-by-n Jacobian per sample, the batch axis first; broadcasting an extra axis of "
+                         "y against an identity matrix builds all the diagonals without a loop."))
     expect_close("Each softmax Jacobian is symmetric.", expected=np.swapaxes(jac, 1, 2), returned=jac,
                  what="get_input_gradients()[0]", inputs=inputs, **identities)
-    no_diagonal = Hint("missing-term", "the diagonal is y_b (diag(y_b)), minus the outer product: you left out "
-                                       "diag(y_b).")
+    no_diagonal = Hint("missing-term", "your Jacobian has only its outer-product part: the term that lives on the "
+                                       "diagonal alone is missing.")
     expect_close("Each row of each softmax Jacobian sums to 0 (softmax outputs always sum to 1).",
                  expected=np.zeros((n, k)), returned=jac.sum(axis=2), what="Jac.sum(axis=2)",
                  inputs=inputs, **identities,

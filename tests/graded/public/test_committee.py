@@ -69,7 +69,8 @@ def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images,
         centre = (box[2] + box[3]) / 2
         expect(abs(centre - 13.5) <= 1, "The resized box is centred horizontally in the 28-pixel frame (+-1).",
                inputs=inputs, detail=f"Image {i}'s box is columns {box[2]}-{box[3]}, centred at {centre}.",
-               hint=Hint("wrong-formula", "place the resized box at column (28 - width) // 2."))
+               hint=Hint("wrong-formula", "centre the resized box: the blank columns left of it and right of it "
+                                         "should be as many (rounded down on the left)."))
 
 
 @weight(1)

@@ -73,7 +73,7 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     grads = gradient_list(returned, 1, "get_input_gradients()", prop, inputs)
     expect_close(prop, expected=judge.value("dense_input_jacobian", x, w, b), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=inputs,
-                 **M.VALUE, hint=Hint("reminder", "dy/dx of x @ w + b is w itself, the same for every sample."))
+                 **M.VALUE, hint=Hint("reminder", "dy/dx of the layer's output is w itself, the same for every sample."))
 
     prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
             "x[b, i] at [b, i, j], and db ones of shape (1, r) or (r,).")
@@ -171,12 +171,35 @@ Z = 6.0
 ONE_SIGMA_MASS = 0.6826894921370859  # P(|X| < sigma) for a normal X
 
 
-# The standard deviations a hint recognises, in the order of judge's "initializer_std_candidates".
-STD_CANDIDATES = ("sqrt(2/(m+r))", "sqrt(2/m)", "sqrt(2/r)", "sqrt(1/m)", "sqrt(1/(m+r))", "1",
-                  "sqrt(2/m + r), an operator-precedence slip", "sqrt(1/3), that of uniform draws from [-1, 1]")
+# What each standard deviation a hint recognises is, in the order of judge's
+# "initializer_std_candidates" (never the formula itself: a hint guides, it hands over no line).
+STD_CANDIDATES = ("xavier's (it depends on both m and r)", "kaiming's (it depends on the input size m only)",
+                  "one that uses the output size r where the input size m belongs",
+                  "one with 1 where the numerator needs 2 (input size m only)",
+                  "one with 1 where the numerator needs 2 (both sizes)", "the plain normal's, 1",
+                  "an operator-precedence slip: r is added outside the fraction",
+                  "that of uniform draws from [-1, 1]")
 # The kind of mistake each wrong standard deviation is (the others: a wrong input to the formula).
-STD_KINDS = {"sqrt(2/m + r), an operator-precedence slip": "wrong-formula",
-             "sqrt(1/3), that of uniform draws from [-1, 1]": "wrong-formula"}
+STD_KINDS = {"an operator-precedence slip: r is added outside the fraction": "wrong-formula",
+             "that of uniform draws from [-1, 1]": "wrong-formula"}
+NEEDS = {"normal": "standard deviation 1", "xavier": "a standard deviation that depends on both m and r",
+         "kaiming": "a standard deviation that depends on the input size m only"}
+UNIFORM_RATIO = 1 / np.sqrt(3)  # the std of uniform draws from [-s, s] is s / sqrt(3)
+
+
+def std_hint(name, std, sigma, n, stds):
+    """A hint from the measured standard deviation: another initializer's or a known slip's,
+    or 1/sqrt(3) of the right one (uniform draws where a normal was asked); None otherwise."""
+    looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
+    if looks_like and looks_like[0] != STD_CANDIDATES[0 if name == "xavier" else 1 if name == "kaiming" else 5]:
+        return Hint(STD_KINDS.get(looks_like[0], "wrong-input"),
+                    f"your standard deviation looks like {looks_like[0]}; \"{name}\" needs {NEEDS[name]}.")
+    uniform = sigma * UNIFORM_RATIO
+    if abs(std - uniform) < Z * uniform / np.sqrt(2 * n):
+        return Hint("wrong-formula", f"your standard deviation is 1/sqrt(3) of the one \"{name}\" needs, which is "
+                                     f"what uniform draws between -std and +std give: draw from a normal "
+                                     f"distribution with that standard deviation.")
+    return None
 
 
 @weight(2)
@@ -198,12 +221,8 @@ def test_dense_initializer_statistics(beras, student):
             sigma = judge.value("initializer_std", name, m, r)
             n = w.size
             mean, std = float(w.mean()), float(w.std())
-            needs = {'normal': '1', 'xavier': 'sqrt(2/(m+r))', 'kaiming': 'sqrt(2/m)'}[name]
             stds = dict(zip(STD_CANDIDATES, judge.value("initializer_std_candidates", m, r)))
-            looks_like = [k for k, v in stds.items() if abs(std - v) < Z * v / np.sqrt(2 * n)]
-            hint = (Hint(STD_KINDS.get(looks_like[0], "wrong-input"), f"your standard deviation looks like "
-                                                                     f"{looks_like[0]}; \"{name}\" needs {needs}.")
-                    if looks_like else None)
+            hint = std_hint(name, std, sigma, n, stds)
             expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
                    f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
                    inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import REMINDER, Hint, expect, expect_close, gradient_list, show
+from feedback import REMINDER, Hint, expect, expect_close, gradient_list, rests_on, show
 
 
 def log_cosh(pred, target):
@@ -41,6 +41,7 @@ DEEP_MODEL = "(x @ w1) * c1 -> tanh -> * s -> (. @ w2) * c2 -> loss sum(log(cosh
 @weight(2)
 @number("7.1")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case):
@@ -83,9 +84,17 @@ def not_a_list_hint(grads):
 
 
 def never_composed(name):
-    return Hint("tape-recording", f"the gradient of `{name}` is all zeros although the loss depends on it: after "
-                                  "a layer's input gradients, also compose its weight gradients "
-                                  "(`compose_weight_gradients`) and add them up by id(weight).")
+    """The gradient of a weight is zero: the walk never reached its layer, or never composed
+    its weight gradients; this input does not tell which."""
+    return Hint("tape-recording", f"the gradient of `{name}` is all zeros although the loss depends on it: either the "
+                                  "walk never reaches the layer that owns it (after a layer, queue its inputs), or "
+                                  "it never composes that layer's weight gradients (`compose_weight_gradients`, "
+                                  "added up by id(weight)).")
+
+
+WEIGHTS_NEVER_COMPOSED = Hint("tape-recording", "the gradients reach every layer's inputs, but every weight's gradient "
+                                                "is zero: after a layer's input gradients, also compose its weight "
+                                                "gradients (`compose_weight_gradients`) and add them up by id(weight).")
 
 
 @st.composite
@@ -104,6 +113,75 @@ def deep_loss(case, **override):
     v = {**case, **override}
     hidden = np.tanh(gate(v["x"], v["w1"], v["c1"])) * v["s"]
     return log_cosh(gate(hidden, v["w2"], v["c2"]), v["target"])
+
+
+# The deep model's layers, from the loss back, with the weights each owns.
+DEEP_LAYERS = (("the second Gate", ("w2", "c2")), ("Scale", ("s",)), ("the first Gate", ("w1", "c1")))
+
+
+def walk_hint(grads, expected, probe=None):
+    """What the pattern of right and missing (None or zero) gradients says about the walk:
+    the layers nearest the loss right and every layer before them missing means the walk
+    stopped there. When every weight's gradient is missing, `probe()` tells a walk that never
+    leaves the loss from weight gradients never composed. None when nothing is sure."""
+    if not isinstance(grads, (list, tuple)) or len(grads) != len(DEEP_WEIGHTS):
+        return None
+
+    def state(name):
+        got = grads[DEEP_WEIGHTS.index(name)]
+        if got is None:
+            return "missing"
+        try:
+            got = np.asarray(got, dtype=float)
+        except (TypeError, ValueError):
+            return "other"
+        if got.shape == expected[name].shape and np.allclose(got, expected[name], **M.GRADIENT):
+            return "right"
+        if not np.any(got) and np.any(expected[name]):
+            return "missing"
+        return "other"
+
+    layers = [{state(name) for name in names} for _, names in DEEP_LAYERS]
+    right = 0
+    while right < len(layers) and layers[right] == {"right"}:
+        right += 1
+    if right == 0 and all(l == {"missing"} for l in layers) and probe is not None:
+        return probe()
+    if right == 0 or right == len(layers) or not all(l == {"missing"} for l in layers[right:]):
+        return None
+    return Hint("tape-recording", f"the weights of the layers nearest the loss (up to {DEEP_LAYERS[right - 1][0]}) get "
+                                  f"the right gradients, and every layer before them none: the walk stops there. "
+                                  f"After a layer, put its inputs on the queue, so that the walk goes on to the "
+                                  f"layers that produced them.")
+
+
+def where_the_walk_stops(beras, probes, case):
+    """() -> a hint, from the tape's gradient for the hidden tensor that feeds the second Gate
+    (the loss depends on it through that Gate): right means the walk reaches it, so only the
+    weight gradients are missing; zero or missing means the walk never got past the loss."""
+    def probe():
+        first, tanh, scale = probes.Gate(case["w1"], case["c1"]), probes.Tanh(), probes.Scale(case["s"])
+        second, loss_fn = probes.Gate(case["w2"], case["c2"]), probes.LogCosh()
+        try:
+            with beras.gradient_tape.GradientTape() as tape:
+                hidden = scale(tanh(first(case["x"])))
+                loss = loss_fn(second(hidden), case["target"])
+            got = fetch(tape.gradient(loss, [hidden]))
+            got = np.asarray(got[0], dtype=float) if isinstance(got, (list, tuple)) and got and got[0] is not None else None
+        except Exception:  # the student's code fails here too: nothing sure to say
+            return None
+        plain = np.tanh(gate(case["x"], case["w1"], case["c1"])) * case["s"]
+        expected = M.gradient_fd(lambda v: log_cosh(gate(v, case["w2"], case["c2"]), case["target"]), plain)
+        if not np.any(expected):
+            return None
+        if got is not None and got.shape == expected.shape and np.allclose(got, expected, **M.GRADIENT):
+            return WEIGHTS_NEVER_COMPOSED
+        if got is None or (got.shape == expected.shape and not np.any(got)):
+            return Hint("tape-recording", "no gradient reaches any layer before the loss: the walk stops at the "
+                                          "loss itself. After a layer, put its inputs on the queue, so that the "
+                                          "walk goes on to the layers that produced them.")
+        return None
+    return probe
 
 
 def deep_gradients(beras, probes, case):
@@ -154,6 +232,7 @@ def keyed_by_value_hint(beras, probes, case):
 @weight(4)
 @number("7.2")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape", "q5")
 @given(case=deep_case())
 def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
@@ -167,12 +246,14 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
             "finite differences of the whole loss.")
     expect(isinstance(grads, (list, tuple)) and len(grads) == len(sources), prop, inputs=inputs,
            detail=f"Returned `{show(grads)}` for {len(sources)} sources.", hint=not_a_list_hint(grads))
+    expected_all = {name: M.gradient_fd(lambda v: deep_loss(case, **{name: v}), case[name]) for name in DEEP_WEIGHTS}
+    reached = walk_hint(grads, expected_all, where_the_walk_stops(beras, probes, case))
     for position, name in enumerate(DEEP_WEIGHTS):
         got = grads[position]
         expect(got is not None, prop, inputs=inputs, detail=f"The gradient of `{name}` is None.",
-               hint=Hint("tape-recording", "after the input gradients of a layer, also compose its weight "
-                                           "gradients, for every layer the walk reaches."))
-        expected = M.gradient_fd(lambda v: deep_loss(case, **{name: v}), case[name])
+               hint=reached or Hint("tape-recording", "after the input gradients of a layer, also compose its "
+                                                      "weight gradients, for every layer the walk reaches."))
+        expected = expected_all[name]
         try:
             close = np.shape(got) == np.shape(expected) and np.allclose(np.asarray(got, dtype=float), expected,
                                                                          **M.GRADIENT)
@@ -183,7 +264,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
         keyed = None if close else keyed_by_value_hint(beras, probes, case)
         expect_close(prop, expected=expected, returned=got, what=f"the gradient of {name}", inputs=inputs,
                      **M.GRADIENT,
-                     mistakes={} if keyed else {never_composed(name): np.zeros_like(expected)},
+                     mistakes={} if keyed else {reached or never_composed(name): np.zeros_like(expected)},
                      hint=keyed or Hint(REMINDER, "each layer must receive the upstream gradient of ITS OWN output "
                                                   "(the composed input gradient of the layer after it), keyed by "
                                                   "id(tensor)."))
@@ -192,6 +273,7 @@ def test_q5_every_weight_gets_its_gradient(beras, worker_side, case):
 @weight(1)
 @number("7.3")
 @visibility("visible")
+@rests_on("tensor")
 @tags("gradient-tape")
 @given(case=linear_case())
 def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 import judge
 import strategies as S
 from autograder.sandbox import StudentError, fetch
-from feedback import Hint, describe_error, expect, expect_close, fail, show
+from feedback import OBSERVATION, Hint, describe_error, expect, expect_close, fail, show
 
 
 @st.composite
@@ -30,6 +30,41 @@ def without_argmax(probs, labels):
                                 "argmax of the labels too."): value}
 
 
+def accuracy_mistakes(probs, labels):
+    """{hint: what a typical wrong accuracy returns} on this input."""
+    # An accuracy is a fraction k/N: on a few rows many formulas agree by chance, so a column
+    # is named only on 4 rows or more, and only when one column alone gives the value.
+    columns, seen = {}, []
+    for j in range(np.shape(labels)[1] if len(labels) >= 4 else 0):
+        value = judge.value("accuracy_against_label_column", probs, labels, j)
+        if judge.known(value):
+            seen.append(value)
+            columns[value] = j
+    columns = {value: j for value, j in columns.items() if seen.count(value) == 1}
+    return {Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
+            judge.value("accuracy_over_batch_axis", probs, labels),
+            Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
+            judge.value("accuracy_hit_count", probs, labels),
+            **without_argmax(probs, labels),
+            **{Hint("wrong-input", f"your accuracy is that of comparing the predicted classes with column {j} of "
+                                   f"the one-hot labels: compare with each row's label class (where its 1 is)."):
+               value for value, j in columns.items()}}
+
+
+def untied(probs):
+    """probs with every tie broken in favour of the first largest entry (the order of
+    different values, integers here, is kept): argmax is the same, with no tie left."""
+    return probs - 1e-3 * np.arange(probs.shape[1]) / probs.shape[1]
+
+
+def has_ties(probs):
+    return bool(np.any(np.sum(probs == probs.max(axis=-1, keepdims=True), axis=-1) > 1))
+
+
+ACCURACY = ("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
+            "argmax(labels)")
+
+
 @weight(2)
 @number("5.1")
 @visibility("visible")
@@ -38,18 +73,31 @@ def without_argmax(probs, labels):
 def test_categorical_accuracy(beras, case):
     """categorical accuracy (ties as np.argmax)"""
     probs, labels = case["probs"], case["labels"]
-    returned = fetch(beras.metrics.CategoricalAccuracy()(probs, labels))
+    accuracy = beras.metrics.CategoricalAccuracy()
+    returned = fetch(accuracy(probs, labels))
     expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
            detail=f"Returned `{show(returned)}`.", hint=Hint("shape", "take the mean of the per-row hits."))
-    expect_close("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
-                 "argmax(labels) (ties: the first largest entry, as np.argmax).",
-                 expected=judge.value("categorical_accuracy", probs, labels), returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
+    got = float(np.asarray(returned, dtype=float).reshape(-1)[0])
+    expected = judge.value("categorical_accuracy", probs, labels)
+    if has_ties(probs):
+        # The case shown is chosen by what it shows: wrong without ties too, the tie-free input
+        # (and no word of ties); wrong only with ties, this one, under the tie-breaking rule.
+        plain = untied(probs)
+        plain_expected = judge.value("categorical_accuracy", plain, labels)
+        if judge.known(expected) and judge.known(plain_expected) and not np.isclose(got, expected, rtol=1e-9, atol=1e-9):
+            plain_got = np.asarray(fetch(accuracy(plain, labels)), dtype=float).reshape(-1)
+            if plain_got.size == 1 and not np.isclose(plain_got[0], plain_expected, rtol=1e-9, atol=1e-9):
+                expect_close(ACCURACY + ".", expected=plain_expected, returned=float(plain_got[0]),
+                             what="CategoricalAccuracy()(probs, labels)", inputs={**case, "probs": plain},
+                             rtol=1e-9, atol=1e-9, mistakes=accuracy_mistakes(plain, labels))
+            expect_close(ACCURACY + " (ties: the first largest entry, as np.argmax).", expected=expected,
+                         returned=got, what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
+                         hint=Hint(OBSERVATION, "your accuracy is right when each row has one largest entry, and "
+                                                "wrong on rows with ties: np.argmax takes the FIRST largest entry."))
+    expect_close(ACCURACY + (" (ties: the first largest entry, as np.argmax)." if has_ties(probs) else "."),
+                 expected=expected, returned=got,
                  what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
-                 mistakes={Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
-                           judge.value("accuracy_over_batch_axis", probs, labels),
-                           Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
-                           judge.value("accuracy_hit_count", probs, labels),
-                           **without_argmax(probs, labels)})
+                 mistakes=accuracy_mistakes(probs, labels))
 
 
 @weight(2)
@@ -89,4 +137,15 @@ def test_one_hot_round_trip(beras, labels, data):
            "`inverse` undoes the encoding: inverse(encoder(labels)) == labels.", inputs=inputs,
            detail=f"inverse returned `{show(np.asarray(back))}`; expected `{show(subset)}`.",
            hint=Hint("wrong-input", "return the learned labels at the argmax of each row, not the column indices.")
-           if np.shape(back) == subset.shape and np.array_equal(np.asarray(back), np.argmax(onehot, axis=-1)) else None)
+           if np.shape(back) == subset.shape and np.array_equal(np.asarray(back), np.argmax(onehot, axis=-1)) else
+           Hint("wrong-axis", f"your inverse returned {np.shape(back)[0]} labels, one per COLUMN of the one-hot "
+                              f"matrix, for {len(subset)} rows: take the argmax of each row (the last axis).")
+           if np.ndim(back) == 1 and np.shape(back)[0] == onehot.shape[-1] and (
+               onehot.shape[-1] != len(subset) or np.array_equal(np.asarray(back), over_rows(labels, onehot)))
+           else None)
+
+
+def over_rows(labels, onehot):
+    """The learned labels at the argmax of each COLUMN (over the rows): what an inverse that
+    reduces over the wrong axis returns (the encoding itself passed its check above)."""
+    return np.unique(labels)[np.argmax(onehot, axis=0)]

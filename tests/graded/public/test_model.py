@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import REMINDER, Hint, expect, expect_close, show
+from feedback import REMINDER, Hint, expect, expect_close, rests_on, show
 
 
 def log_cosh(pred, target):
@@ -52,6 +52,7 @@ def linear_model_case(draw):
 @weight(1)
 @number("8.1")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(count=S.dim(1, 4))
 def test_model_weights_in_layer_order(beras, worker_side, student, count):
@@ -85,6 +86,7 @@ def test_model_weights_in_layer_order(beras, worker_side, student, count):
 @weight(2)
 @number("8.2")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(case=linear_model_case())
 def test_batch_step_returns_and_updates(beras, worker_side, case):
@@ -137,6 +139,7 @@ def two_layer_case(draw):
 @weight(1)
 @number("8.6")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model")
 @given(case=two_layer_case())
 def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
@@ -172,6 +175,7 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
 @weight(2)
 @number("8.3")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "fit")
 @given(n=S.dim(1, 12), batch_size=S.dim(1, 5), epochs=S.dim(1, 3))
 def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_size, epochs):
@@ -211,6 +215,7 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
 @weight(2)
 @number("8.4")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "evaluate")
 @given(case=linear_model_case(), batch_size=S.dim(1, 4))
 def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, case, batch_size):
@@ -247,6 +252,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
 @weight(2)
 @number("8.5")
 @visibility("visible")
+@rests_on("tensor", "weighted")
 @tags("model", "fit")
 def test_fit_lowers_the_loss(beras, worker_side):
     """fit lowers the loss"""

@@ -30,6 +30,10 @@ def gradient_arrays(shape):
 @st.composite
 def sequence_case(draw):
     shapes = draw(st.lists(st.tuples(S.dim(1, 3), S.dim(1, 3)), min_size=1, max_size=3))
+    if len(shapes) > 1 and draw(st.booleans()):
+        # Parameters of one shape, as a model's layers often have: state kept by shape (or by
+        # anything but the parameter) mixes them up, which differently shaped ones never show.
+        shapes[-1] = shapes[0]
     return {
         "params": [draw(S.array(s)) for s in shapes],
         "grads per step": [[draw(gradient_arrays(s)) for s in shapes] for _ in range(STEPS)],
@@ -95,6 +99,13 @@ def check_sequence(beras, worker_side, kind, hyper, case):
             raise
         got = fetch(helpers.plain(originals))
         for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
+            observed = None
+            if not close_enough(g_i, e_i, hyper):  # what the values show, looked at only when they differ
+                previous = expected[step - 1][i] if step else params[i]
+                observed = (gradient_power_hint(kind, previous, g_i, e_i, grads[i],
+                                                first_step_at(beras, helpers, kind, hyper, params, grads, i))
+                            if step == 0 else None) \
+                    or alone_right_hint(beras, helpers, kind, hyper, params, steps, expected)
             previous = expected[step - 1][i] if step else params[i]
             expect(not (np.allclose(g_i, previous) and not np.allclose(e_i, previous)),
                    f"`{kind}.apply_gradients` updates each parameter in place.",
@@ -107,8 +118,124 @@ def check_sequence(beras, worker_side, kind, hyper, case):
                          expected=e_i, returned=g_i, what=f"parameter {i} after step {step + 1}",
                          inputs=inputs,
                          mistakes={hint: sequence[step][i] for hint, sequence in wrong.items() if judge.known(sequence)},
-                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"], ratios=False,
+                         rtol=1e-6, atol=STEP_TOLERANCE * hyper["learning_rate"], ratios=False, hint=observed,
                          nonfinite_hint=(FIRST_STEP_DIVIDES_BY_ZERO if kind == "Adam" and step == 0 else None))
+
+
+def close_enough(got, expected, hyper):
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    return got.shape == expected.shape and np.allclose(got, expected, rtol=1e-6,
+                                                       atol=STEP_TOLERANCE * hyper["learning_rate"])
+
+
+SECOND_MOMENT = {"RMSProp": "RMSProp's v", "Adam": "Adam's v"}
+
+
+def _powers(before, got, expected, g):
+    """(k per usable entry, their log|g|) with got's step = expected's step * |g|^k; None
+    when the values cannot say (shapes, nan, steps of opposite signs)."""
+    before, got, expected, g = (np.asarray(v, dtype=float) for v in (before, got, expected, g))
+    if not (before.shape == got.shape == expected.shape == g.shape) or not np.all(np.isfinite(got)):
+        return None
+    taken, wanted = before - got, before - expected
+    usable = (np.abs(wanted) > 1e-12) & (np.abs(np.log(np.abs(g) + 1e-300)) > 0.5)
+    if not np.any(usable):
+        return None
+    ratio = taken[usable] / wanted[usable]
+    if np.any(ratio <= 0):
+        return None
+    logs = np.log(np.abs(g[usable]))
+    return np.log(ratio) / logs, logs
+
+
+def gradient_power_hint(kind, before, got, expected, g, second=None):
+    """From a first step (m and v start at 0): when the returned step is the expected one
+    times |g|^k, one k for every entry, v grows like |g|^(2 - 2k) instead of g^2. Said only
+    for k a multiple of 1/2 other than 0, and only when gradients of two sizes agree on it
+    (entries of different sizes, or `second()` -> (before, got, expected, g) for the same
+    step with larger gradients): on one size, any constant factor looks like a power."""
+    if kind not in SECOND_MOMENT:
+        return None
+    found = _powers(before, got, expected, g)
+    if found is None:
+        return None
+    powers, logs = found
+    k = float(np.median(powers))
+    half = round(2 * k) / 2
+    if half == 0 or np.max(np.abs(powers - half)) > 0.03:
+        return None
+    if np.ptp(logs) < 0.5:  # one size of gradient: check at another
+        try:
+            again = _powers(*second()) if second is not None else None
+        except Exception:  # noqa: BLE001 - the student's code failed there: nothing sure
+            again = None
+        if again is None or np.max(np.abs(again[0] - half)) > 0.03 or abs(np.median(again[1]) - np.median(logs)) < 0.5:
+            return None
+    grows = 2 - 2 * half
+    like = "does not depend on g at all" if grows == 0 else f"grows like |g|^{grows:g}" if grows != 1 else "grows like |g|"
+    return Hint("wrong-formula", f"on the first step your update is the expected one times |g|^{half:g} (the same "
+                                 f"power for gradients of every size): your v {like}, where {SECOND_MOMENT[kind]} "
+                                 f"accumulates the SQUARE of the gradient.")
+
+
+def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=None):
+    """() -> (before, got, expected, g) for parameter i after one step of a fresh optimizer
+    fed the first step's gradients times `scale` (default: 1/100 for gradients up to 1 in
+    size, 100 above, so that |g| moves away from 1): the same step at another size of |g|."""
+    def second():
+        factor = scale or (0.01 if np.median(np.abs(np.asarray(grads[i], dtype=float))) <= 1 else 100.0)
+        bigger = [factor * np.asarray(g, dtype=float) for g in grads]
+        expected = judge.value("optimizer_sequence", kind, hyper, params, [bigger])
+        if not judge.known(expected):
+            return None
+        remote = helpers.params(params)
+        originals = [remote[j] for j in range(len(params))]
+        getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, bigger)
+        return params[i], fetch(helpers.plain(originals))[i], expected[0][i], bigger[i]
+    return second
+
+
+def zero_gradient_moves(beras, helpers, hyper, start, steps):
+    """Whether a parameter whose gradient is always 0 moves when one Adam also updates another
+    one (its own m stays 0, so only another parameter's m can move it)."""
+    try:
+        pair = helpers.params([start, start])
+        optimizer = beras.optimizers.Adam(**hyper)
+        for grads in steps:
+            optimizer.apply_gradients([pair[0], pair[1]], [grads[0], np.zeros_like(grads[0])])
+        moved = fetch(helpers.plain(pair))[1]
+    except StudentError:
+        return False
+    return bool(np.all(np.isfinite(moved)) and not np.allclose(moved, start, rtol=0, atol=1e-9))
+
+
+def alone_right_hint(beras, helpers, kind, hyper, params, steps, expected):
+    """With several parameters: when each one, given to a fresh optimizer on its own, follows
+    the rule exactly, but not together, they share state (a state per parameter fixes it)."""
+    if len(params) < 2:
+        return None
+    try:
+        for j, start in enumerate(params):
+            alone = helpers.params([start])
+            optimizer = getattr(beras.optimizers, kind)(**hyper)
+            for step, grads in enumerate(steps):
+                optimizer.apply_gradients([alone[0]], [grads[j]])
+                if not close_enough(fetch(helpers.plain(alone))[0], expected[step][j], hyper):
+                    return None
+    except StudentError:
+        return None
+    if kind == "Adam" and zero_gradient_moves(beras, helpers, hyper, params[0], steps):
+        return Hint("state-shared", "each parameter on its own (one optimizer per parameter) follows the rule exactly, "
+                                    "and with a second parameter whose gradient is always 0, that parameter moves: "
+                                    "it is updated from the other one's m. Keep each parameter's m and v apart, "
+                                    "e.g. by position.")
+    if kind == "Adam":  # a step counter counted per parameter shows the same way
+        return Hint(OBSERVATION, "each parameter on its own (one optimizer per parameter) follows the rule "
+                                 "exactly, but not when one optimizer updates several: either they share m or v, "
+                                 "or t counts parameters instead of calls.")
+    return Hint("state-shared", "each parameter on its own (one optimizer per parameter) follows the rule exactly, "
+                                "but not when one optimizer updates several: they share state. Keep each "
+                                "parameter's v apart, e.g. by position.")
 
 
 FIRST_STEP_DIVIDES_BY_ZERO = Hint(
@@ -132,10 +259,16 @@ def check_tiny_gradients(beras, worker_side, kind, hyper, params, signs):
     inside = judge.value("optimizer_sequence", kind, hyper, params, [grads], mistake="epsilon inside")
     inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients": grads}
     for i, (g_i, e_i) in enumerate(zip(got, expected[0])):
-        expect_close(f"`{kind}` follows its update rule ({FORMULAS[kind]}) also for tiny gradients, where "
-                     f"epsilon's place matters (within 1% of a step).",
+        epsilon_inside = judge.apply(lambda seq: seq[0][i], inside)
+        # The title names epsilon's place only when that is what the values show.
+        about_epsilon = judge.known(epsilon_inside) and close_enough(g_i, epsilon_inside, hyper)
+        expect_close(f"`{kind}` follows its update rule ({FORMULAS[kind]}) also for tiny gradients"
+                     + (", where epsilon's place matters" if about_epsilon else " (|g| = 1e-3)")
+                     + " (within 1% of a step).",
                      expected=e_i, returned=g_i, what=f"parameter {i} after one step", inputs=inputs,
-                     mistakes={MISTAKES[(kind, "epsilon inside")]: judge.apply(lambda seq: seq[0][i], inside)},
+                     mistakes={MISTAKES[(kind, "epsilon inside")]: epsilon_inside},
+                     hint=gradient_power_hint(kind, params[i], g_i, e_i, grads[i],
+                                              first_step_at(beras, helpers, kind, hyper, params, grads, i, 100.0)),
                      rtol=1e-6, atol=1e-2 * hyper["learning_rate"], ratios=False)
 
 
@@ -254,3 +387,14 @@ def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
            hint=Hint(OBSERVATION, "with g = 0 every update must be 0; your optimizer "
                                   + ("produced nan or inf: a 0 / 0 somewhere." if not np.all(np.isfinite(end))
                                      else "moved: a step that does not depend on g?")))
+    # Standing still on a flat loss is this question's point only for an optimizer that moves
+    # where the loss is not flat: one that never moves gives the same answer for no reason.
+    sloped = np.asarray(fetch(worker_side("optimizing").descend(getattr(beras.optimizers, kind)(**OPTIMIZERS[kind]),
+                                                                start, 1)))
+    expect(sloped.shape == (2,) and not np.allclose(sloped, start, rtol=0, atol=1e-12),
+           "[Q7] The same optimizer moves where the gradient is not 0 (one step from (-2, 2) on x exp(-(x^2 + y^2)), "
+           "whose gradient there is small but not 0).",
+           inputs={"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start": start, "gradient": "the exact one, 1 step"},
+           detail=f"After one step it is at {sloped}: it did not move.",
+           hint=Hint(OBSERVATION, "your optimizer changes nothing, even where the gradient is not 0: does it write "
+                                  "into the parameters (`p -= ...`, `p[...] = ...` or `p.assign(...)`)?"))

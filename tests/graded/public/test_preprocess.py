@@ -90,7 +90,8 @@ def test_load_and_preprocess_data(student_file, worker_side):
         expect(shape == pixels.shape, prop, inputs=inputs,
                detail=f"`{name}` has shape {shape}; expected {pixels.shape}." if shape is not None
                else f"`{name}` is `{show(returned)}`, not an array of numbers.",
-               hint=Hint("shape", "flatten each 28x28 image into 784 values: `images.reshape(len(images), -1)`.")
+               hint=Hint("shape", "flatten each 28x28 image into one row of 784 values: keep the first axis (one "
+                                  "row per image) and let a reshape work out the other.")
                if shape is not None and shape[1:] in ((28, 28), (28, 28, 1), (1, 28, 28)) else None)
         expect_close(f"`{name}` is the pixels scaled from 0-255 to [0, 1]: pixel / 255 (float32 or float64).",
                      expected=judge.value("scaled_pixels", pixels), returned=returned, what=name, inputs=inputs, **M.VALUE,

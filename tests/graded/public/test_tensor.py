@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import Hint, expect, expect_close, show
+from feedback import Hint, expect, expect_close, rests_on, show
 
 
 @weight(2)
@@ -26,7 +26,8 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
     builtins = student.import_module("builtins")
     expect(fetch(builtins.isinstance(tensor, core.Tensor)), prop, inputs=inputs,
            detail="`Tensor(a)` is not an instance of Tensor.",
-           hint=Hint("wrong-type", "return `np.asarray(a).view(cls)`, not a plain array."))
+           hint=Hint("wrong-type", "return the array viewed as the class being constructed (an ndarray's `view` "
+                                   "method), not a plain array."))
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
            detail=f"`Tensor(a).trainable` is {show(fetch(builtins.getattr(tensor, 'trainable', None)))}.",
            hint=Hint("trainable-flag", "set `trainable = True` on the new Tensor."))
@@ -58,6 +59,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
 @weight(1.5)
 @number("1.3")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5))
 def test_trainable_and_non_trainable_variables(student, worker_side, flags):
@@ -86,6 +88,7 @@ def test_trainable_and_non_trainable_variables(student, worker_side, flags):
 @weight(1.5)
 @number("1.4")
 @visibility("visible")
+@rests_on("tensor")
 @tags("weighted")
 @given(flags=st.lists(st.booleans(), min_size=1, max_size=5), new_value=st.booleans())
 def test_trainable_property_and_setter(student, worker_side, flags, new_value):
