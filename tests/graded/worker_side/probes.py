@@ -212,8 +212,8 @@ def softmax_classifier_gradient(tape_class, x, w, y, probs, softmax_jacobian, lo
 
 
 class RecordingShift(Probe):
-    """y = x + b; remembers every batch of a forward pass that a GradientTape recorded (i.e.
-    trained on). Replays of the test's tape (worker_side/replay_tape.py) run with no tape."""
+    """y = x + b; remembers every batch it was trained on: each batch whose recorded forward
+    pass the test's tape (worker_side/replay_tape.py) differentiated a loss through."""
 
     shared_input_jacobian = True
     shared_weight_jacobian = True
@@ -226,13 +226,11 @@ class RecordingShift(Probe):
     def weights(self):
         return [self.b]
 
-    def forward(self, x):
-        if Diffable.gradient_tape is not None:
-            self.trained_on.append(plain(x))
-        return self.value(plain(x))
-
     def value(self, x):
         return x + self.weight(0)
+
+    def grader_replay_notice(self, inputs):
+        self.trained_on.append(plain(inputs[0]))
 
     def batches(self):
         return [batch.copy() for batch in self.trained_on]
