@@ -33,7 +33,6 @@ from autograder.plugin.feedback import exceptions_in  # noqa: E402  (after the s
 from autograder.plugin.metadata import meta  # noqa: E402
 from autograder.sandbox import StudentError  # noqa: E402
 import feedback  # noqa: E402
-import judge  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
 from autograder.untrusted import code_span  # noqa: E402
 
@@ -61,8 +60,8 @@ class WorkerNamespace:
     """The names one of our worker_side/*.py files defines, run inside the student's worker."""
 
     def __init__(self, worker, name: str):
-        path = WORKER_SIDE / f"{name}.py"
-        source = (path if path.is_file() else judge.grader_only(name)).read_text()
+        # Only worker_side/, which ships in the kit: anything a worker runs, student code may print.
+        source = (WORKER_SIDE / f"{name}.py").read_text()
         builtins = worker.import_module("builtins")
         self._namespace = builtins.dict(__name__=f"grader_{name}")
         code = builtins.compile(source, f"<grader: {name}.py>", "exec")

@@ -131,16 +131,20 @@ def test_issue_10_attacks_regraded_with_two_jobs_earn_nothing_and_leave_nothing(
 STYLE_TEST = "test_q6_style_dense_and_softmax_are_vectorised"  # 10.1
 
 
-def test_issue_10_patched_clocks_regraded_with_two_jobs_earn_nothing(tmp_path, project_root, mnist_dir):
-    """Finding 3: stopping every clock at import (and slowing numpy inside our timing helper)
-    must not change the style test's score. The corpus' clock-patch-loops (per-sample loops
-    plus the patch) and per-sample-loops (the same loops, honest) regrade side by side on
-    the Beras course, only 10.1 run: both earn the same 0.375 of 3."""
+def test_style_attacks_regraded_with_two_jobs_earn_what_honest_loops_earn(tmp_path, project_root, mnist_dir):
+    """Issue 10's finding 3 and issue 19's timing attacks on the style test: stopping every
+    clock at import (clock-patch-loops), running the loops in a helper made by a double fork
+    and setsid (offload-loops), and caching results per input object and per input bytes
+    (cache-loops). Each regrades beside the honest loops (per-sample-loops) on the Beras
+    course, only 10.1 run, slots reusing their users: all four earn the same 0 of 3 (their
+    four parts loop over rows), as they did not before (0.375 to 3)."""
     corpus = load_corpus(project_root / "validation")
     bases = {"reference": project_root / "reference", "template": project_root / "student_template"}
     export = tmp_path / "export"
     export.mkdir()
-    for kind, case_id, folder in (("hostile", "clock-patch-loops", "patched"), ("variant", "per-sample-loops", "honest")):
+    cases = (("hostile", "clock-patch-loops", "patched"), ("hostile", "offload-loops", "offload"),
+             ("hostile", "cache-loops", "cache"), ("variant", "per-sample-loops", "honest"))
+    for kind, case_id, folder in cases:
         case = next(c for c in corpus.of_kind(kind) if c.id == case_id)
         materialise(case, bases, export / folder)
     out = tmp_path / "out"
@@ -151,11 +155,11 @@ def test_issue_10_patched_clocks_regraded_with_two_jobs_earn_nothing(tmp_path, p
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert_slot_users_left_nothing()
     scores = {}
-    for folder in ("patched", "honest"):
+    for _, _, folder in cases:
         doc = harness.validate(json.loads((out / folder / "results.json").read_text()))
         assert not doc["output"].startswith(("**Grader error", "**Grading did not finish")), (folder, doc["output"])
         style = {t["number"]: t for t in doc["tests"]}["10.1"]
-        assert "Dense forward" in style["output"], style["output"][:600]  # loops over 20,000 rows are slow
+        assert "Dense forward" in style["output"], style["output"][:600]  # loops over 40,000 rows are slow
         scores[folder] = (style["score"], doc["score"])
     assert "clocks patched" in json.dumps(json.loads((out / "patched" / "results.json").read_text()))  # the patch ran
-    assert scores == {"patched": (0.375, 0.375), "honest": (0.375, 0.375)}, scores
+    assert scores == dict.fromkeys(("patched", "offload", "cache", "honest"), (0.0, 0.0)), scores

@@ -106,10 +106,6 @@ def test_a_crash_in_a_test_provided_layer_does_not_blame_the_students_core(refer
 
 HIDDEN = GRADED_SUITE / "hidden"
 RECORDER = Path(__file__).resolve().parent / "engine_cases" / "recording"
-# hidden/timing.py (10.1's worker-side baselines, an answer) is the style helper's to move out
-# of hidden/ (issue 19, "Timing"): until then this case fails, strictly, by name.
-STILL_SENT = {"timing.py": "hidden/timing.py is still sent to the worker by 10.1 (issue 19: it must "
-                           "leave hidden/, or stop running in the worker)"}
 
 
 def distinctive_lines(source: str) -> set[str]:
@@ -136,13 +132,12 @@ def sent_to_workers(reference_dir, mnist_dir, tmp_path_factory):
 
 
 def hidden_files():
-    return [pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason=STILL_SENT[p.name]))
-            if p.name in STILL_SENT else p.name for p in sorted(HIDDEN.glob("*.py"))]
+    return [p.name for p in sorted(HIDDEN.glob("*.py"))]
 
 
 def test_the_recording_sees_the_code_sent_to_workers(sent_to_workers):
     """The recording is real: the public worker-side helpers' sources are among what it saw."""
-    for name in ("probes.py", "replay_tape.py"):
+    for name in ("probes.py", "replay_tape.py", "timing.py"):
         lines = distinctive_lines((GRADED_SUITE / "worker_side" / name).read_text())
         assert any(line in sent for sent in sent_to_workers for line in lines), name
 
