@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from autograder import results as results_mod
+from autograder import tempfolders
 # The course is read by autograder/course.py; TA tools reach it through this module.
 from autograder.course import ENGINE_ROOT, Course, load as load_course
 
@@ -51,15 +52,22 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         env = dict(os.environ)
         if sandbox_user:
             env["AUTOGRADER_SANDBOX_USER"] = sandbox_user
+        # The child records its temporary folders here; we remove them however it ends.
+        env[tempfolders.RECORD_ENV] = record = os.path.join(tmp, "temporary-folders")
         proc = subprocess.Popen(cmd, cwd=ENGINE_ROOT, env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             log, _ = proc.communicate(timeout=timeout_s)
             problem = None if proc.returncode in (0, 1) else f"the grading process exited with {proc.returncode}"
+            if proc.returncode < 0:  # killed: by the OOM killer, most often
+                problem = tempfolders.killed_reason(-proc.returncode)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             log, _ = proc.communicate()
             problem = f"the grading process took longer than {timeout_s:g} s and was stopped"
+        finally:
+            _kill_group(proc, grace_s=0.0)  # whatever it started and left behind
+            tempfolders.remove_recorded(record)
         try:
             doc = results_mod.read(target)
             valid = not results_mod.problems(doc)
@@ -68,8 +76,11 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         if not valid:
             doc = results_mod.grader_error(problem or "the grading process wrote no results")
             results_mod.write_atomic(target, doc)
+        elif problem and proc.returncode < 0 and not doc.get("tests"):
+            doc = results_mod.fallback(results_mod.did_not_finish(problem))  # no test ran: only why
+            results_mod.write_atomic(target, doc)
         elif problem and proc.returncode != 3:
-            doc["output"] = results_mod.did_not_finish(f"{problem}.") + "\n\n" + doc.get("output", "")
+            doc["output"] = results_mod.did_not_finish(problem.rstrip(".") + ".") + "\n\n" + doc.get("output", "")
             results_mod.write_atomic(target, doc)
         if problem:
             sys.stderr.write(f"autograder: {submission}: {problem}\n{log.decode(errors='replace')[-4000:]}\n")
@@ -77,8 +88,11 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM first: the grading process then stops its workers and writes its final file."""
+    """SIGTERM first: the grading process then stops its workers and writes its final file.
+    (grace_s=0: straight to SIGKILL, for what is left of a group whose leader has ended.)"""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+        if sig == signal.SIGTERM and not grace_s:
+            continue
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from autograder.atomic import write_text_atomic
-from autograder.untrusted import fence
+from autograder.untrusted import code_span, fence, live_markup
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+# Set by the project's tests: live markup in an output is then an error, not a repair.
+STRICT_MARKDOWN_ENV = "AUTOGRADER_STRICT_MARKDOWN"
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 FORMATS = ("text", "html", "simple_format", "md", "ansi")
@@ -170,12 +175,45 @@ def grader_error(detail: str = "", tests: Iterable[TestEntry] = (),
     return doc
 
 
-def write_atomic(path: Path | str, results: dict[str, Any]) -> None:
-    """Replace `path` with `results` in one step. Raises ValueError on an invalid document."""
+class LiveMarkup(ValueError):
+    """An output field would render raw HTML, a link or an image: student text escaped its
+    code span or fence somewhere, which is a grader bug."""
+
+
+def write_atomic(path: Path | str, results: dict[str, Any], *, staff_log=None) -> None:
+    """Replace `path` with `results` in one step. Raises ValueError on an invalid document.
+    Every output field is checked first (inert_outputs); `staff_log(line)` hears of repairs."""
     found = problems(results)
     if found:
         raise ValueError("refusing to write invalid results.json: " + "; ".join(found))
+    results = inert_outputs(results, staff_log)
     write_text_atomic(path, json.dumps(results, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def inert_outputs(doc: dict[str, Any], staff_log=None) -> dict[str, Any]:
+    """`doc` with no output field that renders raw HTML, a link or an image (CommonMark).
+    Our templates write none, so one is student text that escaped its code span: with
+    $AUTOGRADER_STRICT_MARKDOWN set (the project's tests) that raises LiveMarkup; otherwise
+    the field is shown as a fenced block of its own source, inert, and staff are told."""
+
+    def checked(where: str, text: Any) -> Any:
+        live = live_markup(text) if isinstance(text, str) and text else ()
+        if not live:
+            return text
+        line = f"autograder: GRADER BUG: live markup in {where} ({'; '.join(live[:3])}); shown escaped"
+        if os.environ.get(STRICT_MARKDOWN_ENV):
+            raise LiveMarkup(f"{line}:\n{text[:3000]}")
+        (staff_log or (lambda s: sys.stderr.write(s + "\n")))(line)
+        return fence(text) if where.endswith("output") else code_span(text, cap=200)
+
+    out = dict(doc)
+    if "output" in out:
+        out["output"] = checked("output", out["output"])
+    if isinstance(out.get("tests"), list):
+        out["tests"] = [dict(test, **{key: checked(f"tests[{i}].{key}", test[key])
+                                      for key in ("name", "output") if key in test})
+                        for i, test in enumerate(out["tests"])]
+    return out
 
 
 def read(path: Path | str) -> dict[str, Any]:

@@ -7,21 +7,21 @@ left out, symbolic links and special files are never followed or copied, zip ent
 cannot escape the destination (zip-slip), and sizes are capped so a zip bomb or a copied
 data set cannot fill the disk.
 
-Nothing here imports or runs student code: the static scan reads source text with `ast`.
+Nothing here imports or runs student code: the static scan reads source text with `ast`, in
+a child interpreter (parse_guard.py), since parsing hostile source can crash Python 3.10.
 """
 from __future__ import annotations
 
-import ast
 import fnmatch
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from autograder import parse_guard, tempfolders
 from autograder.untrusted import code_span
 
 CLUTTER_NAMES = {
@@ -43,6 +43,8 @@ class Caps:
     total_bytes: int = 200 * 2**20
     files: int = 3000
     zip_depth: int = 2
+    depth: int = 32            # folders inside folders, in a zip or on disk
+    zip_entries: int = 20000   # entries of one zip, folders included
 
 
 @dataclass
@@ -61,7 +63,10 @@ def is_clutter(name: str) -> bool:
 
 
 def meaningful_entries(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if not is_clutter(p.name))
+    try:
+        return sorted(p for p in directory.iterdir() if not is_clutter(p.name))
+    except OSError:  # unreadable: as good as empty (its files cannot be copied either)
+        return []
 
 
 class _Budget:
@@ -69,61 +74,138 @@ class _Budget:
 
     def __init__(self, caps: Caps):
         self.caps, self.files, self.bytes = caps, 0, 0
-        self.skipped: list[str] = []
+        self.skipped: list[str] = []  # the first few files left out, and how many in all
+        self.skipped_count = 0
+
+    def skip(self, text: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < 5:
+            self.skipped.append(text)
+
+    def merge_skipped(self, other: "_Budget") -> None:
+        self.skipped += other.skipped[:max(5 - len(self.skipped), 0)]
+        self.skipped_count += other.skipped_count
 
     def admit(self, rel: str, size: int) -> bool:
         if self.files >= self.caps.files:
-            self.skipped.append(f"{code_span(rel)} (more than {self.caps.files} files)")
+            self.skip(f"{code_span(rel)} (more than {self.caps.files} files)")
             return False
         if size > self.caps.file_bytes:
-            self.skipped.append(f"{code_span(rel)} ({size // 2**20} MB; the limit is "
+            self.skip(f"{code_span(rel)} ({size // 2**20} MB; the limit is "
                                 f"{self.caps.file_bytes // 2**20} MB per file)")
             return False
         if self.bytes + size > self.caps.total_bytes:
-            self.skipped.append(f"{code_span(rel)} (the upload exceeds "
+            self.skip(f"{code_span(rel)} (the upload exceeds "
                                 f"{self.caps.total_bytes // 2**20} MB in total)")
             return False
         self.files += 1
         self.bytes += size
         return True
 
+    def forget(self, path: Path) -> None:
+        """A file admitted earlier was removed again (a folder of the same name replaced it)."""
+        try:
+            size = path.lstat().st_size
+        except OSError:
+            return
+        self.files = max(self.files - 1, 0)
+        self.bytes = max(self.bytes - size, 0)
+
 
 def extract_zip(archive: Path, dest: Path, budget: _Budget, notes: list[str]) -> bool:
-    """Extract safely. Returns False (and says why) when the archive cannot be read."""
+    """Extract safely. Returns False (and says why) when the archive cannot be read.
+
+    Whatever the entries say (names that escape, links, a file and a folder of the same
+    name, names the file system refuses, more entries than any submission has), each one
+    is extracted, skipped or refused with a note: a malformed upload never stops grading."""
+    entries = _zip_entry_count(archive)
+    if entries is not None and entries > budget.caps.zip_entries:
+        notes.append(f"{code_span(archive.name)} has {entries} entries, more than the "
+                     f"{budget.caps.zip_entries} a submission may have; it was ignored.")
+        return False
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as err:
+        members = zf.infolist()
+    except Exception as err:  # hostile bytes: zipfile may raise almost anything
         notes.append(f"{code_span(archive.name)} is not a readable zip file ({code_span(err)}); it was ignored.")
         return False
     refused: list[str] = []
+    unwritable: list[str] = []
+    conflicts: list[str] = []
     with zf:
-        for info in zf.infolist():
+        for info in members[:budget.caps.zip_entries]:
             name = info.filename.replace("\\", "/")
             parts = [p for p in name.split("/") if p not in ("", ".")]
             if not parts:
                 continue
-            if name.startswith("/") or ".." in parts or ":" in parts[0]:
+            if name.startswith("/") or ".." in parts or ":" in parts[0] or len(parts) > budget.caps.depth:
                 refused.append(name)
                 continue
             if any(is_clutter(p) for p in parts):
                 continue
             mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
+            if stat.S_ISLNK(mode) or (stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
                 refused.append(name)
                 continue
-            target = dest.joinpath(*parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            if not budget.admit("/".join(parts), info.file_size):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not _copy_capped(zf, info, target, budget):
-                budget.skipped.append(f"{code_span('/'.join(parts))} (larger than its zip header claims)")
+            rel = "/".join(parts)
+            try:
+                _extract_member(zf, info, dest, parts, info.is_dir() or stat.S_ISDIR(mode), budget, conflicts)
+            except OSError as err:  # a name too long, a character the file system refuses...
+                unwritable.append(f"{code_span(rel)} ({code_span(err.strerror or err)})")
     if refused:
         notes.append("Zip entries with unsafe paths or links were ignored: "
                      + ", ".join(code_span(r) for r in refused[:5]) + ("..." if len(refused) > 5 else ""))
+    if conflicts:
+        notes.append("The zip holds both a file and a folder named "
+                     + ", ".join(code_span(c) for c in sorted(set(conflicts))[:5])
+                     + "; the folder was kept.")
+    if unwritable:
+        notes.append("Zip entries that could not be unpacked were ignored: " + ", ".join(unwritable[:5])
+                     + ("..." if len(unwritable) > 5 else ""))
+    if len(members) > budget.caps.zip_entries:
+        notes.append(f"Only the first {budget.caps.zip_entries} entries of {code_span(archive.name)} were read.")
     return True
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, parts: list[str],
+                    is_dir: bool, budget: _Budget, conflicts: list[str]) -> None:
+    # A folder wins over a file of the same name, whichever comes first in the zip: tools
+    # that store a folder as an entry without its trailing "/" are not rare.
+    for depth in range(1, len(parts) + (1 if is_dir else 0)):
+        ancestor = dest.joinpath(*parts[:depth])
+        if ancestor.is_symlink() or (ancestor.exists() and not ancestor.is_dir()):
+            conflicts.append("/".join(parts[:depth]))
+            budget.forget(ancestor)
+            ancestor.unlink()
+    target = dest.joinpath(*parts)
+    if is_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    rel = "/".join(parts)
+    if target.is_dir():
+        conflicts.append(rel)
+        return
+    if not budget.admit(rel, info.file_size):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not _copy_capped(zf, info, target, budget):
+        budget.skip(f"{code_span(rel)} (larger than its zip header claims)")
+
+
+def _zip_entry_count(archive: Path) -> int | None:
+    """How many entries the zip's end record announces, read before zipfile parses (and
+    keeps in memory) its whole central directory; None when the record cannot be read."""
+    try:
+        with open(archive, "rb") as handle:
+            record = zipfile._EndRecData(handle)  # stable since Python 2; guarded all the same
+    except Exception:
+        return None
+    if not record:
+        return None
+    try:
+        return int(record[zipfile._ECD_ENTRIES_TOTAL])
+    except (IndexError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: _Budget) -> bool:
@@ -148,9 +230,13 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budge
 
 def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str] = (),
               notes: list[str] | None = None) -> None:
-    """Copy regular files and folders only: links could point at the grader's secrets."""
+    """Copy regular files and folders only: links (hard ones too) could point at the grader's secrets, and
+    devices or pipes could block or never end. Folders deeper than the cap, and anything
+    the file system refuses to read or write, are left out with a note."""
     excluded = set(exclude_top)
     links: list[str] = []
+    left_out: list[str] = []
+    too_deep = False
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         here = Path(dirpath)
         rel_dir = here.relative_to(src)
@@ -162,25 +248,62 @@ def copy_tree(src: Path, dest: Path, budget: _Budget, exclude_top: Iterable[str]
             if path.is_symlink():
                 links.append(str(rel_dir / d))
                 continue
+            if len(rel_dir.parts) + 1 > budget.caps.depth:
+                too_deep = True
+                continue
             keep.append(d)
         dirnames[:] = keep
-        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            (dest / rel_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            left_out.append(f"{code_span(rel_dir.as_posix() + '/')} ({code_span(err.strerror or err)})")
+            dirnames[:] = []
+            continue
         for f in sorted(filenames):
             path = here / f
             rel = (rel_dir / f).as_posix()
             if is_clutter(f) or (rel_dir == Path(".") and f in excluded):
                 continue
-            info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                links.append(rel)
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            if budget.admit(rel, info.st_size):
-                shutil.copyfile(path, dest / rel, follow_symlinks=False)
-    if links and notes is not None:
-        notes.append("Symbolic links are not graded and were ignored: "
+            try:
+                info = path.lstat()
+                # A hard link is a link too: its other name may be a file of the grader's.
+                if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1):
+                    links.append(rel)
+                    continue
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if budget.admit(rel, info.st_size):
+                    _copy_regular(path, dest / rel, budget)
+            except OSError as err:
+                left_out.append(f"{code_span(rel)} ({code_span(err.strerror or err)})")
+    if notes is None:
+        return
+    if links:
+        notes.append("Links (symbolic or hard) are not graded and were ignored: "
                      + ", ".join(code_span(l) for l in links[:5]))
+    if too_deep:
+        notes.append(f"Folders nested more than {budget.caps.depth} deep were not graded.")
+    if left_out:
+        notes.append("Files that could not be read were not graded: " + ", ".join(left_out[:5])
+                     + ("..." if len(left_out) > 5 else ""))
+
+
+def _copy_regular(path: Path, target: Path, budget: _Budget) -> None:
+    """Copy one regular file without following a link planted in its place meanwhile
+    (O_NOFOLLOW), and never more bytes than the cap (a file may grow after its size was read)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as src:
+        if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+            return
+        with open(target, "wb") as out:
+            remaining = budget.caps.file_bytes
+            while remaining > 0:
+                chunk = src.read(min(1 << 16, remaining))
+                if not chunk:
+                    break
+                out.write(chunk)
+                remaining -= len(chunk)
 
 
 def _find_root(top: Path, expected: list[str]) -> tuple[Path, list[str]]:
@@ -226,8 +349,8 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
     expected = sorted(set(expected))
     notes: list[str] = []
     budget = _Budget(caps)
-    with tempfile.TemporaryDirectory(prefix="autograder-unpack-") as staging_name:
-        staging = Path(staging_name)
+    staging = tempfolders.make("autograder-unpack-")  # removed by our parent if we are killed
+    try:
         top = source
         for depth in range(caps.zip_depth + 1):
             if top.is_file() and top.suffix.lower() == ".zip":
@@ -236,7 +359,7 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
                 zip_budget = _Budget(caps)
                 if extract_zip(top, unpacked, zip_budget, notes):
                     notes.append(f"Unpacked {code_span(top.name)}.")
-                budget.skipped += zip_budget.skipped
+                budget.merge_skipped(zip_budget)
                 top = unpacked
                 continue
             if top.is_dir():
@@ -254,8 +377,12 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
         if wrappers:
             notes.append(f"Your files were inside {code_span('/'.join(wrappers) + '/')}; that folder was graded.")
         copy_tree(root, dest, budget, exclude_top=exclude_top, notes=notes)
-    if budget.skipped:
-        notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped[:5]))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if budget.skipped_count:
+        more = budget.skipped_count - len(budget.skipped)
+        notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped)
+                     + (f" and {more} more" if more else ""))
     _make_readable(dest)
     warnings = [f"Your submission has no `{e}`; the tests that need it fail."
                 for e in expected if not (dest / e).is_file()]
@@ -276,39 +403,39 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
     """Static warnings: forbidden or substituted imports, and files that do not parse.
 
     Nothing is penalised here; the worker's stand-ins decide at run time whether a forbidden
-    library is actually used."""
+    library is actually used. The files are parsed in a child interpreter (parse_guard): a
+    file nested too deeply for the parser must not take the grading process down with it."""
     forbidden, stand_ins = set(forbidden), set(stand_ins)
     warnings: list[str] = []
+    paths = []
     for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
         try:
-            if path.is_symlink() or path.stat().st_size > 2 * 2**20:
-                continue
-            source = path.read_bytes()
-            tree = ast.parse(source, filename=rel)
-        except SyntaxError as err:
-            warnings.append(f"{code_span(rel)} line {err.lineno}: Python cannot read this file "
-                            f"({code_span(err.msg)}); every test that imports it fails.")
+            if not path.is_symlink() and path.is_file() and path.stat().st_size <= 2 * 2**20:
+                paths.append(path)
+        except OSError:
             continue
-        except (OSError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top in forbidden:
-                    warnings.append(
-                        f"{code_span(rel)} line {node.lineno} imports `{top}`, which this assignment does "
-                        f"not allow. An unused import costs nothing; code that uses it fails.")
-                elif top in stand_ins:
-                    warnings.append(
-                        f"{code_span(rel)} line {node.lineno} imports `{top}`; the grader gives it a "
-                        f"harmless stand-in (progress bars pass items through, plots are not drawn).")
+    found = parse_guard.summaries(paths)
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        summary = found.get(path, {})
+        if "syntax_error" in summary:
+            line, message = summary["syntax_error"]
+            warnings.append(f"{code_span(rel)} line {line}: Python cannot read this file "
+                            f"({code_span(message)}); every test that imports it fails.")
+        elif "too_deep" in summary:
+            # 600 KB of `1+1+...`: Python cannot import it either; only the tests that do fail.
+            warnings.append(f"{code_span(rel)}: Python cannot read this file ({parse_guard.TOO_DEEP}); "
+                            f"every test that imports it fails.")
+        for name, line in summary.get("imports", ()):
+            top = str(name).split(".")[0]
+            if top in forbidden:
+                warnings.append(
+                    f"{code_span(rel)} line {line} imports `{top}`, which this assignment does "
+                    f"not allow. An unused import costs nothing; code that uses it fails.")
+            elif top in stand_ins:
+                warnings.append(
+                    f"{code_span(rel)} line {line} imports `{top}`; the grader gives it a "
+                    f"harmless stand-in (progress bars pass items through, plots are not drawn).")
     return warnings
 
 

@@ -18,9 +18,15 @@ raw HTML; a backtick ends a code span early; a line of backticks closes a fence.
   cannot move the cursor, recolour, or rewrite what is already on screen.
 
 HTML pages escape with `html.escape` after `clean` (autograder/regrade/report.py).
+
+`live_markup(markdown)` is the check behind all of this: a real CommonMark parser
+(markdown-it-py) lists the raw HTML, links and images a document would render. Our own
+templates produce none, so the results writer treats any as student text that escaped
+(results.inert_outputs).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -28,6 +34,9 @@ from typing import Any
 # paragraph separators, and the bidi embedding/override/isolate marks.
 _DROP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _BACKTICKS = re.compile(r"`+")
+# Lone surrogates: a file name that is not UTF-8 comes back from os.listdir as
+# surrogate-escaped text, which no UTF-8 document (results.json) can hold.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean(text: Any, *, newlines: bool = True, tabs: bool = True) -> str:
@@ -35,6 +44,7 @@ def clean(text: Any, *, newlines: bool = True, tabs: bool = True) -> str:
     when `newlines` is False); tabs stay unless `tabs` is False (then a space)."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     text = _DROP.sub("", text)
+    text = _SURROGATE.sub("\ufffd", text)
     if not newlines:
         text = text.replace("\n", " ")
     if not tabs:
@@ -76,3 +86,25 @@ def fence(text: Any, lang: str = "text", cap: int | None = None) -> str:
 def terminal(text: Any) -> str:
     """Text for a console: control characters (ANSI escapes' ESC included) dropped."""
     return clean(text)
+
+
+# Tokens our templates never produce: one in a document is student text that got out.
+LIVE_TOKENS = ("html_block", "html_inline", "link_open", "image")
+_parser = None
+
+
+@functools.lru_cache(maxsize=2048)  # results.json is rewritten after every test, mostly unchanged
+def live_markup(markdown: str) -> tuple[str, ...]:
+    """The raw HTML, links and images CommonMark would render in `markdown` (markdown-it-py,
+    the CommonMark preset: what Gradescope's renderer also follows)."""
+    global _parser
+    if _parser is None:
+        from markdown_it import MarkdownIt
+        _parser = MarkdownIt("commonmark")
+    found, todo = [], list(_parser.parse(markdown))
+    while todo:
+        token = todo.pop()
+        if token.type in LIVE_TOKENS:
+            found.append(f"{token.type} {clean(token.content or token.attrs, newlines=False)[:80]!r}")
+        todo.extend(token.children or ())
+    return tuple(found)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from autograder import course as course_mod
+from autograder import tempfolders
 from autograder import reproducible
 from autograder import results as results_mod
 from autograder import submission as submission_mod
@@ -128,7 +128,7 @@ class Grading:
             return
         # Private to us (mkdtemp's 0700): the sandbox makes its own copy for the worker, and
         # no other student's code, in a parallel regrade, may read this one.
-        self.prepared_dir = Path(tempfile.mkdtemp(prefix="autograder-submission-"))
+        self.prepared_dir = tempfolders.make("autograder-submission-")  # removed by our parent if we are killed
         self.prepared = submission_mod.prepare(
             Path(self.submission), self.prepared_dir / "submission",
             expected=submission_mod.expected_files(self.course.template if self.course else None))
@@ -193,7 +193,7 @@ class Grading:
         if self.results_path is None or self.finished:
             return
         try:
-            results_mod.write_atomic(self.results_path, self.document(final=False))
+            results_mod.write_atomic(self.results_path, self.document(final=False), staff_log=self.log.staff)
         except Exception:
             self.log.staff("autograder: could not write progress results\n" + traceback.format_exc())
 
@@ -220,7 +220,7 @@ class Grading:
             except Exception:
                 self.log.error("assembling results", traceback.format_exc())
                 doc = results_mod.grader_error("The results could not be assembled.")
-            results_mod.write_atomic(self.results_path, doc)
+            results_mod.write_atomic(self.results_path, doc, staff_log=self.log.staff)
         self.finished = True
         if self.prepared_dir is not None:
             shutil.rmtree(self.prepared_dir, ignore_errors=True)

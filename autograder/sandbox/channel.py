@@ -14,6 +14,7 @@ from .. import timing
 from . import protocol
 
 _MB = 1024 * 1024
+MIN_BUDGET = 64 * 1024  # room for the greeting and import notes that may precede a reply
 
 
 class _Died(Exception):
@@ -30,8 +31,12 @@ class _Conversation:
 
     greeted = False  # the worker says hello once set up, before any student code
     importing = ()   # submission modules whose import started and has not ended
+    budget = None    # the most bytes the awaited reply may take (a fetch's budget), or None
 
-    def exchange(self, header, payload, timeout):
+    def exchange(self, header, payload, timeout, budget=None):
+        """Send a request, return its reply. `budget` bounds the reply (header + payload): a
+        larger frame is refused from its prefix, before any of it is read or allocated."""
+        self.budget = None if budget is None else max(int(budget), MIN_BUDGET)
         try:
             started = timing.clock()
             deadline = time.monotonic() + timeout
@@ -52,6 +57,8 @@ class _Conversation:
             if not self.greeted:
                 died.cause = "setup"
             raise
+        finally:
+            self.budget = None
 
     def _note_import(self, note):
         if not (type(note) is list and len(note) == 2 and note[0] in ("start", "end")
@@ -96,7 +103,7 @@ class _ProcessChannel(_Conversation):
         self.importing = []
 
     def _receive(self, deadline):
-        reader = _FrameReader(self.max_payload)
+        reader = _FrameReader(self.max_payload, self.budget)
         try:
             while not self._read(reader):
                 self._wait(deadline)
@@ -111,7 +118,7 @@ class _ProcessChannel(_Conversation):
         self._send_now(pending)
         if pending:
             self.sel.modify(self.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, "sock")
-        reader = _FrameReader(self.max_payload)
+        reader = _FrameReader(self.max_payload, self.budget)
         try:
             while True:
                 # Fast path: the reply is usually there already.
@@ -198,8 +205,8 @@ class _ProcessChannel(_Conversation):
 
 
 class _FrameReader:
-    def __init__(self, max_payload):
-        self.max_payload = max_payload
+    def __init__(self, max_payload, budget=None):
+        self.max_payload, self.budget = max_payload, budget
         self.buf = bytearray(protocol.PREFIX.size)
         self.got = 0
         self.stage = "prefix"
@@ -216,7 +223,8 @@ class _FrameReader:
         self.got += n
         while self.got == len(self.buf):
             if self.stage == "prefix":
-                self.head_len, self.payload_len = protocol.parse_prefix(bytes(self.buf), self.max_payload)
+                self.head_len, self.payload_len = protocol.parse_prefix(bytes(self.buf), self.max_payload,
+                                                                        self.budget)
                 self.stage, self.buf, self.got = "header", bytearray(self.head_len), 0
             elif self.stage == "header":
                 self.header = protocol.parse_header(bytes(self.buf))
@@ -275,7 +283,7 @@ class _InProcessChannel:
         self.output = _OutputBuffer(box.config.output_kb * 1024)
         self.closed = False
 
-    def exchange(self, header, payload, timeout):
+    def exchange(self, header, payload, timeout, budget=None):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             reply, blob = self.dispatcher.handle(header, bytearray(b"".join(payload)))

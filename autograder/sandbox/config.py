@@ -22,6 +22,9 @@ class SandboxConfig:
     max_value_mb: int = 256          # largest message either way (arrays included)
     start_timeout_s: float = 60.0    # zygote start (imports numpy)
     network: bool = False            # when root, workers get no network unless this is true
+    namespaces: bool = True          # when root, PID/mount/net namespaces where the host allows;
+                                     # false: Docker mode, Gradescope's layers only (also
+                                     # AUTOGRADER_NAMESPACES=off; namespaces.py)
     user: Optional[str] = None       # when root; default $AUTOGRADER_SANDBOX_USER or beras-sandbox
     python: Optional[str] = None     # interpreter for the worker; default sys.executable
     env: Dict[str, str] = field(default_factory=dict)  # extra environment for the worker

@@ -8,10 +8,27 @@ from .errors import BadValue
 from .remote import Remote
 
 
-def fetch(value, worker=None):
+# What a fetch may bring back unless the test says more: plenty for the values a test
+# computes on small inputs, and a bound on what one reply can cost the trusted process.
+DEFAULT_BUDGET = 8 * 1024 * 1024
+
+
+def budget_for(*shapes, dtype=np.float64, slack=2):
+    """A fetch budget from the shapes a test expects back: `slack` times their bytes as
+    `dtype`, plus room for the message around them (so a float64 answer fits where float32
+    was expected, and a Tensor's metadata too)."""
+    count = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes)
+    return slack * count * np.dtype(dtype).itemsize + 64 * 1024
+
+
+def fetch(value, worker=None, *, budget=DEFAULT_BUDGET):
     """Bring a value back from the worker as plain, validated data (one round trip):
     None/bool/int/float/str, lists, tuples, str-keyed dicts, and np.ndarray (exactly that
-    type) of bool/int/uint/float. Remotes anywhere inside `value` are fetched too."""
+    type) of bool/int/uint/float. Remotes anywhere inside `value` are fetched too.
+
+    `budget` is the most bytes the reply may take (see `budget_for`): the worker refuses a
+    larger value (BadValue, naming its shape and dtype), and the trusted side refuses a larger
+    frame from its header, before reading any of it."""
     workers = set()
     _find_workers(value, workers, 0)
     if worker is not None:
@@ -21,7 +38,8 @@ def fetch(value, worker=None):
     if not workers:
         return _plain_copy(value)
     (w,) = workers
-    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}")
+    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}",
+                      budget=budget)
 
 
 def _find_workers(value, found, depth):

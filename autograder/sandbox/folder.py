@@ -14,6 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .. import tempfolders
 from .errors import SandboxError
 
 RUNTIME_PACKAGE = "_agsandbox"
@@ -31,7 +32,7 @@ def make_sandbox_dir(submission_root, user=None):
         if not (traversable_by_others(base) and safe_for_root(base)):
             raise SandboxError(f"grader error: no temporary directory the sandbox user can reach "
                                f"and cannot rename things in ({base})")
-    top = Path(tempfile.mkdtemp(prefix="beras-sandbox-", dir=base))
+    top = tempfolders.make("beras-sandbox-", base)  # 0700, and removed by our parent if we are killed
     sub = top / "submission"
     # symlinks stay links (never followed), so a link to a root-only file stays unreadable
     shutil.copytree(submission_root, sub, symlinks=True,
@@ -48,7 +49,10 @@ def make_sandbox_dir(submission_root, user=None):
     for path in [top / "runtime", *(top / "runtime").rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     if user is not None:
-        top.chmod(0o755)  # root's: nothing below can be renamed or planted by the user
+        # Root's, so nothing below can be renamed or planted by the user; reachable by this
+        # sandbox user's own group only, never by another grading's user (parallel regrades).
+        os.chown(top, 0, user.pw_gid)
+        top.chmod(0o750)
         for path in [sub, *sub.rglob("*")]:
             if not path.is_symlink():  # read-only for the sandbox user
                 path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)

@@ -68,7 +68,8 @@ class PipeChannel(_Conversation):
         try:
             while True:
                 prefix = _read_exact(pipe, protocol.PREFIX.size)
-                head_len, payload_len = protocol.parse_prefix(bytes(prefix), self.max_payload)
+                # The budget of the request being answered (requests go one at a time).
+                head_len, payload_len = protocol.parse_prefix(bytes(prefix), self.max_payload, self.budget)
                 header = protocol.parse_header(bytes(_read_exact(pipe, head_len)))
                 payload = _read_exact(pipe, payload_len) if payload_len else bytearray()
                 self._frames.put((header, payload))

@@ -30,6 +30,9 @@ Header keys. A request (trusted -> worker):
               iter, fetch, substitutions, ping (worker_main.py)
     "args"    list of values; "kwargs" a {"d": ...} value (every op but fetch)
     "value"   the value to send back as plain data (fetch only)
+    "max"     the fetch's budget: the most bytes (header JSON + payload) its reply may take;
+              the worker answers "bad" rather than send more, and the trusted side refuses a
+              larger frame from its prefix, before reading any of it (fetch only)
     "rel"     handles the trusted side no longer holds: the worker drops them first
     "blk"     names of submission modules whose import timed out in an earlier worker: the
               worker refuses to import them (import_watch.py); sent when the list changes
@@ -84,7 +87,9 @@ def pack_frame(header, payload=b"", max_payload=None):
     return PREFIX.pack(MAGIC, len(head), size) + head, parts
 
 
-def parse_prefix(prefix, max_payload):
+def parse_prefix(prefix, max_payload, budget=None):
+    """The header and payload lengths of a frame, checked against the caps (and against
+    `budget`, the most bytes the whole frame may take) before anything is allocated."""
     magic, head_len, payload_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError("garbled message (bad frame marker)")
@@ -93,6 +98,9 @@ def parse_prefix(prefix, max_payload):
     if payload_len > max_payload:
         raise ProtocolError(
             f"message of {payload_len} bytes exceeds the cap of {max_payload} bytes")
+    if budget is not None and head_len + payload_len > budget:
+        raise ProtocolError(
+            f"reply of {head_len + payload_len} bytes exceeds its budget of {budget} bytes")
     return head_len, payload_len
 
 

@@ -54,7 +54,8 @@ class Sandbox(StartsWorkers):
             self._dir = self._make_sandbox_dir()
             if self.user is not None:
                 self._plan = namespaces.Plan(self.user, self.config.network, self._dir / "work",
-                                             self.config.scratch_mb, hide=launch.course_paths(self))
+                                             self.config.scratch_mb, hide=launch.course_paths(self),
+                                             namespaces=self._namespaces_wanted())
             sweeping.live_boxes.add(self)
             self._zygote = Zygote(self)  # boots (imports numpy) while we check the interpreter
             if self.user is not None:
@@ -62,6 +63,12 @@ class Sandbox(StartsWorkers):
         except BaseException:
             self.close()
             raise
+
+    def _namespaces_wanted(self):
+        try:
+            return namespaces.wanted(self.config.namespaces)
+        except ValueError as err:
+            raise SandboxError(str(err)) from None
 
     # -------------------------------------------------------------- public
     def start_worker(self):
@@ -93,7 +100,8 @@ class Sandbox(StartsWorkers):
         if self.config.in_process:
             return "sandbox: IN-PROCESS (benchmark mode): no isolation at all"
         who = f"user {self.user.pw_name} (uid {self.user.pw_uid})" if self.user else f"this user (uid {os.getuid()})"
-        return f"sandbox: student code runs as {who}; isolation layers active: {', '.join(self.layers) or 'none'}"
+        mode = " (namespaces forced off: Docker mode)" if self._plan is not None and self._plan.docker_mode else ""
+        return f"sandbox: student code runs as {who}; isolation layers active: {', '.join(self.layers) or 'none'}{mode}"
 
     @property
     def sandbox_dir(self):

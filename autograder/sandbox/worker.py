@@ -64,7 +64,8 @@ class Worker(WorkerOperations):
             timing.add("sandbox.request", timing.clock() - started)
             timing.add("sandbox.request.cpu", timing.cpu_clock() - cpu)
 
-    def _timed_request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False):
+    def _timed_request(self, op, args, kwargs=None, what="", label="a value", value=None, fetching=False,
+                       budget=None):
         if isinstance(self._dead, SandboxError):
             raise self._dead
         if self._dead is not None:
@@ -78,6 +79,8 @@ class Worker(WorkerOperations):
             header = {"op": op}
             if fetching:
                 header["value"] = enc.encode(value)
+                if budget is not None:
+                    header["max"] = int(budget)
             else:
                 header["args"] = [enc.encode(a, f"argument {i}") for i, a in enumerate(args)]
                 header["kwargs"] = enc.encode(kwargs or {}, "keyword arguments")
@@ -91,7 +94,7 @@ class Worker(WorkerOperations):
         sent = enc.parts()
         try:
             started = timing.clock()
-            reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s)
+            reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s, budget=budget)
             _record_exchange(reply, enc.offset, len(payload), timing.clock() - started)
         except _Died as died:
             raise self._die(died.cause, what) from None

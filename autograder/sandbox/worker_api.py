@@ -57,9 +57,9 @@ class WorkerOperations:
     def type_name(self, obj):
         return obj._t if isinstance(obj, Remote) else type(obj).__qualname__
 
-    def fetch(self, value):
+    def fetch(self, value, **budget):
         from .fetching import fetch
-        return fetch(value, worker=self)
+        return fetch(value, worker=self, **budget)
 
     def output(self):
         """Student stdout+stderr so far (capped, control characters escaped)."""

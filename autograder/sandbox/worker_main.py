@@ -7,6 +7,7 @@ standard library and numpy only, relative imports only, never `autograder`.
 """
 import importlib
 import itertools
+import json
 import operator
 import os
 import sys
@@ -138,10 +139,16 @@ class Dispatcher:
             op = header.get("op")
             if op == "fetch":
                 value = decode(header["value"])
-                leaf = lambda obj, enc, path: fetch_leaf(obj, enc, path, self.max_payload)
-                enc = protocol.Encoder(leaf, self.max_payload, plain_subclasses=True)
+                budget = header.get("max")
+                budget = min(budget, self.max_payload) if type(budget) is int and budget > 0 else self.max_payload
+                leaf = lambda obj, enc, path: fetch_leaf(obj, enc, path, budget)
+                enc = protocol.Encoder(leaf, budget, plain_subclasses=True)
                 try:
                     encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
+                    size = enc.offset + len(json.dumps(encoded, separators=(",", ":"), allow_nan=True)) + 16
+                    if size > budget:  # numbers in lists take header room, not payload
+                        raise BadValueError(f"the value takes {size} bytes, over the {budget} bytes "
+                                            f"the test allows for it")
                 except BadValueError as exc:
                     return {"bad": str(exc)}, b""
                 return {"ok": encoded}, enc.parts()
@@ -198,7 +205,8 @@ def fetch_leaf(obj, enc, path, max_payload):
         if arr.dtype.kind not in protocol.ALLOWED_KINDS:
             raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
         if arr.nbytes > max_payload:
-            raise BadValueError(f"{path} is an array of {arr.nbytes} bytes, over the size cap of {max_payload}")
+            raise BadValueError(f"{path} is an array of shape {arr.shape} and dtype {arr.dtype} ({arr.nbytes} "
+                                f"bytes), over the {max_payload} bytes the test allows for it")
         try:
             return enc.array(arr)
         except protocol.ProtocolError as exc:

@@ -296,6 +296,13 @@ def expect_close(prop: str, *, expected: Any, returned: Any, what: str = "your f
     expected may be judge.UNKNOWN (student kit, an input with no recorded answer): then only
     the returned value's type is checked; Gradescope checks the value.
     """
+    if isinstance(returned, np.ndarray) and not judge.is_unknown(expected) \
+            and returned.size > 4 * np.size(expected) + 4096:
+        # Far too big to be the answer: said by its shape and dtype, never converted or shown
+        # (a float64 copy of what a worker may send is the grader's memory, not the student's).
+        fail(prop, inputs=inputs, hint=hint,
+             detail=f"`{what}` returned an array of shape {returned.shape} and dtype {returned.dtype}; "
+                    f"expected shape {np.shape(expected)}.")
     got = as_array(returned, what, prop, inputs)
     if second is not None and judge.recording():
         # The build records the kit's answers on the reference, where no value differs and

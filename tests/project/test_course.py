@@ -36,7 +36,7 @@ def changed_course(tmp_path):
         "template = handout\nkit_files = autograder.cfg\ntest_timeout_s = 7\ntotal_timeout_s = 33\n"
         "[data]\nfolder = stuff/\nfrom_env = NO_SUCH_VARIABLE_FOR_COURSE_TEST\nrequired = a b\n"
         "[sandbox]\nforbidden = calcfree\nstand_ins = tqdm\ncall_timeout_s = 3\nmemory_mb = 300\n"
-        "network = no\nenv = A=1 B=2\n")
+        "network = no\nnamespaces = off\nenv = A=1 B=2\n")
     return root
 
 
@@ -47,6 +47,7 @@ def test_every_value_of_a_changed_file_is_read(tmp_path):
     assert c.forbidden == ("calcfree",) and c.stand_ins == ("tqdm",)
     assert c.sandbox.memory_mb == fitted_memory_mb(300) and c.sandbox.call_timeout_s == 3.0
     assert c.sandbox.network is False and c.sandbox.env == {"A": "1", "B": "2"}
+    assert c.sandbox.namespaces is False and course.load(harness.REPO / "autograder.cfg").sandbox.namespaces is True
     assert c.data == course.DataFiles(folder="stuff", from_env="NO_SUCH_VARIABLE_FOR_COURSE_TEST",
                                       required=("a", "b"))
 

@@ -137,6 +137,24 @@ def test_the_fallback_stands_when_the_run_is_killed(tree, tmp_path):
     assert doc["output"].startswith("**Grading did not finish.**") and doc["score"] == 0
 
 
+def test_a_grading_killed_alone_is_cleaned_up_and_reported(tree, tmp_path):
+    # The OOM killer kills the grading process only: run_autograder, which outlives it,
+    # removes the folders it recorded and says it was killed.
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    left = tmp_path / "beras-sandbox-left"
+    (fake / "python").write_text(
+        f'#!/bin/sh\nif [ "$2" = "autograder" ]; then\n'
+        f'  mkdir -m 700 "{left}" && echo "{left}" >> "$AUTOGRADER_TEMP_RECORD" && kill -9 $$\nfi\n'
+        f'exec "{sys.executable}" "$@"\n')
+    (fake / "python").chmod(0o755)
+    doc, proc = tree.run(harness.CASES / "submissions" / "correct", BERAS_VENV=str(tmp_path / "venv"))
+    assert proc.returncode == 0, proc.stdout
+    harness.validate(doc)
+    assert doc["output"].startswith("**Grading did not finish:** the grading process was killed by SIGKILL")
+    assert not left.exists()
+
+
 # ---------------------------------------------------------------- this course's zip and its data
 
 

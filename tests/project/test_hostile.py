@@ -19,7 +19,9 @@ import pytest
 
 from engine_cases import harness
 
-pytestmark = pytest.mark.needs_root  # a real sandbox user, as on Gradescope and in CI
+# A real sandbox user, as on Gradescope and in CI; every case is graded twice, with every
+# layer and in Docker mode (Gradescope's container: no namespaces; conftest's sandbox_mode).
+pytestmark = [pytest.mark.needs_root, pytest.mark.usefixtures("sandbox_mode")]
 
 ALL = {"test_add", "test_scale", "test_counter_keeps_identity", "test_partial", "test_leaderboard",
        "test_vec_norm", "test_mean", "test_add_many"}
@@ -65,6 +67,7 @@ CASES = {
     # 7: the course's reference, searched for on the disk and imported.
     "course_search": dict(fail=ADD, partial=1, says={"test_add": "nothing readable"}),
 }
+DOCKER_MODE_SUFFIX = " (namespaces forced off: Docker mode)"
 # Cases whose processes try hardest to live on: checked again 2 s after the grader exits.
 LINGER = {"thread_zombie", "setsid_daemon", "fork_bomb", "root_exec"}
 LEFT_BEHIND = [os.path.join(d, "ag-hostile-left-behind") for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")]
@@ -79,7 +82,7 @@ def graded_as(proc, tree) -> int:
 
 
 @pytest.fixture(scope="module")
-def graded():
+def graded(sandbox_mode):
     """Every case graded once; returns case -> (doc, proc, leftover pids, seconds)."""
     tops = [harness.public_tmp() for _ in range(2)]
     try:
@@ -114,10 +117,17 @@ def graded():
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_hostile_submission(graded, case):
+def test_hostile_submission(graded, case, sandbox_mode):
     doc, proc, leftovers, elapsed, doc_later, size = graded[case]
     spec = CASES[case]
     assert proc.returncode == 0
+    # The staff log names the mode the case was graded in.
+    line = re.search(r"isolation layers active: (.*)", proc.stdout).group(1)
+    layers = line.removesuffix(DOCKER_MODE_SUFFIX)
+    if sandbox_mode == "docker":
+        assert line.endswith(DOCKER_MODE_SUFFIX) and "namespace" not in layers and "seccomp" in layers, line
+    else:
+        assert "Docker mode" not in line and "pid-namespace" in layers, line
     harness.validate(doc)
     # The trusted process wrote the final word, and nothing changed it afterwards.
     assert doc_later == doc and "HACKED" not in json.dumps(doc)
@@ -187,9 +197,11 @@ def test_a_handle_smuggled_into_fetched_data_is_refused(graded):
     assert tests["test_add"]["score"] == 0 and "HACKED" not in tests["test_add"]["output"]
 
 
-def test_the_reference_is_not_found_in_a_ta_checkout(tmp_path):
+def test_the_reference_is_not_found_in_a_ta_checkout(tmp_path, sandbox_mode):
     """Finding 7 in a TA's mode: `grade` as root in this checkout (755/644, the course's
-    reference readable by everyone) still shows the sandbox user nothing of it."""
+    reference readable by everyone) still shows the sandbox user nothing of it. In Docker
+    mode no mount hides the checkout and no PID namespace hides the grader's command line,
+    so the attack may find the reference's path; Landlock must still refuse to read it."""
     if os.geteuid() != 0:
         pytest.fail("needs root: it grades with a real sandbox user")
     sub = harness.make_submission(harness.public_tmp() / "sub", "course_search")
@@ -201,5 +213,9 @@ def test_the_reference_is_not_found_in_a_ta_checkout(tmp_path):
     finally:
         shutil.rmtree(sub.parent, ignore_errors=True)
     tests = harness.by_function(doc)
-    assert "nothing readable" in tests["test_add"]["output"], tests["test_add"]["output"]
+    printed = tests["test_add"]["output"]
+    if sandbox_mode == "full":
+        assert "nothing readable" in printed, printed
+    else:  # found or not, never read
+        assert "nothing readable" in printed or "could not use it: [Errno 13] Permission denied" in printed, printed
     assert tests["test_add"]["score"] == 0 and harness.SECRET not in json.dumps(doc)

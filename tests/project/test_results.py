@@ -208,3 +208,32 @@ def test_internal_errors_of_pytest_still_give_a_valid_file(tmp_path):
     assert proc.returncode == 3, proc.stdout[-2000:]
     doc = harness.validate(json.loads(out.read_text()))
     assert doc["output"].startswith("**Grader error.**")
+
+
+LIVE = ["<img src=x onerror=alert(1)>", "[click](https://evil.example)", "![i](x.png)", "<https://evil.example>",
+        "para\n\n<div>block</div>"]
+
+
+@pytest.mark.parametrize("markup", LIVE)
+def test_the_writer_refuses_live_markup_under_our_tests(markup, tmp_path):
+    assert os.environ.get(R.STRICT_MARKDOWN_ENV)  # the project's conftest sets the strict switch
+    for doc in (R.assemble([entry(output=f"Returned {markup}")], output="ok", execution_time=1),
+                R.assemble([], output=f"**1 / 2 points** {markup}", execution_time=1)):
+        with pytest.raises(R.LiveMarkup):
+            R.write_atomic(tmp_path / "results.json", doc)
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("markup", LIVE)
+def test_in_production_the_writer_escapes_a_field_with_live_markup_and_tells_staff(markup, tmp_path, monkeypatch):
+    monkeypatch.delenv(R.STRICT_MARKDOWN_ENV)
+    staff = []
+    doc = R.assemble([entry(output=f"Returned {markup}"), entry(output="**fine** `<b>`", number="1.2")],
+                     output=f"**1 / 2 points** {markup}", execution_time=1)
+    R.write_atomic(tmp_path / "results.json", doc, staff_log=staff.append)
+    written = R.read(tmp_path / "results.json")
+    assert R.problems(written) == [] and markup.split("\n")[-1] in written["output"]
+    assert [t["output"] for t in written["tests"]][1] == "**fine** `<b>`"  # untouched
+    for text in [written["output"], *(t["output"] for t in written["tests"])]:
+        assert R.live_markup(text) == ()
+    assert len(staff) == 2 and all("GRADER BUG: live markup" in line for line in staff)

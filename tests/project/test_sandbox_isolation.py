@@ -32,7 +32,8 @@ def open_dir():
 
 
 @pytest.fixture(scope="module")
-def box():
+def box(sandbox_mode):
+    """Every test of this fixture runs twice: with all layers, and in Docker mode (conftest)."""
     cfg = SandboxConfig(cpu_s=77, memory_mb=999, file_size_mb=33, max_processes=22)
     with Sandbox(CASES / "hostile", cfg) as b:
         yield b
@@ -83,9 +84,11 @@ def test_limits_are_applied_as_configured(box):
 
 def test_the_sandbox_user_can_rename_or_write_nothing_we_run(box):
     # Root owns the top (so nothing below it can be renamed), the runtime the zygote runs, and
-    # the submission copy (read-only: no test leaves anything there for a later one).
+    # the submission copy (read-only: no test leaves anything there for a later one). Only
+    # this sandbox user's group may enter the top: not another grading's user.
     top = box.sandbox_dir
-    assert top.stat().st_uid == 0 and stat.S_IMODE(top.stat().st_mode) == 0o755
+    assert (top.stat().st_uid, top.stat().st_gid) == (0, box.user.pw_gid)
+    assert stat.S_IMODE(top.stat().st_mode) == 0o750
     for path in [top / "runtime", *(top / "runtime").rglob("*"), top / "submission", *(top / "submission").rglob("*")]:
         info = path.lstat()
         assert info.st_uid == 0 and not info.st_mode & 0o022, path
@@ -264,13 +267,46 @@ def test_network_can_be_allowed():
 
 # ------------------------------------------------------------------ issue 10's layers
 
-def test_the_layers_this_machine_allows_are_all_active(box):
+# What Gradescope's container (Docker's default capabilities and seccomp profile) allows:
+# no namespace, no capped scratch (a tmpfs needs a mount namespace), the rest intact.
+DOCKER_MODE_LAYERS = ["sandbox-user", "zygote-not-dumpable", "seccomp", "landlock"]
+
+
+def without_abi(layers):
+    return [layer.split("(")[0] for layer in layers]
+
+
+def test_the_layers_this_machine_allows_are_all_active(box, sandbox_mode):
     # This machine (and CI, which runs on it) allows every layer; elsewhere the missing ones
-    # are left out and logged (see README, "Isolation").
+    # are left out and logged (see README, "Isolation"). Docker mode has exactly Gradescope's.
     layers = box.layers
+    if sandbox_mode == "docker":
+        assert without_abi(layers) == DOCKER_MODE_LAYERS, layers
+        assert box.describe().endswith("(namespaces forced off: Docker mode)"), box.describe()
+        return
     for layer in ("sandbox-user", "pid-namespace", "mount-namespace", "no-network", "seccomp"):
         assert layer in layers, layers
     assert any(layer.startswith("landlock") for layer in layers), layers
+    assert "Docker mode" not in box.describe()
+
+
+@pytest.mark.parametrize("how", ["config", "environment"])
+def test_namespaces_can_be_forced_off(how, monkeypatch):
+    """`[sandbox] namespaces = false` or AUTOGRADER_NAMESPACES=off: Docker mode on any host."""
+    monkeypatch.delenv("AUTOGRADER_NAMESPACES", raising=False)
+    if how == "environment":
+        monkeypatch.setenv("AUTOGRADER_NAMESPACES", "off")
+    with Sandbox(CASES / "hostile", SandboxConfig(namespaces=how != "config")) as b:
+        assert without_abi(b.layers) == DOCKER_MODE_LAYERS, b.layers
+        with b.worker() as w:  # and the worker really is in the host's namespaces
+            assert fetch(w.import_module("os").readlink("/proc/self/ns/pid")) == os.readlink("/proc/self/ns/pid")
+            assert fetch(w.import_module("os").readlink("/proc/self/ns/mnt")) == os.readlink("/proc/self/ns/mnt")
+
+
+def test_a_misspelt_namespaces_switch_is_refused(monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_NAMESPACES", "of")
+    with pytest.raises(SandboxError, match="AUTOGRADER_NAMESPACES='of'"):
+        Sandbox(CASES / "hostile", SandboxConfig())
 
 
 def test_the_zygote_is_not_root_and_runs_only_root_owned_code(box):
@@ -320,15 +356,26 @@ def test_fetch_refuses_a_handle_from_a_patched_encoder(box):
             fetch([1, yes])
 
 
-def test_writable_space_is_one_capped_folder_per_worker():
-    with Sandbox(CASES / "hostile", SandboxConfig(scratch_mb=8, file_size_mb=64)) as b, b.worker() as w:
-        h = w.import_module("hostile")
-        written, error = fetch(h.fill_home(32))
-        assert written <= 8 and error == "No space left on device"
-        for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", "x"):  # x: the submission
-            with pytest.raises(StudentError) as info:
-                h.write_file(shared, "data")
-            assert info.value.type_name == "PermissionError", shared
+def test_writable_space_is_one_capped_folder_per_worker(sandbox_mode):
+    with Sandbox(CASES / "hostile", SandboxConfig(scratch_mb=8, file_size_mb=64)) as b:
+        with b.worker() as w:
+            h = w.import_module("hostile")
+            home = Path(fetch(w.import_module("os").environ["HOME"]))
+            written, error = fetch(h.fill_home(32))
+            if sandbox_mode == "full":
+                assert written <= 8 and error == "No space left on device"
+            else:
+                # Docker mode has no tmpfs (it needs a mount namespace), so no cap on the
+                # total: only the per-file limit (test_file_size_limit), and the folder goes
+                # with its worker (README, "Isolation").
+                assert (written, error) == (32, None) and len(list(home.iterdir())) == 32
+        assert not home.exists()
+        with b.worker() as w:
+            h = w.import_module("hostile")
+            for shared in ("/dev/shm/x", "/tmp/x", "/var/tmp/x", "/run/lock/x", "x"):  # x: the submission
+                with pytest.raises(StudentError) as info:
+                    h.write_file(shared, "data")
+                assert info.value.type_name == "PermissionError", shared
 
 
 def test_the_course_checkout_is_unreadable(box):

@@ -110,10 +110,11 @@ def test_symlinks_on_disk_are_never_followed(tmp_path):
     src = write(tmp_path / "src", {"calc/__init__.py": ""})
     os.symlink(secret / "answer.py", src / "calc" / "vec.py")
     os.symlink(secret, src / "linked_dir")
+    os.link(secret / "answer.py", src / "calc" / "hard.py")
     got = S.prepare(src, tmp_path / "out")
     assert listing(got.root) == ["calc/__init__.py"]
     assert "SECRET" not in "".join(p.read_text() for p in got.root.rglob("*") if p.is_file())
-    assert any("Symbolic links" in n for n in got.notes)
+    assert any("Links (symbolic or hard)" in n and "hard.py" in n for n in got.notes)
 
 
 def test_size_caps_hold_for_zip_bombs_and_big_files(tmp_path):
@@ -188,3 +189,72 @@ def test_expected_files_come_from_the_template(tmp_path):
                                            ("calc.vec", ["calc/vec.py", "calc/vec/__init__.py"])])
 def test_module_file_candidates(module, files):
     assert S.module_file_candidates(module) == files
+
+
+@pytest.mark.parametrize("order", ["file first", "folder first"])
+def test_a_file_and_a_folder_of_the_same_name_in_a_zip_keep_the_folder(tmp_path, order):
+    # Some zip tools store a folder as an entry without its trailing "/": a file `calc`.
+    entries = [("calc", ""), ("calc/__init__.py", "x = 1\n"), ("calc/vec.py", "y = 2\n")]
+    archive = zip_of(tmp_path / "hw.zip", dict(entries if order == "file first" else entries[::-1]))
+    got = S.prepare(archive, tmp_path / "out", expected=EXPECTED)
+    assert listing(got.root) == ["calc/__init__.py", "calc/vec.py"] and got.warnings == []
+    assert any("both a file and a folder named `calc`" in n for n in got.notes), got.notes
+
+
+def test_zip_entries_the_file_system_refuses_are_skipped_with_a_note(tmp_path):
+    archive = zip_of(tmp_path / "hw.zip", {**GOOD, "x" * 300 + ".py": "long", "/".join(["d"] * 40) + "/deep.py": ""})
+    got = S.prepare(archive, tmp_path / "out", expected=EXPECTED)
+    assert listing(got.root) == ["calc/__init__.py", "calc/vec.py", "notes.txt"]
+    assert any("could not be unpacked" in n and "x" * 20 in n for n in got.notes), got.notes
+    assert any("unsafe paths" in n for n in got.notes), got.notes  # nested deeper than the cap
+
+
+def test_a_zip_announcing_more_entries_than_any_submission_is_not_read(tmp_path):
+    archive = zip_of(tmp_path / "hw.zip", {f"f{i}.txt": "" for i in range(30)})
+    got = S.prepare(archive, tmp_path / "out", caps=S.Caps(zip_entries=20))
+    assert listing(got.root) == [] and any("30 entries" in n for n in got.notes), got.notes
+
+
+def test_folders_nested_deeper_than_the_cap_and_pipes_are_left_out(tmp_path):
+    src = write(tmp_path / "src", {**GOOD, "/".join(["d"] * 40) + "/deep.py": ""})
+    os.mkfifo(src / "calc" / "pipe.py")
+    got = S.prepare(src, tmp_path / "out", expected=EXPECTED)
+    assert listing(got.root) == ["calc/__init__.py", "calc/vec.py", "notes.txt"]
+    assert any("nested more than 32 deep" in n for n in got.notes), got.notes
+
+
+def test_a_non_utf8_file_name_is_named_in_valid_text(tmp_path):
+    src = write(tmp_path / "src", GOOD)
+    with open(os.fsencode(src) + b"/calc/caf\xe9.py", "wb") as handle:
+        handle.write(b"def f(:\n")
+    got = S.prepare(src, tmp_path / "out", expected=EXPECTED)
+    warnings = S.scan_imports(got.root, [])
+    assert len(warnings) == 1 and "caf\ufffd.py" in warnings[0]
+    warnings[0].encode("utf-8")  # results.json is UTF-8: no lone surrogate may reach it
+
+
+@pytest.mark.parametrize("source", ["x = " + "1+" * 300_000 + "1\n", "x = " + "-" * 300_000 + "1\n",
+                                    "x = " + "(" * 1000 + "1" + ")" * 1000 + "\n"])
+def test_scan_reports_an_expression_too_deep_to_parse_and_goes_on(tmp_path, source):
+    root = write(tmp_path / "sub", {"calc/notes.py": source, "calc/train.py": "import tensorflow\n"})
+    warnings = S.scan_imports(root, ["tensorflow"])
+    assert any(w.startswith("`calc/notes.py`") and "cannot read this file" in w for w in warnings), warnings
+    assert any("`calc/train.py` line 1 imports `tensorflow`" in w for w in warnings)
+
+
+def test_a_file_that_kills_the_parser_is_reported_and_the_scan_goes_on(tmp_path, monkeypatch):
+    # Python 3.10 (Gradescope's) dies of SIGSEGV on 600 KB of `1+1+...`: here a file that
+    # aborts the parsing child stands in for it, on any version.
+    crashing = S.parse_guard.CHILD.replace("import ast, json, sys", "import ast, json, os, sys").replace(
+        "            tree = ast.parse(handle.read())",
+        "            source = handle.read()\n            if b'CRASH' in source:\n                os.abort()\n"
+        "            tree = ast.parse(source)")
+    assert crashing != S.parse_guard.CHILD
+    monkeypatch.setattr(S.parse_guard, "CHILD", crashing)
+    root = write(tmp_path / "sub", {"calc/a.py": "import tensorflow\n", "calc/b.py": "# CRASH\n",
+                                    "calc/c.py": "import tensorflow\n"})
+    warnings = S.scan_imports(root, ["tensorflow"])
+    assert len(warnings) == 3, warnings
+    assert warnings[1] == "`calc/b.py`: Python cannot read this file (an expression is nested too deeply to parse); " \
+                          "every test that imports it fails."
+    assert "`calc/c.py` line 1 imports `tensorflow`" in warnings[2]

@@ -5,13 +5,17 @@ broke out of its code span (a carriage return is a CommonMark line ending) and r
 raw HTML and a live link. Here one hostile submission puts such a payload in every channel
 that reaches results.json: an exception's class name and message, the file, function and
 source line of a traceback frame, printed output, a returned string, the class name of a
-returned object, a file Python cannot parse, the folder wrapping the files in the zip, and a
-zip member with an unsafe path. It is graded by the real suite through the plugin, and every
+returned object, a file Python cannot parse, the folder wrapping the files in the zip, a
+zip member with an unsafe path, the outline of what `load_and_preprocess_data()` returned
+(13.1), and a layer's `__qualname__` in 12.1's report of the slow parts (issue 18 #5). The
+payload holds raw HTML, links, images, a heading, bold text, backticks and line breaks; the
+results writer itself refuses live markup under our tests (AUTOGRADER_STRICT_MARKDOWN). It is graded by the real suite through the plugin, and every
 output field is rendered by a real CommonMark renderer (markdown-it-py); then the console
 table and the TA report page are checked the same way.
 """
 from __future__ import annotations
 
+import ast
 import html.parser
 import re
 import zipfile
@@ -35,14 +39,16 @@ def payload(tag: str, line_breaks: bool = True) -> str:
     """Markup that would be live if it escaped: raw HTML, a link, an image, a heading, a
     fence, terminal escapes and a bidi override, around a marker naming its channel."""
     cr = "\r\r" if line_breaks else " "
+    nl = "\n\n" if line_breaks else " "
     return (f"{tag}{cr}<img src=x onerror=alert('{tag}')>{cr}[click {tag}](https://evil.example/{tag})"
             f" ![i](https://evil.example/{tag}.png) <https://evil.example/a{tag}> ``` ` "
-            f"<script>alert('{tag}')</script>\x1b[31m\u202e{tag}-end")
+            f"<script>alert('{tag}')</script>\x1b[31m\u202e{tag}-end"
+            f"{nl}# Regrade approved {tag}: 100 / 100{nl}**Grader note {tag}:** full marks __{tag}__ `{nl}")
 
 
 # Markers of the channels, each of which must show up in results.json (the attack ran).
 CHANNELS = ["EXCNAME", "EXCMESSAGE", "FRAMEFILE", "FRAMEFUNC", "FRAMESOURCE", "PRINTED", "RETURNED",
-            "TYPENAME", "SYNTAXFILE", "ZIPMEMBER", "WRAPPER"]
+            "TYPENAME", "SYNTAXFILE", "ZIPMEMBER", "WRAPPER", "OUTLINE", "QUALNAME"]
 
 # Safe in a file name and in a folder name: no "/" and no NUL.
 FRAME_FILE = "FRAMEFILE\r\r<img src=x onerror=alert(1)>\r\r[click](javascript:alert(1)) ``` `.py"
@@ -84,8 +90,11 @@ class Evil(Exception):
 Evil.__name__ = Evil.__qualname__ = {payload("EXCNAME")!r}
 
 
+MESSAGE = {payload("EXCMESSAGE")!r}
+
+
 def explode():
-    raise Evil({payload("EXCMESSAGE")!r})  # {payload("FRAMESOURCE", line_breaks=False)}
+    raise Evil(MESSAGE)  # {payload("FRAMESOURCE", line_breaks=False)}
 
 
 explode.__code__ = explode.__code__.replace(co_name={payload("FRAMEFUNC")!r})
@@ -109,13 +118,48 @@ def _odd_call(self, y_pred, y_true):
 MeanSquaredError.__call__ = _odd_call
 '''
 
-TESTS = "test_sigmoid_forward or test_leaky_relu_forward or test_mse_value"
+PREPROCESS_TAIL = f'''
+
+
+def load_and_preprocess_data():
+    return [{payload("OUTLINE")!r}]
+'''
+
+# 12.1 times the parts of one batch when `fit` runs out of time; the layer's class name is shown.
+ASSIGNMENT_TAIL = f'''
+
+
+import time as _time
+
+
+class _Slow(Dense):
+    pass
+
+
+_Slow.__qualname__ = {payload("QUALNAME")!r}
+
+
+def get_model(two_layer=False):
+    return SequentialModel([_Slow(784, 10, initializer="xavier"), Softmax()])
+
+
+def _sleeping_fit(self, *args, **kwargs):
+    _time.sleep(60)
+
+
+SequentialModel.fit = _sleeping_fit
+'''
+
+TESTS = ("test_sigmoid_forward or test_leaky_relu_forward or test_mse_value or test_load_and_preprocess_data"
+         " or test_end_to_end_training_accuracy")
 
 
 def hostile_zip(reference: Path, tmp: Path) -> Path:
     folder = copy_of(reference, tmp / "hostile")
     (folder / "beras" / "activations.py").write_text((folder / "beras" / "activations.py").read_text() + ACTIVATIONS_TAIL)
     (folder / "beras" / "losses.py").write_text((folder / "beras" / "losses.py").read_text() + LOSSES_TAIL)
+    (folder / "preprocess.py").write_text((folder / "preprocess.py").read_text() + PREPROCESS_TAIL)
+    (folder / "assignment.py").write_text((folder / "assignment.py").read_text() + ASSIGNMENT_TAIL)
     (folder / "beras" / FRAME_FILE).write_text(FRAME_MODULE)
     (folder / "beras" / SYNTAX_FILE).write_text("def broken(:\n")
     archive = tmp / "submission.zip"
@@ -138,7 +182,10 @@ def live_markup(markdown: str) -> list[str]:
             found.append(f"{token.type}: {token.content or token.attrs}")
         todo.extend(token.children or ())
     page = md.render(markdown)
-    found += [f"rendered: {tag}" for tag in re.findall(r"<(?:img|a|script|h\d)\b[^>]*>", page)]
+    found += [f"rendered: {tag}" for tag in re.findall(r"<(?:img|a|script)\b[^>]*>", page)]
+    # Headings and emphasis are ours to write, never student text's: none may hold a channel.
+    found += [f"rendered: {line}" for line in re.findall(r"<(?:h\d|strong|em)>[^<]*</", page)
+              if any(channel in line for channel in [*CHANNELS, "SUBMITTER", "-end"])]
     return found
 
 
@@ -228,3 +275,45 @@ def test_code_spans_and_fences_stay_closed(text):
     fence_tokens = [t for t in md.parse(untrusted.fence(text)) if t.type == "fence"]
     assert [t.content for t in fence_tokens] == [untrusted.clean(text) + "\n"]
     assert md.render(untrusted.fence(text)).endswith("</code></pre>\n")  # nothing after the block
+
+
+# What turns a student's value into text (repr, a type's qualname), and what renders text safely.
+STUDENT_TEXT = {"show", "type_name", "repr"}
+RENDERERS = {"code_span", "code_block", "fence"}
+
+
+def _called(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        func = node.func
+        return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    return None
+
+
+def raw_student_text(path: Path) -> list[str]:
+    """f-strings of `path` that put student text into Markdown neither inside a code span
+    (`...{show(x)}...`, show() only) nor as the text a renderer (code_span, code_block,
+    fence) is given. A type name (12.1's `{worker.type_name(layer)}` once) holds backticks."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    rendered = {id(arg) for node in ast.walk(tree) if _called(node) in RENDERERS for arg in node.args}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.JoinedStr) or id(node) in rendered:
+            continue
+        values = node.values
+        for i, value in enumerate(values):
+            if isinstance(value, ast.FormattedValue) and _called(value.value) in STUDENT_TEXT:
+                before = values[i - 1].value if i and isinstance(values[i - 1], ast.Constant) else ""
+                after = values[i + 1].value if i + 1 < len(values) and isinstance(values[i + 1], ast.Constant) else ""
+                # Between backticks is safe only for show(), which spells a backtick \x60.
+                spanned = str(before).endswith("`") and str(after).startswith("`")
+                if not (spanned and _called(value.value) == "show"):
+                    found.append(f"{path.name}:{value.lineno}: {ast.unparse(value.value)}")
+    return found
+
+
+def test_the_graded_suite_writes_student_text_only_through_a_span_or_a_fence():
+    # One path for student text (issue 18 #5): a value's repr or a type name in our Markdown
+    # sits between backticks (show() spells a backtick \x60) or goes through untrusted.py.
+    suite = Path(__file__).resolve().parents[1] / "graded"
+    found = [line for path in sorted(suite.rglob("*.py")) for line in raw_student_text(path)]
+    assert found == []

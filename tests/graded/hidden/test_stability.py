@@ -13,7 +13,8 @@ from hidden import closed_forms as C
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
-from feedback import Hint, expect, expect_close, gradient_list, show
+from feedback import Hint, code_block, expect, expect_close, gradient_list, show
+from shapes import elementwise_slope
 
 # eps of the cross-entropy clip: real submissions use 1e-7, 1e-9, 1e-12 and 1e-15 (the handout
 # fixes no value), so any eps in [1e-15, 1e-7] is right and -log(eps) is in [16.1, 34.6].
@@ -59,8 +60,8 @@ def test_sigmoid_is_stable_for_huge_inputs(beras, x):
                  returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
                  nonfinite_hint=Hint("overflow", "exp(1000) overflows: use exp(-|x|) and the two equivalent forms "
                                                  "of the sigmoid."))
-    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
-                          "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0]
+    slope = elementwise_slope(gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
+                                            "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0], x.shape)
     expect_close("`Sigmoid.get_input_gradients()` is finite and correct for inputs of +-1000.",
                  expected=C.sigmoid_slope(x), returned=slope, what="get_input_gradients()[0]", inputs={"x": x}, **M.VALUE)
 
@@ -96,13 +97,13 @@ def test_cross_entropy_clips_zero_probabilities(beras, case):
     expect(value.size == 1 and np.isfinite(value).all() and low - 1e-5 <= float(value.reshape(-1)[0]) <= high + 1e-5,
            "Cross-entropy clips probabilities to [eps, 1 - eps] (eps between 1e-15 and 1e-7): a probability of "
            "0 for the true class gives a large but finite loss, -log(eps) / N per such row.",
-           inputs=case, detail=f"The loss is {show(value)}; expected between {low:.4f} and {high:.4f}.",
+           inputs=case, detail=f"The loss is `{show(value)}`; expected between {low:.4f} and {high:.4f}.",
            hint=Hint("clipping", "np.log(0) is -inf: keep the probabilities inside [eps, 1 - eps] before "
-                                  "the log (numpy has one function for exactly that).")
+                                 "the log (numpy has one function for exactly that).")
            if value.size == 1 and not np.isfinite(value).all() else None)
     grad = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()",
                          "The loss returns one gradient per input.", case)[0]
     expect(np.all(np.isfinite(np.asarray(grad, dtype=float))),
            "Cross-entropy's gradient is finite when a probability is 0 (it divides by the clipped value).",
-           inputs=case, detail=f"The gradient is\n{show(np.asarray(grad, dtype=float))}",
+           inputs=case, detail="The gradient is:\n\n" + code_block(show(np.asarray(grad, dtype=float))),
            hint=Hint("clipping", "divide by the clipped probabilities, not the raw ones."))

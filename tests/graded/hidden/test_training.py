@@ -156,7 +156,7 @@ def slow_parts(sandbox, batch_x, batch_y, worker_side=None):
                 out = batch_x
                 for layer in layers:
                     out, seconds = timed(lambda: layer(out))
-                    found.append((f"`{worker.type_name(layer)}` forward", seconds))
+                    found.append((f"{code_span(worker.type_name(layer))} forward", seconds))  # student text
                 loss, seconds = timed(lambda: parts["get_loss_fn"](out, batch_y))
                 found.append(("the loss", seconds))
             _, seconds = timed(lambda: tape.gradient(loss, model.trainable_variables))
@@ -165,7 +165,7 @@ def slow_parts(sandbox, batch_x, batch_y, worker_side=None):
                 name = worker.type_name(layer)
                 for method in ("get_input_gradients", "get_weight_gradients"):
                     _, seconds = timed(lambda: worker.call(worker.getattr(layer, method)))
-                    found.append((f"`{name}.{method}`", seconds))
+                    found.append((code_span(f"{name}.{method}"), seconds))
     except WorkerTimeout:
         found.append(("the next part", None))
     except StudentError:  # a crash is reported by training itself; keep what was measured

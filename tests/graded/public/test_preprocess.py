@@ -13,6 +13,7 @@ import idx
 import judge
 import numerics as M
 from autograder.sandbox import fetch
+from autograder.untrusted import code_span
 from feedback import Hint, expect, expect_close, show
 
 # Labels in no sorted order, every digit present, so that "in the files' order" is checked.
@@ -38,12 +39,13 @@ def numeric_array(value):
 
 
 def outline(value) -> str:
-    """What a returned value is, without its contents: `tuple of 2: (array (12, 784), ...)`."""
+    """What a returned value is, without its contents, as Markdown: `tuple of 2: (array (12, 784), ...)`.
+    Anything but the containers and shapes is student text, shown only as a code span."""
     if isinstance(value, np.ndarray):
         return f"array {value.shape}"
     if isinstance(value, (list, tuple)):
         return f"{type(value).__name__} of {len(value)}: ({', '.join(outline(v) for v in value)})"
-    return show(value)
+    return code_span(show(value))
 
 
 def four_values(result, what, inputs):

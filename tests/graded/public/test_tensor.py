@@ -29,7 +29,7 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
            hint=Hint("wrong-type", "return the array viewed as the class being constructed (an ndarray's `view` "
                                    "method), not a plain array."))
     expect(fetch(builtins.getattr(tensor, "trainable", None)) is True, prop, inputs=inputs,
-           detail=f"`Tensor(a).trainable` is {show(fetch(builtins.getattr(tensor, 'trainable', None)))}.",
+           detail=f"`Tensor(a).trainable` is `{show(fetch(builtins.getattr(tensor, 'trainable', None)))}`.",
            hint=Hint("trainable-flag", "set `trainable = True` on the new Tensor."))
     # Variable and its `assign` are given code (Fall 2024's handout even has `Variable = Tensor`,
     # without `assign`): they are not graded, and no test relies on `assign`.
@@ -51,7 +51,7 @@ def test_trainable_flag_survives_views_and_arithmetic(beras, student, worker_sid
            "Views of a Tensor and results of arithmetic on it keep its `trainable` flag.",
            inputs={"t": values, "t.trainable": trainable},
            detail="These keep the wrong flag: "
-                  + ", ".join(f"`{name}` has trainable={show(flag)}" for name, flag in wrong.items()),
+                  + ", ".join(f"`{name}` has trainable=`{show(flag)}`" for name, flag in wrong.items()),
            hint=Hint("trainable-flag", "numpy calls `__array_finalize__(self, obj)` on every new view or result: "
                 "copy `obj.trainable` there (default True)."))
 
@@ -104,13 +104,13 @@ def test_trainable_property_and_setter(student, worker_side, flags, new_value):
            hint=Hint("trainable-flag", "use any(...) over the weights' flags: one trainable weight makes the "
                                        "whole thing trainable.")
            if got in (True, False) and bool(got) is all(flags) and any(flags) != all(flags) else None,
-           inputs=inputs, detail=f"Returned {show(got)}; expected {any(flags)}.")
+           inputs=inputs, detail=f"Returned `{show(got)}`; expected {any(flags)}.")
     student.setattr(holder, "trainable", new_value)
     after = [fetch(student.getattr(weights[i], "trainable")) for i in range(len(flags))]
     expect(all(bool(a) is new_value for a in after),
            "Setting `trainable` sets the flag of every weight.",
            inputs={**inputs, "set trainable to": new_value},
-           detail=f"The weights' flags afterwards: {show(after)}.",
+           detail=f"The weights' flags afterwards: `{show(after)}`.",
            hint=Hint("trainable-flag", "loop over `self.weights` and set each one's `trainable`."))
     expect(bool(fetch(student.getattr(holder, "trainable"))) is new_value,
            "After setting `trainable`, reading it gives the value set.",

@@ -14,13 +14,24 @@ smooth functions, far inside the suite's gradient tolerance (numerics.GRADIENT).
 """
 import numpy as np
 
-from beras.core import Callable, Diffable, Variable, Weighted
+from beras.core import Diffable, Variable, Weighted
 
 STEP = 1e-6  # central differences: error ~ STEP^2 + eps / STEP ~ 1e-10 for O(1) derivatives
 
 
 def plain(value):
     return np.array(value, dtype=np.float64)
+
+
+def variable(value):
+    """A float64 copy of value as the student's Variable. Under Fall 2024's alias
+    `Variable = Tensor` that runs the student's Tensor constructor, a part graded on its own
+    (1.x): while it is unfinished, the copy is a view instead, whose `trainable` flag comes
+    from the given `__array_finalize__`."""
+    try:
+        return Variable(plain(value))
+    except Exception:  # noqa: BLE001 - e.g. the handout's NotImplementedError stub
+        return plain(value).view(Variable)
 
 
 class Probe(Diffable):
@@ -119,8 +130,8 @@ class Gate(Probe):
     shared_input_jacobian = True
 
     def __init__(self, w, c):
-        self.w = Variable(plain(w))
-        self.c = Variable(plain(c))
+        self.w = variable(w)
+        self.c = variable(c)
 
     @property
     def weights(self):
@@ -143,7 +154,7 @@ class Scale(Probe):
     shared_input_jacobian = True
 
     def __init__(self, s):
-        self.s = Variable(plain(s))
+        self.s = variable(s)
 
     @property
     def weights(self):
@@ -219,7 +230,7 @@ class RecordingShift(Probe):
     shared_weight_jacobian = True
 
     def __init__(self, n):
-        self.b = Variable(np.zeros((1, n)))
+        self.b = variable(np.zeros((1, n)))
         self.trained_on = []
 
     @property
@@ -254,10 +265,18 @@ class SignDescent:
 
 class LabelScore:
     """A metric to compile a model with, without the student's: the mean score of each row's
-    labelled column. Not categorical accuracy, which is a student part (the kit holds none)."""
+    labelled column. Not categorical accuracy, which is a student part (the kit holds none).
+
+    The handout's compile types the metric as a Beras Callable, and real batch_steps call
+    either `acc_fn(...)` or `acc_fn.forward(...)`: it offers both, with named inputs. It is no
+    subclass of the student's Callable, whose given __call__ wraps the result with the
+    student's own Tensor (a part graded elsewhere)."""
+
+    def forward(self, probs, labels):
+        return float(np.mean(np.sum(plain(probs) * plain(labels), axis=-1)))
 
     def __call__(self, probs, labels):
-        return float(np.mean(np.sum(plain(probs) * plain(labels), axis=-1)))
+        return self.forward(probs, labels)
 
 
 def layer_with(cls, **weights):
@@ -265,7 +284,7 @@ def layer_with(cls, **weights):
     constructor (which would run the student's initializer, a different part)."""
     layer = cls.__new__(cls)
     for name, value in weights.items():
-        setattr(layer, name, Variable(plain(value)))
+        setattr(layer, name, variable(value))
     return layer
 
 
@@ -277,21 +296,26 @@ class Holder(Weighted):
     """Owns the given weights (Variables), to test the student's Weighted properties."""
 
     def __init__(self, values):
-        self._weights = [Variable(plain(v)) for v in values]
+        self._weights = [variable(v) for v in values]
 
     @property
     def weights(self):
         return self._weights
 
 
-class GatedMember(Callable):
-    """A committee member: (x @ a) * c (a Callable, like a trained model's output)."""
+class GatedMember:
+    """A committee member: (x @ a) * c, called like a Beras Callable (`member(x)` or
+    `member.forward(x)`). No subclass of the student's Callable, whose given __call__ wraps the
+    result with the student's own Tensor (graded on its own)."""
 
     def __init__(self, a, c):
         self.a, self.c = plain(a), plain(c)
 
     def forward(self, x):
         return (plain(x) @ self.a) * self.c
+
+    def __call__(self, x):
+        return self.forward(x)
 
 
 def kept(value):
