@@ -94,8 +94,8 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
     for e in chain:
         if isinstance(e, AssertionError) and str(e).strip():
             text = str(e).strip()
-            if "given code" in notes and "the given `" in text:
-                notes = ""  # the suite's own hint already names the given function
+            if ("given code" in notes and "the given `" in text) or "not a mistake in your files" in text:
+                notes = ""  # the suite's own message already says where it broke
             return text + notes, None
     for e in chain:
         if isinstance(e, StudentError):
@@ -131,7 +131,8 @@ def _where_it_broke(chain: list[BaseException], given: Any) -> str:
         if not isinstance(e, StudentError):
             continue
         loc = e.location
-        if getattr(e, "in_helper", False):
+        helper = getattr(e, "test_code", None)  # the innermost frame of the test's own worker-side code
+        if helper is not None and getattr(helper, "student_frames_after", 1) == 0 and e.frames:
             notes.append("The error itself was raised in the test's own helper code, on a value that "
                          "came from your code: the last frame shown is the last line of yours it ran.")
         elif loc is not None and given is not None and _owns(given, loc):

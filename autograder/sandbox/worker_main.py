@@ -23,6 +23,10 @@ MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
 MAX_MESSAGE = 2_000      # exception messages are cut to this length
 MAX_FRAMES = 30
+# Code that the trusted side compiles into a worker (a test's own helpers, which student code
+# calls back into or which call student code) is named "<grader: NAME>": a crash inside it, or
+# in code it called directly, is reported as such, so that feedback does not blame a student file.
+TEST_CODE_PREFIX = "<grader:"
 # Taken before student code can replace them. CPU: this thread's clock, because the
 # process clock is only updated at scheduler ticks once RLIMIT_CPU arms the process timer.
 _clock, _cpu_clock = time.perf_counter, time.thread_time
@@ -287,20 +291,21 @@ def describe_exception(exc, root, fatal):
     if isinstance(exc, SystemExit):
         message = f"exit code {exc.code!r}"
     frames = []
-    for fs in traceback.extract_tb(exc.__traceback__)[-200:]:
+    test_code = None  # the innermost frame of code the trusted side compiled here, and how
+    for fs in traceback.extract_tb(exc.__traceback__)[-200:]:  # many submission frames follow it
         rel = relative_path(root, fs.filename)
         if rel is not None:
             frames.append([rel, fs.lineno or 0, fs.name, (fs.line or "")[:300]])
+            if test_code is not None:
+                test_code[3] += 1
+        elif (fs.filename or "").startswith(TEST_CODE_PREFIX):
+            test_code = [fs.filename[:200], fs.lineno or 0, fs.name[:200], 0]
     if isinstance(exc, SyntaxError) and exc.filename:
         rel = relative_path(root, exc.filename)
         if rel is not None:
             frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
-    # The traceback ends in the test's own helper code (compiled as "<grader: ...>"): the
-    # student's frames are where their value came from, not where it broke.
-    tb = traceback.extract_tb(exc.__traceback__)
-    helper = bool(tb) and str(tb[-1].filename).startswith("<grader")
     return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
-            "helper": helper,
+            "test_code": test_code,
             "fatal": fatal, "memory": isinstance(exc, MemoryError),
             "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
             "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}

@@ -14,6 +14,7 @@ import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
 from feedback import Hint, code_block, expect, expect_close, gradient_list, show
+from shapes import elementwise_slope
 
 # eps of the cross-entropy clip: real submissions use 1e-7, 1e-9, 1e-12 and 1e-15 (the handout
 # fixes no value), so any eps in [1e-15, 1e-7] is right and -log(eps) is in [16.1, 34.6].
@@ -59,8 +60,8 @@ def test_sigmoid_is_stable_for_huge_inputs(beras, x):
                  returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
                  nonfinite_hint=Hint("overflow", "exp(1000) overflows: use exp(-|x|) and the two equivalent forms "
                                                  "of the sigmoid."))
-    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
-                          "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0]
+    slope = elementwise_slope(gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
+                                            "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0], x.shape)
     expect_close("`Sigmoid.get_input_gradients()` is finite and correct for inputs of +-1000.",
                  expected=C.sigmoid_slope(x), returned=slope, what="get_input_gradients()[0]", inputs={"x": x}, **M.VALUE)
 

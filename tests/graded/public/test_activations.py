@@ -14,8 +14,20 @@ import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
 from feedback import Hint, expect, expect_close, gradient_list
+from shapes import elementwise_slope, note_unusual
 
 ALPHAS = st.one_of(st.just(None), st.floats(0.01, 0.9, allow_subnormal=False))
+
+
+def expect_composed_like_input(composed, slope, x, prop, inputs):
+    """A slope in an unusual shape is right only when the submission's own (given) compose turns
+    it into a gradient shaped like x, as the handouts' `g * J` does for (1, N, n)."""
+    if np.shape(slope) != x.shape:
+        expect(np.shape(composed) == x.shape, prop, inputs=inputs,
+               detail=f"compose_input_gradients([J])[0] has shape {np.shape(composed)}; expected {x.shape}.",
+               hint=Hint("shape", f"your get_input_gradients()[0] has shape {np.shape(slope)}, not x's {x.shape}, "
+                                  f"and your compose_input_gradients keeps that shape: build the slope from one array "
+                                  f"(`self.inputs[0]` or `self.outputs[0]`), not from a whole list."))
 
 
 def make_leaky(beras, alpha):
@@ -57,7 +69,7 @@ def test_leaky_relu_forward(beras, shape, alpha, data):
 @visibility("visible")
 @tags("activations", "leaky-relu", "gradients")
 @given(shape=S.batch_shape(), alpha=st.one_of(ALPHAS, st.just(0.0)), data=st.data())
-def test_leaky_relu_gradients(beras, shape, alpha, data):
+def test_leaky_relu_gradients(beras, add_output, shape, alpha, data):
     """LeakyReLU / ReLU gradients vs FD"""
     x = data.draw(S.away_from_zero(shape), label="x")
     J = data.draw(S.array(shape), label="J")
@@ -66,7 +78,8 @@ def test_leaky_relu_gradients(beras, shape, alpha, data):
     name = leaky_name(alpha)
     inputs = {"x": x, "alpha": alpha}
     prop = f"`{name}.get_input_gradients()` is `[1 where x > 0 else alpha]`, shaped like x."
-    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    raw = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    slope = elementwise_slope(raw, x.shape)  # e.g. (1, N, n) from np.array(self.inputs): g * J composes it alike
     expect_close(prop, expected=judge.value("leaky_relu_slope", x, alpha=alpha), returned=slope,
                  what="get_input_gradients()[0]", inputs=inputs, **M.VALUE,
                  mistakes={Hint("missing-term", "below zero the slope is alpha, not 0 (that is ReLU's slope)."):
@@ -77,6 +90,8 @@ def test_leaky_relu_gradients(beras, shape, alpha, data):
     inputs["J (upstream)"] = J
     prop = f"`{name}.compose_input_gradients([J])[0]` equals the finite differences of d<f(x), J>/dx."
     composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_composed_like_input(composed, raw, x, prop, inputs)
+    note_unusual(add_output, "get_input_gradients()[0]", np.shape(raw), x.shape)
     expect_close(prop, expected=judge.vjp_fd("leaky_relu", x, upstream=J, alpha=alpha), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
 
@@ -100,7 +115,7 @@ def test_sigmoid_forward(beras, shape, data):
 @visibility("visible")
 @tags("activations", "sigmoid", "gradients")
 @given(shape=S.batch_shape(), data=st.data())
-def test_sigmoid_gradients(beras, shape, data):
+def test_sigmoid_gradients(beras, add_output, shape, data):
     """Sigmoid gradients vs FD"""
     x = data.draw(S.array(shape, -8, 8), label="x")
     J = data.draw(S.array(shape), label="J")
@@ -108,7 +123,8 @@ def test_sigmoid_gradients(beras, shape, data):
     layer(x)
     inputs = {"x": x}
     prop = "`Sigmoid.get_input_gradients()` is `[y * (1 - y)]`, y the output, shaped like x."
-    slope = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    raw = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    slope = elementwise_slope(raw, x.shape)
     expect_close(prop, expected=judge.value("sigmoid_slope", x), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, mistakes={Hint("wrong-input", "the slope is written with the output y = sigmoid(x), not with the "
                                                           "input x."):
@@ -116,6 +132,8 @@ def test_sigmoid_gradients(beras, shape, data):
     inputs["J (upstream)"] = J
     prop = "`Sigmoid.compose_input_gradients([J])[0]` equals the finite differences of d<sigmoid(x), J>/dx."
     composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    expect_composed_like_input(composed, raw, x, prop, inputs)
+    note_unusual(add_output, "get_input_gradients()[0]", np.shape(raw), x.shape)
     expect_close(prop, expected=judge.vjp_fd("sigmoid", x, upstream=J), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)
 

@@ -13,6 +13,7 @@ import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError, fetch
 from feedback import Hint, code_block, expect, expect_close, fail, gradient_list, show
+from shapes import is_per_sample_copy, note_unusual, shared_gradient
 
 
 def build(beras, worker_side, case):
@@ -45,8 +46,10 @@ def test_dense_forward(beras, worker_side, case):
 
 
 def weight_gradient_shapes_ok(dW, db, n, m, r):
+    """Shapes the given compose combines like the usual ones (shapes.py): dW per sample,
+    (N, m, r) or (N, m, 1); db shared, anything that broadcasts to b's (1, r)."""
     dW_ok = dW.ndim == 3 and dW.shape[0] == n and dW.shape[1] == m and dW.shape[2] in (1, r)
-    db_ok = db.shape in ((1, r), (r,))
+    db_ok = shared_gradient(db, (1, r), n).shape == (1, r)
     return dW_ok, db_ok
 
 
@@ -55,7 +58,7 @@ def weight_gradient_shapes_ok(dW, db, n, m, r):
 @visibility("visible")
 @tags("dense", "gradients", "bonus-2", "bonus-3")
 @given(case=S.dense_case())
-def test_dense_gradient_shapes(beras, worker_side, case):
+def test_dense_gradient_shapes(beras, worker_side, add_output, case):
     """Dense gradient shapes [bonus 2, 3]"""
     x, w, b, J = case["x"], case["w"], case["b"], case["J"]
     n, m = x.shape
@@ -71,7 +74,10 @@ def test_dense_gradient_shapes(beras, worker_side, case):
            hint=Hint("wrong-type", "return `[w]`, a list with one Jacobian per input: the given "
                                    "compose_input_gradients iterates over that list."))
     grads = gradient_list(returned, 1, "get_input_gradients()", prop, inputs)
-    expect_close(prop, expected=judge.value("dense_input_jacobian", x, w, b), returned=grads[0],
+    jacobian = judge.value("dense_input_jacobian", x, w, b)
+    if is_per_sample_copy(grads[0], w.shape, n):  # w once per sample: the given compose uses g[b] = w
+        jacobian = judge.apply(lambda v: np.broadcast_to(v, (n, *w.shape)), jacobian)
+    expect_close(prop, expected=jacobian, returned=grads[0],
                  what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, hint=Hint("reminder", "dy/dx of the layer's output is w itself, the same for every sample."))
 
@@ -96,7 +102,8 @@ def test_dense_gradient_shapes(beras, worker_side, case):
                  what="dW", inputs=inputs, **M.VALUE)
     expect(db_ok, prop, inputs=inputs, detail=f"db has shape {db.shape}; expected (1, {r}) or ({r},).",
            hint=Hint("reminder", "db is ones shaped like b."))
-    bias_jacobian = judge.apply(lambda v: np.reshape(v, db.shape), judge.value("dense_bias_jacobian", x, w, b))
+    bias_jacobian = judge.apply(lambda v: np.reshape(v, (1, r)), judge.value("dense_bias_jacobian", x, w, b))
+    db_shape, db = db.shape, shared_gradient(db, (1, r), n)  # e.g. (1,) or (r,): the given compose broadcasts it against J[b]
     expect_close(prop, expected=bias_jacobian, returned=db, what="db", inputs=inputs, **M.VALUE,
                  mistakes={Hint("batch-mean", f"db is N = {n} everywhere: you summed over the batch already, and "
                                               "compose_weight_gradients sums again. db is ones, as for one sample."):
@@ -111,6 +118,11 @@ def test_dense_gradient_shapes(beras, worker_side, case):
     expect(np.shape(composed[0]) == (m, r) and np.size(composed[1]) == r, prop, inputs=inputs,
            detail=f"compose_weight_gradients([J]) has shapes {[np.shape(c) for c in composed]}; "
                   f"expected [{(m, r)}, {b.shape}].")
+    # Unusual shapes that the compose code combined like the usual ones: accepted, with a note.
+    if is_per_sample_copy(grads[0], w.shape, n):
+        note_unusual(add_output, "get_input_gradients()[0]", np.shape(grads[0]), w.shape)
+    if db_shape not in ((1, r), (r,)):
+        note_unusual(add_output, "db", db_shape, (1, r))
 
 
 @weight(2)

@@ -14,13 +14,24 @@ smooth functions, far inside the suite's gradient tolerance (numerics.GRADIENT).
 """
 import numpy as np
 
-from beras.core import Callable, Diffable, Variable, Weighted
+from beras.core import Diffable, Variable, Weighted
 
 STEP = 1e-6  # central differences: error ~ STEP^2 + eps / STEP ~ 1e-10 for O(1) derivatives
 
 
 def plain(value):
     return np.array(value, dtype=np.float64)
+
+
+def variable(value):
+    """A float64 copy of value as the student's Variable. Under Fall 2024's alias
+    `Variable = Tensor` that runs the student's Tensor constructor, a part graded on its own
+    (1.x): while it is unfinished, the copy is a view instead, whose `trainable` flag comes
+    from the given `__array_finalize__`."""
+    try:
+        return Variable(plain(value))
+    except Exception:  # noqa: BLE001 - e.g. the handout's NotImplementedError stub
+        return plain(value).view(Variable)
 
 
 class Probe(Diffable):
@@ -119,8 +130,8 @@ class Gate(Probe):
     shared_input_jacobian = True
 
     def __init__(self, w, c):
-        self.w = Variable(plain(w))
-        self.c = Variable(plain(c))
+        self.w = variable(w)
+        self.c = variable(c)
 
     @property
     def weights(self):
@@ -143,7 +154,7 @@ class Scale(Probe):
     shared_input_jacobian = True
 
     def __init__(self, s):
-        self.s = Variable(plain(s))
+        self.s = variable(s)
 
     @property
     def weights(self):
@@ -168,7 +179,12 @@ class LogCosh(Probe):
 class Given(Diffable):
     """A function of the classifier whose output and input gradients the grader computed
     (softmax, cross-entropy): the kit ships no closed form of a student part, so this worker
-    helper holds none either. It is called exactly once, on the inputs the values belong to."""
+    helper holds none either. It is called exactly once, on the inputs the values belong to.
+
+    The handout's given `Diffable.__call__` binds inputs by `forward.__code__.co_varnames`,
+    so each input is a named positional parameter of `forward`, and `forward` has no local
+    variable (a local's name would follow the parameters' there): GivenLayer takes one input,
+    GivenLoss two."""
 
     def __init__(self, output, input_gradients):
         self.output, self.input_gradients = plain(output), [plain(g) for g in input_gradients]
@@ -177,9 +193,6 @@ class Given(Diffable):
     def weights(self):
         return []
 
-    def forward(self, *inputs):
-        return self.output
-
     def get_input_gradients(self):
         return list(self.input_gradients)
 
@@ -187,45 +200,48 @@ class Given(Diffable):
         return []
 
 
+class GivenLayer(Given):
+    def forward(self, x):
+        return self.output
+
+
+class GivenLoss(Given):
+    def forward(self, y_pred, y_true):
+        return self.output
+
+
 def softmax_classifier_gradient(tape_class, x, w, y, probs, softmax_jacobian, loss, loss_gradients):
     """dL/dw for L = cross-entropy(softmax(x @ w), y) on the batch (x, y), through
     `tape_class` (the student's GradientTape): only the tape's chaining is the student's. The
-    softmax and the loss are Given layers holding the grader's values for this batch (probs,
+    softmax and the loss are Given* layers holding the grader's values for this batch (probs,
     their per-sample Jacobians, the loss and its gradients [d/dprobs, d/dy])."""
     layer = Gate(w, np.ones((1, plain(w).shape[1])))  # logits = (x @ w) * 1
-    softmax, loss_fn = Given(probs, [softmax_jacobian]), Given(loss, loss_gradients)
+    softmax, loss_fn = GivenLayer(probs, [softmax_jacobian]), GivenLoss(loss, loss_gradients)
     with tape_class() as tape:
         loss = loss_fn(softmax(layer(plain(x))), plain(y))
     return tape.gradient(loss, [layer.w])
 
 
 class RecordingShift(Probe):
-    """y = x + b; remembers every batch it was asked weight gradients for (i.e. trained on)."""
+    """y = x + b; remembers every batch it was trained on: each batch whose recorded forward
+    pass the test's tape (worker_side/replay_tape.py) differentiated a loss through."""
 
     shared_input_jacobian = True
     shared_weight_jacobian = True
 
     def __init__(self, n):
-        self.b = Variable(np.zeros((1, n)))
+        self.b = variable(np.zeros((1, n)))
         self.trained_on = []
-        self.fresh = False
 
     @property
     def weights(self):
         return [self.b]
 
-    def forward(self, x):
-        self.fresh = True
-        return super().forward(x)
-
     def value(self, x):
         return x + self.weight(0)
 
-    def get_weight_gradients(self):
-        if self.fresh:  # once per forward pass, however often a tape asks
-            self.trained_on.append(plain(self.inputs[0]))
-            self.fresh = False
-        return super().get_weight_gradients()
+    def grader_replay_notice(self, inputs):
+        self.trained_on.append(plain(inputs[0]))
 
     def batches(self):
         return [batch.copy() for batch in self.trained_on]
@@ -249,10 +265,18 @@ class SignDescent:
 
 class LabelScore:
     """A metric to compile a model with, without the student's: the mean score of each row's
-    labelled column. Not categorical accuracy, which is a student part (the kit holds none)."""
+    labelled column. Not categorical accuracy, which is a student part (the kit holds none).
+
+    The handout's compile types the metric as a Beras Callable, and real batch_steps call
+    either `acc_fn(...)` or `acc_fn.forward(...)`: it offers both, with named inputs. It is no
+    subclass of the student's Callable, whose given __call__ wraps the result with the
+    student's own Tensor (a part graded elsewhere)."""
+
+    def forward(self, probs, labels):
+        return float(np.mean(np.sum(plain(probs) * plain(labels), axis=-1)))
 
     def __call__(self, probs, labels):
-        return float(np.mean(np.sum(plain(probs) * plain(labels), axis=-1)))
+        return self.forward(probs, labels)
 
 
 def layer_with(cls, **weights):
@@ -260,7 +284,7 @@ def layer_with(cls, **weights):
     constructor (which would run the student's initializer, a different part)."""
     layer = cls.__new__(cls)
     for name, value in weights.items():
-        setattr(layer, name, Variable(plain(value)))
+        setattr(layer, name, variable(value))
     return layer
 
 
@@ -272,21 +296,26 @@ class Holder(Weighted):
     """Owns the given weights (Variables), to test the student's Weighted properties."""
 
     def __init__(self, values):
-        self._weights = [Variable(plain(v)) for v in values]
+        self._weights = [variable(v) for v in values]
 
     @property
     def weights(self):
         return self._weights
 
 
-class GatedMember(Callable):
-    """A committee member: (x @ a) * c (a Callable, like a trained model's output)."""
+class GatedMember:
+    """A committee member: (x @ a) * c, called like a Beras Callable (`member(x)` or
+    `member.forward(x)`). No subclass of the student's Callable, whose given __call__ wraps the
+    result with the student's own Tensor (graded on its own)."""
 
     def __init__(self, a, c):
         self.a, self.c = plain(a), plain(c)
 
     def forward(self, x):
         return (plain(x) @ self.a) * self.c
+
+    def __call__(self, x):
+        return self.forward(x)
 
 
 def kept(value):
