@@ -112,7 +112,10 @@ def ensure_venv(extras: bool) -> Path:
         return python_in(venv)
     if is_root():
         check_reachable_as_root(venv)
-    print(f"dev.py: preparing {venv} ...", file=sys.stderr, flush=True)
+    names = [re.split(r"[<>=!~;\[ ]", w, maxsplit=1)[0] for w in wanted if w not in installed]
+    # pip is quiet for the whole install: say what it does and how long, not 10-30 s of silence.
+    print(f"dev.py: installing {', '.join(names)} into {venv} "
+          f"(about {30 if extras else 20} s, once; later runs start at once) ...", file=sys.stderr, flush=True)
     # An interrupted first run leaves a venv without pip: it is made again from scratch.
     if not python_in(venv).exists() or not _runs(str(python_in(venv)), "-m", "pip", "--version"):
         for folder in [*reversed(venv.parents), venv]:

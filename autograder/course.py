@@ -28,7 +28,7 @@ DEFAULT_TEST_TIMEOUT_S = 180.0
 DEFAULT_TOTAL_TIMEOUT_S = 540.0  # under Gradescope's default 10-minute limit, with room to finish
 
 AUTOGRADER_KEYS = {"suite", "public_suite", "reference", "template", "kit_files", "kit_recording",
-                   "test_timeout_s", "total_timeout_s"}
+                   "test_timeout_s", "total_timeout_s", "set_aside_syntax_errors"}
 DATA_KEYS = {"folder", "from_env", "required"}
 
 
@@ -62,6 +62,9 @@ class Course:
     kit_recording: str = ""
     test_timeout_s: float = DEFAULT_TEST_TIMEOUT_S
     total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S
+    # Partial work keeps its points: a block Python cannot read is replaced by a stub that
+    # raises its error, so the rest of the file is graded (autograder/partial.py).
+    set_aside_syntax_errors: bool = True
     data: DataFiles | None = None  # None: the course has no [data] section
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
@@ -114,6 +117,8 @@ def load(explicit: Path | str | None = None) -> Course:
         kit_recording=section.get("kit_recording", "").strip(),
         test_timeout_s=_value(float, section.get("test_timeout_s", DEFAULT_TEST_TIMEOUT_S), "test_timeout_s", path),
         total_timeout_s=_value(float, section.get("total_timeout_s", DEFAULT_TOTAL_TIMEOUT_S), "total_timeout_s", path),
+        set_aside_syntax_errors=_value(bool, section.get("set_aside_syntax_errors", "yes"),
+                                       "set_aside_syntax_errors", path),
         data=_data(parser, path),
         sandbox=_sandbox(parser, path),
     )

@@ -4,8 +4,10 @@
 
 Written to stderr (stdout is the staff's on Gradescope, and `grade`'s table). A test that
 runs long gets a line when it passes SLOW_S, and again every SLOW_S, so a hang is never
-silence. Registered by the plugin with --progress; it only reads the entries the plugin
-records (results.json's), and never changes an outcome.
+silence; on a terminal, a transient line names each test as it starts. Ctrl-C ends the
+line of the test it stopped with "stopped by you", not a FAIL. Registered by the plugin
+with --progress; it only reads the entries the plugin records (results.json's), and never
+changes an outcome.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from autograder import console
 from autograder.results import format_points
 
 SLOW_S = 10.0
@@ -28,16 +31,33 @@ class Progress:
         # During a test pytest redirects file descriptor 2 itself; lines written while a test
         # runs ("still running") need a descriptor it does not touch (cli.py passes a dup).
         if stream is None and fd is not None:
-            stream = open(fd, "w", encoding="utf-8", errors="replace", closefd=False)
+            # The terminal's own encoding, with ASCII spellings for what it lacks (cp1252: no √).
+            stream = open(fd, "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                          errors=console.ERRORS, closefd=False)
         self.stream = stream or sys.stderr
         self.slow_s = slow_s
         self.done = 0
         self.lock = threading.Lock()
+        self.transient = 0  # length of the "running" line on screen, to be replaced
+        try:
+            self.on_terminal = bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            self.on_terminal = False
+        # The line is `[k/N] mark  name  points  seconds`: the name gets what the terminal leaves.
+        self.name_width = max(20, min(NAME_WIDTH, console.width() - 33))
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, transient: bool = False) -> None:
+        """A line; a `transient` one (a terminal only) is replaced by whatever comes next."""
         with self.lock:
             try:
-                self.stream.write(text + "\n")
+                if self.transient:
+                    self.stream.write("\r" + " " * self.transient + "\r")
+                    self.transient = 0
+                if transient:
+                    self.stream.write(text)
+                    self.transient = len(text)
+                else:
+                    self.stream.write(text + "\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass  # a closed terminal must not fail grading
@@ -46,8 +66,8 @@ class Progress:
         from autograder.terminal_md import inline
 
         name = f"{entry.number} {entry.name}" if entry.number else entry.name
-        name = inline(" ".join(str(name).split()))
-        return name if len(name) <= NAME_WIDTH else name[:NAME_WIDTH - 3] + "..."
+        name = console.for_encoding(inline(" ".join(str(name).split())), getattr(self.stream, "encoding", None))
+        return console.shorten(name, self.name_width)
 
     def _still_running(self, entry: Any, started: float, stop: threading.Event) -> None:
         while not stop.wait(self.slow_s):
@@ -62,15 +82,24 @@ class Progress:
         if pending is not None and self.slow_s > 0:
             watcher = threading.Thread(target=self._still_running, args=(pending, started, stop), daemon=True)
             watcher.start()
+        if pending is not None and self.on_terminal:
+            # Which test runs now, from its first second (replaced by its result line).
+            self.write(f"        ...   {self.label(pending)}: running", transient=True)
+        interrupted = False
         try:
-            yield
+            outcome = yield
+            interrupted = isinstance(getattr(outcome, "excinfo", None) and outcome.excinfo[1], KeyboardInterrupt)
         finally:
             stop.set()
             if watcher is not None:
                 watcher.join(timeout=1)
             entry = self.grading.entries.get(item.nodeid, pending)
-            self.done += 1
-            if entry is not None:
+            if interrupted and entry is not None:
+                # Ctrl-C: this test did not fail, it never finished.
+                self.write(f"        stop  {self.label(entry)}: stopped by you after "
+                           f"{time.monotonic() - started:.1f} s")
+            elif entry is not None:
+                self.done += 1
                 self.line(entry, time.monotonic() - started)
 
     def line(self, entry: Any, seconds: float) -> None:
@@ -78,7 +107,7 @@ class Progress:
         width = len(str(total))
         mark = "ok" if entry.status == "passed" else "FAIL"
         points = f"{format_points(entry.score)}/{format_points(entry.max_score)}"
-        self.write(f"[{self.done:>{width}}/{total}] {mark:<4}  {self.label(entry):<{NAME_WIDTH}}  "
+        self.write(f"[{self.done:>{width}}/{total}] {mark:<4}  {self.label(entry):<{self.name_width}}  "
                    f"{points:>7}  {seconds:5.1f} s")
 
     # pytest's own one-character-per-test progress would interleave with our lines.

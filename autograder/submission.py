@@ -384,8 +384,17 @@ def prepare(source: Path | str, dest: Path | str, *, expected: Iterable[str] = (
         notes.append("Not graded, over the size limits: " + ", ".join(budget.skipped)
                      + (f" and {more} more" if more else ""))
     _make_readable(dest)
-    warnings = [f"Your submission has no `{e}`; the tests that need it fail."
-                for e in expected if not (dest / e).is_file()]
+    missing = [e for e in expected if not (dest / e).is_file()]
+    if missing and len(missing) == len(expected) and len(expected) > 1:
+        # One line, not one per file: the upload is the wrong folder, or empty.
+        listed = ", ".join(code_span(e) for e in expected[:4]) + (", ..." if len(expected) > 4 else "")
+        warnings = [f"Your submission has none of the handout's files ({listed}): upload the folder "
+                    f"that holds them, or those files."]
+    elif len(missing) > 3:
+        warnings = [f"Your submission has no {', '.join(code_span(e) for e in missing)}; the tests that "
+                    f"need them fail."]
+    else:
+        warnings = [f"Your submission has no `{e}`; the tests that need it fail." for e in missing]
     return Prepared(dest, notes, warnings)
 
 
@@ -431,7 +440,9 @@ def scan_imports(root: Path, forbidden: Iterable[str], stand_ins: Iterable[str] 
             if top in forbidden:
                 warnings.append(
                     f"{code_span(rel)} line {line} imports `{top}`, which this assignment does "
-                    f"not allow. An unused import costs nothing; code that uses it fails.")
+                    f"not allow. An unused import costs nothing, and the grader's stand-in passes "
+                    f"what the handout's own code uses (such as its data loader); any other use of "
+                    f"it fails, naming your file and line.")
             elif top in stand_ins:
                 warnings.append(
                     f"{code_span(rel)} line {line} imports `{top}`; the grader gives it a "

@@ -41,7 +41,10 @@ def render(markdown: str) -> str:
 
 
 def inline(text: str) -> str:
-    """One line: code spans verbatim, Markdown removed from the rest."""
+    """One line: code spans verbatim, Markdown removed from the rest. Emphasis may span a
+    code span (`**Your submission has no `x.py`**`): the spans are held aside as
+    placeholders while the prose around them is turned into plain text."""
+    held: list[str] = []
     pieces, pos = [], 0
     for match in re.finditer(r"`+", text):
         if match.start() < pos:
@@ -50,14 +53,16 @@ def inline(text: str) -> str:
         closing = re.compile(rf"(?<!`){ticks}(?!`)").search(text, match.end())
         if closing is None:
             continue
-        pieces.append(_prose(text[pos:match.start()]))
+        pieces.append(text[pos:match.start()].replace("\x01", ""))
         code = text[match.end():closing.start()]
         if len(code) > 2 and code.startswith(" ") and code.endswith(" ") and code.strip():
             code = code[1:-1]
-        pieces.append(code)
+        held.append(code)
+        pieces.append(f"\x01{len(held) - 1}\x01")
         pos = closing.end()
-    pieces.append(_prose(text[pos:]))
-    return "".join(pieces)
+    pieces.append(text[pos:].replace("\x01", ""))
+    prose = _prose("".join(pieces))
+    return re.sub("\x01(\\d+)\x01", lambda m: held[int(m.group(1))], prose)
 
 
 def _prose(text: str) -> str:

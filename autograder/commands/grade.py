@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -23,7 +24,8 @@ from autograder import results as results_mod
 from autograder.commands import EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PROG
 from autograder.results import format_points
 from autograder.sandbox.backend import gradescope_refusal
-from autograder.terminal_md import render
+from autograder import console
+from autograder.terminal_md import inline, render
 from autograder.untrusted import terminal
 
 MAX_DETAILS = 5  # failing tests whose feedback `check` prints below its table
@@ -58,6 +60,8 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        console.use_fallback_spellings(stream)
     if command == "grade":
         if not args.submission.exists():
             print(f"{PROG} grade: {args.submission} does not exist", file=sys.stderr)
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace, command: str) -> int:
                                test_timeout=args.test_timeout, total_timeout=args.total_timeout,
                                extra=getattr(args, "passthrough", []), progress=not args.quiet)
         if not args.quiet and doc is not None:
-            print(summary_table(doc))
+            print(summary_table(doc, saved=True))
             print(f"\nresults: {args.out}")
         return code
     if command == "check":
@@ -102,6 +106,8 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
         timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
         code = _run_pytest(submission, out, public_only, in_process, course, timeouts,
                            list(extra) + (["--progress"] if progress else []), terminal, staff_log)
+    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM): no traceback, the file says so
+        return EXIT_GRADER, _current_or_error(out, "Grading was stopped before it finished.")
     except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
         print(f"{PROG}: GRADER ERROR\n{traceback.format_exc()}", flush=True)
         doc = _current_or_error(out, f"The grader stopped: {type(err).__name__}.")
@@ -176,60 +182,137 @@ def _run_pytest(submission: Path, out: Path, public_only: bool, in_process: bool
 # ---------------------------------------------------------------- tables
 
 
-def summary_table(doc: dict, *, details: bool = False, width: int = 100) -> str:
+def summary_table(doc: dict, *, details: bool = False, width: int | None = None,
+                  saved: bool = False, partial: bool = False) -> str:
+    """The console's view of a results document, fitted to `width` columns (the terminal's):
+    the feedback of the first failing tests (`details`), what the top of the results says,
+    then the table and the score once, last, so that they do not scroll away. `saved`: the
+    whole document is in a file the reader can open; `partial`: the run was stopped."""
+    width = width or console.width()
     tests = sorted(doc.get("tests", []), key=results_mod.number_key)
-    rows = [("#", "test", "points", "")]
-    for t in tests:
-        mark = "ok" if t.get("status") == "passed" else "FAIL"
-        rows.append((t.get("number", ""), t.get("name", ""),
-                     f"{format_points(t.get('score', 0))}/{format_points(t.get('max_score', 0))}", mark))
-    name_w = min(max(len(r[1]) for r in rows), width - 30)
-    num_w = max(len(r[0]) for r in rows)
-    pts_w = max(len(r[2]) for r in rows)
-    lines = []
-    for i, (num, name, pts, mark) in enumerate(rows):
-        if len(name) > name_w:
-            name = name[: name_w - 3] + "..."
-        lines.append(f"{num:<{num_w}}  {name:<{name_w}}  {pts:>{pts_w}}  {mark}".rstrip())
-        if i == 0:
-            lines.append("-" * min(width, num_w + name_w + pts_w + 10))
-    total = sum(t.get("max_score", 0) for t in tests)
-    passed = sum(1 for t in tests if t.get("status") == "passed")
-    lines.append("-" * min(width, num_w + name_w + pts_w + 10))
-    lines.append(f"score {format_points(doc.get('score', 0))} / {format_points(total)}   ({passed} of {len(tests)} tests passed)")
-    if doc.get("output"):
-        lines += ["", _plain(doc["output"])]
+    lines: list[str] = []
     if details:
         failing = [t for t in tests if t.get("status") != "passed" and t.get("output")]
-        for t in failing[:MAX_DETAILS]:
-            lines += ["", f"== {t.get('number', '')} {t.get('name', '')} ==".replace("==  ", "== "),
-                      _clip(_plain(t["output"]), 30)]
-        if len(failing) > MAX_DETAILS:
-            lines += ["", f"(feedback on {len(failing) - MAX_DETAILS} more failing tests: "
-                          f"fix these first, or save everything with --out results.json)"]
+        shown = [t for t in failing if not (t.get("extra_data") or {}).get("import_failure")
+                 and (t.get("extra_data") or {}).get("outcome") != "not run"]
+        # One mistake often fails several tests with the same message: shown once, with the
+        # numbers of the others.
+        same: dict[str, list[dict]] = {}
+        for t in shown:
+            same.setdefault(_plain(t["output"]), []).append(t)
+        shown = [group[0] for group in same.values()]
+        for t in shown[:MAX_DETAILS]:
+            title = " ".join(f"{t.get('number') or ''} {_inline(t.get('name', ''))}".split())
+            lines += [console.shorten(f"== {title} ==", width),
+                      console.wrap(_clip(_plain(t["output"]), 30, saved), width)]
+            others = [str(o.get("number") or _inline(o.get("name", ""))) for o in same[_plain(t["output"])][1:]]
+            if others:
+                lines.append(console.wrap(f"(The same message for {', '.join(others)}.)", width))
+            lines.append("")
+        if len(shown) > MAX_DETAILS:
+            more = "the file you saved" if saved else "a file with --out results.json"
+            lines += [console.wrap(f"(feedback on {len(shown) - MAX_DETAILS} more failing tests: fix these "
+                                   f"first, or find it all in {more})", width), ""]
+    top = _plain(_without_score_line(doc.get("output") or "", partial))
+    if top.strip():
+        lines += [console.wrap(top.strip(), width), ""]
+    lines += _table(tests, width, partial)
+    total = sum(t.get("max_score", 0) for t in tests)
+    passed = sum(1 for t in tests if t.get("status") == "passed")
+    if partial:
+        ran = sum(1 for t in tests if (t.get("extra_data") or {}).get("outcome") != "not run")
+        lines.append(f"PARTIAL: stopped after {ran} of {len(tests)} tests; "
+                     f"score so far {format_points(doc.get('score', 0))} / {format_points(total)}")
+    else:
+        lines.append(f"score {format_points(doc.get('score', 0))} / {format_points(total)}   "
+                     f"({passed} of {len(tests)} tests passed)")
     return "\n".join(lines)
+
+
+def _table(tests: list[dict], width: int, partial: bool) -> list[str]:
+    rows = []
+    for t in tests:
+        outcome = (t.get("extra_data") or {}).get("outcome")
+        mark = "ok" if t.get("status") == "passed" else ("--" if partial and outcome == "not run" else "FAIL")
+        rows.append((str(t.get("number") or ""), _inline(t.get("name", "")),
+                     f"{format_points(t.get('score', 0))}/{format_points(t.get('max_score', 0))}", mark))
+    num_w = max([len(r[0]) for r in rows] + [1])
+    pts_w = max([len(r[2]) for r in rows] + [len("points")])
+    fixed = num_w + 2 + 2 + pts_w + 2 + 4
+    name_w = max(20, min(max([len(r[1]) for r in rows] + [4]), width - fixed))
+    rule = "-" * min(width, fixed + name_w)
+    lines = [f"{'#':<{num_w}}  {'test':<{name_w}}  {'points':>{pts_w}}", rule]
+    for num, name, pts, mark in rows:
+        wrapped = textwrap.wrap(name, name_w, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append(f"{num:<{num_w}}  {wrapped[0]:<{name_w}}  {pts:>{pts_w}}  {mark}".rstrip())
+        lines += [f"{'':<{num_w}}  {more}".rstrip() for more in wrapped[1:]]
+    lines.append(rule)
+    if partial:
+        lines.append("-- : not run (stopped by you)")
+    return lines
+
+
+def _without_score_line(markdown: str, partial: bool = False) -> str:
+    # The table's last line gives the score (or says the run was stopped); the document's
+    # opening paragraph says the same.
+    markdown = re.sub(r"^\*\*[\d.]+ / [\d.]+ points\*\*; \d+ of \d+ tests passed\.\s*", "", markdown)
+    if partial:
+        markdown = re.sub(r"^\*\*Grading did not finish[^\n]*(\n(?!\n)[^\n]*)*\s*", "", markdown)
+    return markdown
+
+
+def _inline(text: str) -> str:
+    return _spelled(inline(terminal(" ".join(str(text).split()))))
 
 
 def _plain(md: str) -> str:
     # The output quotes student text: no control character of it may reach the terminal.
-    return render(terminal(md))
+    return _spelled(render(terminal(md)))
 
 
-def _clip(text: str, max_lines: int) -> str:
+def _spelled(text: str) -> str:
+    # Spelled for stdout's encoding before widths are measured (cp1252: √ is "sqrt").
+    return console.for_encoding(text, getattr(sys.stdout, "encoding", None))
+
+
+def _clip(text: str, max_lines: int, saved: bool) -> str:
     lines = text.splitlines()
     if len(lines) > max_lines:
-        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines in results.json)"]
+        where = "in the results file" if saved else "not shown; --out results.json saves them"
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines {where})"]
     return "\n".join(textwrap.shorten(l, 300, placeholder=" ...") if len(l) > 300 else l for l in lines)
 
 
 # ---------------------------------------------------------------- check and gradescope
 
 
+EXIT_STOPPED = 130  # Ctrl-C, as shells report it (128 + SIGINT)
+
+
 def check(args: argparse.Namespace) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        console.use_fallback_spellings(stream)
     folder = args.folder.resolve()
     if not folder.is_dir():
         print(f"check: {args.folder} is not a folder", file=sys.stderr)
         return EXIT_USAGE
+    stopped: list[bool] = []
+
+    def stop(signum, frame):
+        stopped.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        return _check(args, folder, stopped)
+    except KeyboardInterrupt:  # after the run (the run itself stops cleanly, below)
+        print("\nStopped by you.")
+        return EXIT_STOPPED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check(args: argparse.Namespace, folder: Path, stopped: list[bool]) -> int:
     print(f"Running the public tests on {folder} ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as tmp:
         out = (args.out or Path(tmp) / "results.json").resolve()
@@ -237,9 +320,14 @@ def check(args: argparse.Namespace) -> int:
         code, doc = grade_here(folder, out, public_only=True, config=args.config,
                                terminal=False, staff_log=staff_log, progress=True)
         if doc is None:
-            return EXIT_GRADER
+            return EXIT_STOPPED if stopped else EXIT_GRADER
         print()
-        print(summary_table(doc, details=True))
+        if stopped:
+            # Ctrl-C: what ran is shown, the rest is not a failure, and nothing failed on our side.
+            print(summary_table(doc, details=True, saved=args.out is not None, partial=True))
+            print("\nStopped by you. Run the check again to see every test.")
+            return EXIT_STOPPED
+        print(summary_table(doc, details=True, saved=args.out is not None))
         if code == EXIT_GRADER:
             log = staff_log.read_text(errors="replace") if staff_log.exists() else ""
             print("\nThe checker itself failed; details for the course staff:\n" + terminal(log[-3000:]))

@@ -80,9 +80,12 @@ def missing_file_text(err: Any, submission_root: Path | None) -> str | None:
             f"library are); the import below fails.")
 
 
-def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s: float) -> tuple[str, str | None]:
-    """(student-facing Markdown, staff detail or None) for a test's exception."""
+def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s: float,
+                     given: Any = None) -> tuple[str, str | None]:
+    """(student-facing Markdown, staff detail or None) for a test's exception. `given`
+    (autograder.given_code.GivenCode) tells the handout's given code from the student's."""
     chain = exceptions_in(exc)
+    notes = _where_it_broke(chain, given)
     for e in chain:
         if isinstance(e, TestTimeout):
             return (f"**Time limit:** this test took longer than {timeout_s:g} seconds and was "
@@ -90,10 +93,13 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
                     f"the input."), None
     for e in chain:
         if isinstance(e, AssertionError) and str(e).strip():
-            return str(e).strip(), None
+            text = str(e).strip()
+            if ("given code" in notes and "the given `" in text) or "not a mistake in your files" in text:
+                notes = ""  # the suite's own message already says where it broke
+            return text + notes, None
     for e in chain:
         if isinstance(e, StudentError):
-            text = _student_error_markdown(e)
+            text = _student_error_markdown(e) + notes
             missing = missing_file_text(e, submission_root)
             if missing and not _student_frames(e):
                 # The import came from the test itself: the missing file is the whole story.
@@ -112,6 +118,40 @@ def failure_markdown(exc: BaseException, submission_root: Path | None, timeout_s
         first = first[:500] + " ..."
     return (f"**The test could not check your result.** While checking it, the grader hit:\n\n"
             f"{fence(first, cap=600)}\n\nThis usually means a value had an unexpected type or shape."), staff
+
+
+REFUSED = re.compile(r"Permission denied|Operation not permitted|Read-only file system")
+
+
+def _where_it_broke(chain: list[BaseException], given: Any) -> str:
+    """Plain words for what a bare traceback does not say: the error surfaced in the
+    handout's given code or in the test's helper, or the grading sandbox refused something."""
+    notes = []
+    for e in chain:
+        if not isinstance(e, StudentError):
+            continue
+        loc = e.location
+        helper = getattr(e, "test_code", None)  # the innermost frame of the test's own worker-side code
+        if helper is not None and getattr(helper, "student_frames_after", 1) == 0 and e.frames:
+            notes.append("The error itself was raised in the test's own helper code, on a value that "
+                         "came from your code: the last frame shown is the last line of yours it ran.")
+        elif loc is not None and given is not None and _owns(given, loc):
+            notes.append(f"The error surfaced in the handout's given code ({code_span(loc.file)} line "
+                         f"{loc.line}, in {code_span(loc.function, 100)}), which you did not write: it "
+                         f"could not use what your code gave it. Look at the frames before it.")
+        if e.type_name in ("PermissionError", "OSError") and REFUSED.search(str(e.message)):
+            notes.append("While grading, your code may write files only in its working folder (a "
+                         "relative path such as `predictions.npy`) and in the temporary folder; the rest "
+                         "of the disk, the network and other processes are off limits, so this was refused.")
+        break
+    return "".join(f"\n\n{n}" for n in notes)
+
+
+def _owns(given: Any, frame: Any) -> bool:
+    try:
+        return bool(given.owns(frame))
+    except Exception:  # a broken handout must not break the report
+        return False
 
 
 def _student_frames(err: Any) -> list[Any]:

@@ -3,6 +3,8 @@ the package's docstring). Reads the reports the session kept; writes nothing its
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,19 @@ import pytest
 from autograder.results import STUDENT_OUTPUT_CAP, TestEntry
 from autograder.untrusted import code_span, fence
 
-from .feedback import blames_the_submission, failure_extra_data, failure_markdown, fixture_phase
+from autograder.sandbox import StudentError
+
+from .feedback import (blames_the_submission, exceptions_in, failure_extra_data, failure_markdown,
+                       fixture_phase, missing_file_text)
 from .metadata import UNSET, TestState, declared_points, meta, number, state_of, test_name
+
+
+@dataclass(frozen=True)
+class ImportFailure:
+    key: str        # same key, same failure: said once at the top of the results
+    module: str     # what the test was importing
+    short: str      # Markdown: importing `beras` failed with `SyntaxError` at `beras/core.py` line 3
+    markdown: str   # Markdown: the whole message, as one test would have shown it
 
 
 def pending_entry(item: pytest.Item) -> TestEntry:
@@ -79,8 +92,48 @@ def build_entry(grading: Any, item: pytest.Item) -> TestEntry:
     if failure is not None and not earned:
         entry.extra_data.update(failure_extra_data(failure.value))
     entry.output = "\n\n".join(_sections(grading, item, state, outcome, failure))
+    if failure is not None and not earned and hasattr(grading, "import_failures"):
+        found = import_failure(failure.value, grading.prepared.root if grading.prepared else None)
+        if found is not None:
+            grading.import_failures[item.nodeid] = found
     _leaderboard(grading, item, state)
     return entry
+
+
+def _imported_by_frames(err: StudentError) -> str | None:
+    """A failure while a module of the submission ran its top level (imported by our code
+    inside the worker, not through import_module): the module, else None."""
+    frames = [f for f in err.frames if not str(f.file).startswith("<")]
+    if frames and frames[0].function == "<module>":
+        path = str(frames[0].file).removesuffix(".py").removesuffix("/__init__")
+        return path.replace("/", ".")
+    if not frames and err.type_name in ("ModuleNotFoundError", "ImportError"):
+        match = re.search(r"No module named '([\w.]+)'", str(err.message))
+        return match.group(1) if match else None
+    return None
+
+
+def import_failure(exc: BaseException, root: Path | None) -> ImportFailure | None:
+    """The submission could not be imported in this test (a missing file, code that fails at
+    import): what to say once, at the top, for every test that failed the same way."""
+    for e in exceptions_in(exc):
+        if not isinstance(e, StudentError):
+            continue
+        module = getattr(e, "importing", None) or _imported_by_frames(e)
+        if module:
+            loc = e.location
+            where = f" at {code_span(loc.file)} line {loc.line}" if loc else ""
+            short = f"importing {code_span(module, 100)} failed with {code_span(e.type_name, 100)}{where}"
+            missing = missing_file_text(e, root)
+            if missing and not [f for f in e.frames if not str(f.file).startswith("<")]:
+                full = f"{missing}\n\n({code_span(e.type_name, 100)}: {code_span(e.message)})"
+                short = missing.replace("**", "").replace(", which this test needs.", "")
+                short = short[0].lower() + short[1:]
+            else:
+                full = (f"{missing}\n\n" if missing else "") + failure_markdown(e, root, 0)[0]
+            return ImportFailure(key=f"{e.type_name}|{e.message}|{loc}", module=str(module),
+                                 short=short, markdown=full)
+    return None
 
 
 def _sections(grading: Any, item: pytest.Item, state: TestState, outcome: str, failure: Any) -> list[str]:
@@ -110,7 +163,8 @@ def _sections(grading: Any, item: pytest.Item, state: TestState, outcome: str, f
 
 def _failure_text(grading: Any, item: pytest.Item, state: TestState, outcome: str, failure: Any) -> str:
     root = grading.prepared.root if grading.prepared else None
-    text, staff = failure_markdown(failure.value, root, grading.limits.test_timeout_s)
+    text, staff = failure_markdown(failure.value, root, grading.limits.test_timeout_s,
+                                   getattr(grading, "given_code", None))
     if text.startswith("**Time limit:**") and state.deadline == grading.limits.run_deadline:
         text = (f"**Time limit:** the whole grading may take {grading.limits.total_timeout_s:g} seconds, "
                 f"and it ran out during this test. Look for slow or endless code.")

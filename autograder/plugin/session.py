@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from autograder import course as course_mod
-from autograder import tempfolders
-from autograder import reproducible
+from autograder import partial, reproducible, tempfolders
+from autograder.given_code import GivenCode
 from autograder import results as results_mod
 from autograder import submission as submission_mod
 from autograder.results import TestEntry
@@ -24,7 +24,7 @@ from autograder.sandbox import Sandbox, SandboxConfig, SandboxError
 
 from . import outcome, summary
 from .feedback import exceptions_in
-from .metadata import read_wrapper_values, reset_wrapper_values, state_of
+from .metadata import meta, read_wrapper_values, reset_wrapper_values, state_of
 from .timer import TimeLimits
 
 
@@ -111,6 +111,9 @@ class Grading:
         self.prepared_dir: Path | None = None
         self.student_code = StudentCode(self)
         self.static_warnings: list[str] = []
+        self.set_aside: list[partial.SetAside] = []  # blocks Python could not read, stubbed
+        self.given_code = GivenCode(self.course.template if self.course else None)  # the handout's finished code
+        self.import_failures: dict[str, outcome.ImportFailure] = {}  # node id -> why it could not import
         self.notes: list[str] = []  # autograder_note markers of the collected tests
         self.substitutions: set[str] = set()  # stand-ins the student's code imported
         self.finished = False
@@ -132,6 +135,9 @@ class Grading:
         self.prepared = submission_mod.prepare(
             Path(self.submission), self.prepared_dir / "submission",
             expected=submission_mod.expected_files(self.course.template if self.course else None))
+        if self.course is None or self.course.set_aside_syntax_errors:
+            # Before any worker exists: the copy the sandbox makes is of the repaired files.
+            self.set_aside = partial.set_aside_unparseable(self.prepared.root)
         if self.course:
             self.static_warnings = submission_mod.scan_imports(
                 self.prepared.root, self.course.forbidden, self.course.stand_ins)
@@ -144,6 +150,14 @@ class Grading:
             if not (path == public or public in path.parents or path in public.parents):
                 return True
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        # Run in the order the results list them (1.1, 1.2, ..., 13.1), so that "start with
+        # 1.1" names the first test that ran. A suite's own hooks run after this one and may
+        # still move some tests (stable sorts keep this order among the rest).
+        items.sort(key=lambda item: results_mod.number_key({"number": meta(item, "__number__")}))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -2,6 +2,7 @@
 and what the run noticed about the submission; and the whole document around it."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,18 +12,43 @@ from autograder.results import TestEntry
 from autograder.untrusted import code_span
 
 
+MIN_SHARED_IMPORT_FAILURE = 2  # tests failing on the same import: said once, at the top
+
+
 def document(grading: Any, final: bool, elapsed: float) -> dict[str, Any]:
     """The results of the run so far (`final`: the run has ended) or a grader error."""
     tests = grading.collection_errors + [grading.entries[i.nodeid] for i in grading.items if i.nodeid in grading.entries]
+    tests, shared = _said_once(tests, getattr(grading, "import_failures", {}))
     leaderboard = [grading.leaderboard[i.nodeid] for i in grading.items if i.nodeid in grading.leaderboard]
     if final and grading.log.errors:
         detail = "Problems: " + "; ".join(sorted(set(grading.log.errors))[:5])
         return results_mod.grader_error(detail, tests, elapsed)
-    return results_mod.assemble(tests, output=top_output(grading, final, tests),
+    return results_mod.assemble(tests, output=top_output(grading, final, tests, shared),
                                 execution_time=elapsed, leaderboard=leaderboard)
 
 
-def top_output(grading: Any, final: bool, tests: list[TestEntry]) -> str:
+def _said_once(tests: list[TestEntry], failures: dict) -> tuple[list[TestEntry], list[tuple[Any, int]]]:
+    """Tests that failed because the same import failed: a short line each, and the failure
+    with its count (for the top of the results) instead of one copy per test."""
+    groups: dict[str, list[str]] = {}
+    for nodeid, failure in failures.items():
+        groups.setdefault(failure.key, []).append(nodeid)
+    shared_keys = {key for key, ids in groups.items() if len(ids) >= MIN_SHARED_IMPORT_FAILURE}
+    if not shared_keys:
+        return tests, []
+    out = []
+    for t in tests:
+        failure = failures.get(t.extra_data.get("nodeid"))
+        if failure is not None and failure.key in shared_keys and t.status != "passed":
+            t = dataclasses.replace(t, extra_data=dict(t.extra_data, import_failure=True), output=(
+                f"**Not graded:** {failure.short}, so this test could not run. The whole message is "
+                f"at the top of the results."))
+        out.append(t)
+    shared = [(next(failures[i] for i in groups[key]), len(groups[key])) for key in groups if key in shared_keys]
+    return out, shared
+
+
+def top_output(grading: Any, final: bool, tests: list[TestEntry], shared=()) -> str:
     done = sum(1 for t in tests if t.extra_data.get("outcome") != "not run")
     parts = []
     if not final:
@@ -37,9 +63,22 @@ def top_output(grading: Any, final: bool, tests: list[TestEntry]) -> str:
         # 6 significant digits: the line must agree with the score beside it.
         parts.append(f"**{results_mod.clean_number(score)} / {results_mod.clean_number(maximum)} points**; "
                      f"{passed} of {len(tests)} tests passed.")
-        start = where_to_start(grading.items, tests)
+        start = where_to_start(grading.items, [t for t in tests if not t.extra_data.get("import_failure")])
         if start:
             parts.append(start)
+    if shared:
+        count = sum(n for _, n in shared)
+        opening = (f"**Your code could not be imported** in {count} of {len(tests)} tests, which "
+                   f"therefore could not run. Fix this first:")
+        if len(shared) == 1:
+            parts.append(f"{opening}\n\n{shared[0][0].markdown}")
+        else:
+            parts.append(opening)
+            parts += [f"In {n} tests: {failure.markdown}" for failure, n in shared]
+    set_aside = getattr(grading, "set_aside", ())
+    if set_aside:
+        parts.append("**Python cannot read part of your code**, so only that part was set aside:\n\n"
+                     + "\n".join(f"- {s.markdown()}" for s in set_aside))
     parts += [f"**Note:** {note}" for note in grading.notes]
     prepared = grading.prepared
     if prepared is not None and (prepared.notes or prepared.warnings):

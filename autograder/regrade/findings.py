@@ -13,13 +13,14 @@ MAX_MESSAGE = 200
 
 # How a test's output opens when the submission's code could not be imported at all: the
 # plugin names a missing file (plugin.missing_file_text), or the student's error is one
-# raised while importing (autograder.sandbox.errors: "Your code raised `SyntaxError` at ...").
-_IMPORT_FAILURE = re.compile(r"^\s*(?:\*\*)?(?:Your submission has no `"
+# raised while importing (autograder.sandbox.errors: "Your code raised `SyntaxError` at ..."),
+# or, when many tests failed on the same import, its short line (plugin/summary.py).
+_IMPORT_FAILURE = re.compile(r"^\s*(?:\*\*)?(?:Your submission has no `|Not graded:\*\* "
                              r"|Your code raised `(?:ModuleNotFoundError|ImportError|SyntaxError|IndentationError"
                              r"|TabError)`)")
 # Lines of the top-level output about the upload itself (submission.py's notes and warnings,
 # and the static scan's files that do not parse).
-_UPLOAD_NOTE = re.compile(r"Your submission has no |Python cannot read this file|Your files were inside "
+_UPLOAD_NOTE = re.compile(r"Your submission has no |Your submission has none |Python cannot read this file|Your files were inside "
                           r"|No files were found")
 
 
@@ -63,6 +64,20 @@ def failures_by_test(rows: list[Row], top: int) -> list[tuple[str, int, int, lis
     return table
 
 
+def _said_at_the_top(output: str) -> list[str]:
+    """The import failures the plugin states once at the top when many tests share them."""
+    lines, found = output.splitlines(), []
+    for i, line in enumerate(lines):
+        if "Your code could not be imported" not in line:
+            continue
+        for following in lines[i + 1:]:
+            text = re.sub(r"^In \d+ tests: ", "", plain(following))
+            if re.search(r"[A-Za-z]", text):
+                found.append(text[:MAX_MESSAGE])
+                break
+    return found
+
+
 def import_failure(row: Row) -> list[str] | None:
     """Why a graded submission scored 0 because nothing of it could be imported (a likely
     packaging mistake: files nested in a folder, a package missing or misnamed, a file
@@ -77,7 +92,8 @@ def import_failure(row: Row) -> list[str] | None:
     if not scored or 2 * len(at_import) <= len(scored):
         return None
     headlines = collections.Counter(failure_message(t) for t in at_import)
-    reasons = [sorted(headlines.items(), key=lambda item: (-item[1], item[0]))[0][0]]
+    reasons = _said_at_the_top(str(results.get("output") or ""))[:1] \
+        or [sorted(headlines.items(), key=lambda item: (-item[1], item[0]))[0][0]]
     for line in str(results.get("output") or "").splitlines():
         text = plain(line)
         if _UPLOAD_NOTE.search(text) and text not in reasons:

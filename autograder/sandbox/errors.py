@@ -4,6 +4,10 @@ from typing import List, NamedTuple
 from ..untrusted import code_span, fence
 
 
+# Type names the engine gives what it saw (never an exception of the student's code).
+ENGINE_MADE = ("BadValue", "WorkerCrashed", "Interrupted")
+
+
 class SandboxError(Exception):
     """A grader (not student) problem: the sandbox cannot be set up as configured."""
 
@@ -15,14 +19,26 @@ class StudentFrame(NamedTuple):
     source: str     # the source line, stripped ("" if unknown)
 
 
-class StudentError(Exception):
-    """Student code raised (or misbehaved). Only student frames are kept."""
+class GraderCodeFrame(NamedTuple):
+    """The innermost frame of the test's own code run in the worker (compiled as "<grader: ...>")
+    that the exception passed through, and how many student frames came after it (0: the
+    exception was raised in the test's code itself, or in a library it called)."""
+    file: str       # e.g. "<grader: probes.py>"
+    line: int
+    function: str
+    student_frames_after: int
 
-    def __init__(self, type_name: str, message: str, frames=(), output: str = ""):
+
+class StudentError(Exception):
+    """Student code raised (or misbehaved). Only student frames are kept; `test_code` says
+    where the test's own worker-side code was on the way (None: it was not)."""
+
+    def __init__(self, type_name: str, message: str, frames=(), output: str = "", test_code=None):
         self.type_name = type_name
         self.message = message
         self.frames: List[StudentFrame] = [_frame(*f) for f in frames]
         self.output = output
+        self.test_code = test_code
         super().__init__(str(self))
 
     def __str__(self):
@@ -42,7 +58,9 @@ class StudentError(Exception):
                 lines.append(f'  File "{f.file}", line {f.line}, in {f.function}')
                 if f.source:
                     lines.append(f"    {f.source.strip()}")
-        lines.append(f"{self.type_name}: {self.message}")
+        # The engine's own names for what happened (BadValue, WorkerCrashed) mean nothing to
+        # a student: the message says it in words.
+        lines.append(self.message if self.type_name in ENGINE_MADE else f"{self.type_name}: {self.message}")
         return "\n".join(lines)
 
     def markdown(self):

@@ -38,7 +38,7 @@ def fetch(value, worker=None, *, budget=DEFAULT_BUDGET):
     if not workers:
         return _plain_copy(value)
     (w,) = workers
-    return w._request("fetch", [], value=value, fetching=True, what=f"fetching {_describe(value)}",
+    return w._request("fetch", [], value=value, fetching=True, what=f"reading the value of {_describe(value)}",
                       budget=budget)
 
 

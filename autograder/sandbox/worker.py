@@ -11,7 +11,7 @@ import numpy as np
 from .. import timing
 from . import protocol
 from .channel import _Died
-from .errors import BadValue, SandboxError, StudentError, WorkerCrashed, WorkerTimeout
+from .errors import BadValue, SandboxError, StudentError, GraderCodeFrame, WorkerCrashed, WorkerTimeout
 from .remote import Remote
 from .worker_api import WorkerOperations
 
@@ -70,7 +70,7 @@ class Worker(WorkerOperations):
             raise self._dead
         if self._dead is not None:
             raise type(self._dead)(self._dead.type_name,
-                                   f"this worker already stopped earlier ({self._dead.message})",
+                                   f"the process running your code had already stopped ({self._dead.message})",
                                    self._dead.frames)
         if self._channel.closed:
             raise SandboxError("this worker is closed")
@@ -228,7 +228,14 @@ def _student_error(info):
         if type(f) is list and len(f) == 4:
             frames.append((str(f[0])[:300], int(f[1]) if type(f[1]) is int else 0,
                            str(f[2])[:200], str(f[3])[:300]))
-    return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames)
+    test_code = info.get("test_code")
+    if (type(test_code) is list and len(test_code) == 4 and type(test_code[1]) is int
+            and type(test_code[3]) is int):
+        test_code = GraderCodeFrame(str(test_code[0])[:200], test_code[1], str(test_code[2])[:200], test_code[3])
+    else:
+        test_code = None
+    return StudentError(str(info.get("type", "Exception"))[:200], str(info.get("message", ""))[:2000], frames,
+                        test_code=test_code)
 
 
 class StartsWorkers:

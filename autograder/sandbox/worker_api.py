@@ -2,7 +2,7 @@
 one request through Worker._request, which turns whatever the worker does into data,
 a Remote, or the StudentError that explains it."""
 from .remote import Remote
-from .errors import WorkerTimeout
+from .errors import StudentError, WorkerTimeout
 
 
 class WorkerOperations:
@@ -19,6 +19,11 @@ class WorkerOperations:
         except WorkerTimeout as exc:
             if alive and getattr(exc, "reason", None):
                 self._import_timeouts.setdefault(name, exc.reason)
+            exc.importing = name
+            raise
+        except StudentError as exc:
+            # The submission could not be imported: the plugin says so once, not per test.
+            exc.importing = name
             raise
 
     def _timed_out_before(self, name):

@@ -6,6 +6,7 @@ This package is copied into the sandbox directory as `_agsandbox` and runs from 
 standard library and numpy only, relative imports only, never `autograder`.
 """
 import importlib
+import inspect
 import itertools
 import json
 import operator
@@ -22,6 +23,10 @@ MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
 MAX_MESSAGE = 2_000      # exception messages are cut to this length
 MAX_FRAMES = 30
+# Code that the trusted side compiles into a worker (a test's own helpers, which student code
+# calls back into or which call student code) is named "<grader: NAME>": a crash inside it, or
+# in code it called directly, is reported as such, so that feedback does not blame a student file.
+TEST_CODE_PREFIX = "<grader:"
 # Taken before student code can replace them. CPU: this thread's clock, because the
 # process clock is only updated at scheduler ticks once RLIMIT_CPU arms the process timer.
 _clock, _cpu_clock = time.perf_counter, time.thread_time
@@ -213,12 +218,35 @@ def fetch_leaf(obj, enc, path, max_payload):
         return int(obj)
     if isinstance(obj, np.floating) and obj.dtype.itemsize <= 8:
         return float(obj)
+    raise BadValueError(f"{_subject(path)} is {_what_it_is(obj)}; the test expected a number, an "
+                        f"array of numbers, or a list, tuple, dict, string or None")
+
+
+def _subject(path):
+    # "value" is what the student's code returned; "value[0]" an item of it.
+    return "the value your code returned" if path == "value" else f"{path[5:]} of the value your code returned"
+
+
+def _what_it_is(obj):
+    """A returned object, in the words a student would use."""
     try:
-        name = type(obj).__qualname__
+        if isinstance(obj, type):
+            if issubclass(obj, BaseException):
+                return (f"the exception class {obj.__qualname__} itself, returned instead of raised "
+                        f"(`return {obj.__qualname__}` hands back the class; an unfinished part "
+                        f"raises it)")
+            return f"the class {obj.__qualname__} itself, not an object made from it or a value"
+        if isinstance(obj, BaseException):
+            return f"an exception object ({type(obj).__qualname__}), returned instead of raised"
+        if inspect.isgenerator(obj):
+            return "a generator: make a list or an array of its items"
+        if inspect.isroutine(obj):
+            return f"the function {getattr(obj, '__qualname__', '?')} itself, not the result of calling it"
+        if inspect.ismodule(obj):
+            return f"the module {obj.__name__}"
+        return f"an object of type {type(obj).__qualname__}"
     except Exception:
-        name = "object"
-    raise BadValueError(f"{path} is an object of type {name}; only numbers, strings, None, lists, "
-                        f"tuples, dicts and numeric arrays can be checked")
+        return "an object of a type that cannot be checked"
 
 
 def run_operation(op, args, kwargs):
@@ -263,15 +291,21 @@ def describe_exception(exc, root, fatal):
     if isinstance(exc, SystemExit):
         message = f"exit code {exc.code!r}"
     frames = []
-    for fs in traceback.extract_tb(exc.__traceback__)[-200:]:
+    test_code = None  # the innermost frame of code the trusted side compiled here, and how
+    for fs in traceback.extract_tb(exc.__traceback__)[-200:]:  # many submission frames follow it
         rel = relative_path(root, fs.filename)
         if rel is not None:
             frames.append([rel, fs.lineno or 0, fs.name, (fs.line or "")[:300]])
+            if test_code is not None:
+                test_code[3] += 1
+        elif (fs.filename or "").startswith(TEST_CODE_PREFIX):
+            test_code = [fs.filename[:200], fs.lineno or 0, fs.name[:200], 0]
     if isinstance(exc, SyntaxError) and exc.filename:
         rel = relative_path(root, exc.filename)
         if rel is not None:
             frames.append([rel, exc.lineno or 0, "<module>", (exc.text or "").strip()[:300]])
     return {"type": name[:200], "message": message[:MAX_MESSAGE], "frames": frames[-MAX_FRAMES:],
+            "test_code": test_code,
             "fatal": fatal, "memory": isinstance(exc, MemoryError),
             "stand_in": isinstance(exc, stubs.ForbiddenLibraryError),
             "timed_out_before": str(exc)[:300] if isinstance(exc, import_watch.ImportTimedOutBefore) else None}

@@ -265,7 +265,8 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 def failure_cause(output: str) -> str:
     """Why a test of a correct submission failed: its property, or the machinery around it."""
-    if "WorkerCrashed" in output or "Grader error" in output or "could not check your result" in output:
+    if "WorkerCrashed" in output or "The process running your code stopped" in output \
+            or "Grader error" in output or "could not check your result" in output:
         return "crash"
     if "Time limit" in output or "WorkerTimeout" in output or "did not finish within" in output:
         return "time limit"

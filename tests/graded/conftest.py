@@ -33,7 +33,6 @@ from autograder.plugin.feedback import exceptions_in  # noqa: E402  (after the s
 from autograder.plugin.metadata import meta  # noqa: E402
 from autograder.sandbox import StudentError  # noqa: E402
 import feedback  # noqa: E402
-import judge  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
 from autograder.untrusted import code_span  # noqa: E402
 
@@ -61,8 +60,8 @@ class WorkerNamespace:
     """The names one of our worker_side/*.py files defines, run inside the student's worker."""
 
     def __init__(self, worker, name: str):
-        path = WORKER_SIDE / f"{name}.py"
-        source = (path if path.is_file() else judge.grader_only(name)).read_text()
+        # Only worker_side/, which ships in the kit: anything a worker runs, student code may print.
+        source = (WORKER_SIDE / f"{name}.py").read_text()
         builtins = worker.import_module("builtins")
         self._namespace = builtins.dict(__name__=f"grader_{name}")
         code = builtins.compile(source, f"<grader: {name}.py>", "exec")
@@ -117,6 +116,10 @@ except NameError:  # Python 3.10: Hypothesis raises the backport's groups
 
 class StudentCodeFailed(AssertionError):
     """The student's code raised on the smallest input Hypothesis found; the message shows both."""
+
+
+class GraderCodeCrashed(StudentCodeFailed):
+    """The test's own worker-side code crashed, not the student's (blame_in_test_code)."""
 
 
 def falsifying_example(error: BaseException, fixtures=()) -> str:
@@ -212,7 +215,8 @@ def crash_hint(error: StudentError, tags=()):
         return feedback.Hint("wrong-type", (
             f"`{name}` was called like an instance of it, but it is the class itself: does a function return "
             f"`{name}` where it should return an instance, `{name}()`?"))
-    keys = re.match(r"while fetching (.+?(\w+)\(\.\.\.\)): value has a key of type (\w+)", error.message)
+    keys = re.match(r"while (?:fetching|reading the value of) (.+?(\w+)\(\.\.\.\)): value has a key of type (\w+)",
+                    error.message)
     if error.type_name == "BadValue" and keys and keys.group(2).startswith(("gradient", "get_", "compose_")):
         return feedback.Hint("wrong-type", (
             f"`{keys.group(2)}` returned a dict keyed by {keys.group(3)} values; it must return a list, one "
@@ -251,6 +255,33 @@ def crash_hint(error: StudentError, tags=()):
     return None
 
 
+# The handout's given code that calls a layer: a crash there, directly under a test's own
+# worker-side code, happened while binding the inputs of a layer or loss the test provides.
+GIVEN_CALLERS = {("beras/core.py", "__call__")}
+
+
+def blame_in_test_code(error: StudentError) -> str | None:
+    """Feedback for a crash in the test's own worker-side code (worker_side/*.py), or in the
+    given `__call__` as that code called one of its own layers: the student's file is not to
+    blame there, though it is the innermost file of theirs. None for any other crash."""
+    where = error.test_code
+    if where is None or len(error.frames) > where.student_frames_after:
+        return None  # no test code on the way, or the student's code called ours: what it passed may be why
+    after = error.frames[-where.student_frames_after:] if where.student_frames_after else []
+    # (a comprehension is a frame of its own before Python 3.12)
+    if after and not ((after[0].file, after[0].function) in GIVEN_CALLERS
+                      and all(f.file == after[0].file and f.function.startswith("<") for f in after[1:])):
+        return None  # the test's code called the student's, which raised: theirs to fix
+    helper = where.file.removeprefix("<grader:").rstrip(">").strip()
+    print(f"STAFF: a crash inside the suite's worker-side code {where.file} line {where.line} "
+          f"({where.function}): {error.type_name}: {error.message}", flush=True)
+    inside = (f"in the handout's given `Diffable.__call__` while it called a layer that the test provides "
+              f"(from our {code_span(helper)}, in {code_span(where.function)})" if after else
+              f"inside the test's own code ({code_span(helper)}, in {code_span(where.function)})")
+    return (f"This test crashed {inside}: {code_span(f'{error.type_name}: {error.message}')}. "
+            f"This is not a mistake in your files: the course staff has the details.")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     """A student's exception inside a test: show it WITH the input that caused it, and a hint
@@ -263,6 +294,7 @@ def pytest_pyfunc_call(pyfuncitem):
                                             meta(pyfuncitem, "__number__"))
         shown = explained_crash(pyfuncitem, raised)
         certain = {"not-implemented", "missing-return"} & set(hint_classes(shown if shown is not None else raised))
+        certain = certain or isinstance(shown, GraderCodeCrashed)  # no earlier failure explains our crash
         text = (str(shown) if shown is not None else feedback_text(raised)) if failed and not certain else ""
         if text:
             upstream = UpstreamFailed(feedback.with_upstream_hint(text, failed))
@@ -306,6 +338,11 @@ def explained_crash(item, raised: BaseException):
     error = next((e for e in tree if isinstance(e, StudentError)), None)
     if error is None or error.type_name == "ModuleNotFoundError":  # the engine explains missing files
         return None
+    blame = blame_in_test_code(error)
+    if blame is not None:
+        failed = GraderCodeCrashed(blame)
+        failed.extra_data = {"hints": []}
+        return failed
     example = next((text for text in (falsifying_example(e, set(item.fixturenames)) for e in tree)
                     if text), "")
     hint = crash_hint(error, meta(item, "__tags__") or ())

@@ -59,14 +59,6 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
-def grader_only(name: str) -> Path | None:
-    """hidden/<name>.py, worker-side code that is an answer (e.g. a correct tape that the model
-    tests train through, so that a tape bug costs only the tape's tests), or None in the kit,
-    which never holds hidden/. A test then does without it (there: the student's own tape)."""
-    path = HERE / "hidden" / f"{name}.py"
-    return path if path.is_file() else None
-
-
 def known(value: Any) -> bool:
     return value is not UNKNOWN
 

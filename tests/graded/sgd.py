@@ -31,6 +31,11 @@ def weight_gradient(beras, worker_side, x, W, Y, inputs):
     return dW
 
 
+def true_gradient(x, W, Y):
+    """The grader's dL/dW for the batch (x, Y), computed on the trusted side."""
+    return judge.value("q1_weight_gradient", x, W, Y)
+
+
 def problem(seed: int, n: int, m: int, classes: int):
     """A fixed classification problem: x in [0, 1], random W, one-hot Y."""
     rng = np.random.default_rng(seed)

@@ -1,9 +1,11 @@
 """Shared fixtures of the project's own tests. Keep each small; add yours below.
 
-Two things a newcomer's run needs are not always there: root (a real sandbox user, the
-Gradescope layout's setup.sh) and Chromium (the TA report's screenshots). Tests that need
-them carry the `needs_root` marker or call `ta_support.chromium_binary()` after their HTML
-checks; without them they skip with one counted reason in the summary, never an error.
+Three things a newcomer's run needs are not always there: root (a real sandbox user, the
+Gradescope layout's setup.sh), Chromium (the TA report's screenshots) and MNIST's files
+(BERAS_MNIST_DIR). Tests that need them carry the `needs_root` marker, call
+`ta_support.chromium_binary()` after their HTML checks, or take the `mnist_dir` fixture;
+without them they skip with one counted reason in the summary, never an error. CI sets
+BERAS_REQUIRE_MNIST=1, which turns the MNIST skips into failures.
 Every temporary file of the run lives in one folder that is removed at the end, so a run
 leaves nothing in /tmp behind, even when a test kills a grading process before it could
 clean up.
@@ -19,9 +21,13 @@ import pytest
 
 NEEDS_ROOT = "needs root: run as root, as CI does"
 NEEDS_CHROMIUM = "needs Chromium: apt-get install chromium, as .ci/run does"  # ta_support's skip
+NEEDS_MNIST = "needs MNIST files: set BERAS_MNIST_DIR"
+# CI sets it (.ci/run): there, a test that needs MNIST fails without it rather than skip.
+REQUIRE_MNIST_ENV = "BERAS_REQUIRE_MNIST"
 NEEDS_CONTAINER = ("needs podman, debootstrap and Docker's default seccomp profile: "
                    "run tests/project/container_support/install-tools.sh, as .ci/run does")
 COUNTED_REASONS = {NEEDS_ROOT: "root: run as root, as CI does",
+                   NEEDS_MNIST: "MNIST files: set BERAS_MNIST_DIR (CI: ../shared/data/mnist)",
                    NEEDS_CHROMIUM: "Chromium for the browser half (the HTML checks ran): "
                                    "apt-get install chromium, as .ci/run does",
                    NEEDS_CONTAINER: "podman, debootstrap and Docker's seccomp profile (Gradescope's container): "
@@ -108,11 +114,15 @@ def template_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The real MNIST files named by BERAS_MNIST_DIR (CI sets it); fails, never skips, without them."""
+    """The real MNIST files named by BERAS_MNIST_DIR (CI sets it). Unset, the test is one of
+    the counted skips (a newcomer has no MNIST), or fails when BERAS_REQUIRE_MNIST=1 (CI);
+    set to a folder without them, it always fails."""
     named = os.environ.get("BERAS_MNIST_DIR")
     if not named:
-        pytest.fail("BERAS_MNIST_DIR is not set: point it at a directory of MNIST IDX files "
-                    "(CI uses ../shared/data/mnist)")
+        if os.environ.get(REQUIRE_MNIST_ENV) == "1":
+            pytest.fail(f"BERAS_MNIST_DIR is not set and {REQUIRE_MNIST_ENV}=1: point it at a directory "
+                        f"of MNIST IDX files (CI uses ../shared/data/mnist)")
+        pytest.skip(NEEDS_MNIST)
     if not (Path(named) / "t10k-images-idx3-ubyte.gz").is_file() and not (Path(named) / "t10k-images-idx3-ubyte").is_file():
         pytest.fail(f"BERAS_MNIST_DIR={named} holds no t10k-images-idx3-ubyte(.gz)")
     return Path(named)

@@ -244,9 +244,9 @@ def test_kit_leaves_out_hidden_only_helpers_and_the_suite_readme(tmp_path):
     for name in ("tests/graded/worker_side/probes.py", "tests/graded/worker_side/optimizing.py",
                  "tests/graded/feedback.py", "tests/graded/idx.py", "tests/graded/conftest.py"):
         assert name in files, name
-    # The model tests' correct tape is an answer (the tape's walk): grader only, though a public
-    # test names it, and no kit file walks a tape.
-    assert "tests/graded/hidden/grader_tape.py" not in files
+    # The model tests train through a tape that replays calls (central differences): it ships,
+    # and no kit file walks a tape (the tape's walk is an answer).
+    assert "tests/graded/worker_side/replay_tape.py" in files
     course = load_course()
     for arc, path in build.kit_zip_files(course):
         if arc.endswith(".py"):

@@ -2,8 +2,8 @@
 
 `python3 dev.py example` must grade the example to 100 and `python3 dev.py test` must pass,
 building their environment from nothing (pip downloads what pyproject.toml lists). The test
-command runs a SMALL subset here (one test that needs root, the report's tests, the student
-kit checked without a user switch): the whole suite as root is what CI itself runs, and the
+command runs a SMALL subset here (one test that needs root, two that need MNIST, the report's
+tests, the student kit checked without a user switch): the whole suite as root is what CI itself runs, and the
 nested run must not start this test again (FRESH_CLONE_ENV guards it).
 
 Creating the user needs root; as an ordinary user this test is one of the counted skips.
@@ -28,6 +28,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRESH_CLONE_ENV = "BERAS_INSIDE_FRESH_CLONE"
 NEWCOMER = "beras-newcomer"
 SUBSET = ["tests/project/test_report.py",
+          # Two tests that need MNIST, which a newcomer lacks: counted skips, not errors.
+          "tests/project/test_mnist_loader.py::test_test_set_only_directory_splits_8000_2000_in_file_order",
+          "tests/project/test_mnist_loader.py::test_handout_loader_works_by_path_without_beras",
           "tests/project/test_gradescope.py::test_setup_creates_the_user_and_locks_our_folders",
           "tests/project/test_cli.py::test_check_in_an_unpacked_student_kit"]
 
@@ -68,8 +71,9 @@ def test_readme_commands_pass_in_a_fresh_clone_as_a_new_ordinary_user(newcomer):
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(home)], check=True)
     env = {"HOME": str(home), "USER": NEWCOMER, "LOGNAME": NEWCOMER, "PATH": "/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8", "TMPDIR": str(tmp), FRESH_CLONE_ENV: "1"}
-    if os.environ.get("BERAS_MNIST_DIR"):
-        env["BERAS_MNIST_DIR"] = os.environ["BERAS_MNIST_DIR"]
+    # A newcomer has no MNIST: no BERAS_MNIST_DIR, no ../shared beside the clone, and not
+    # CI's BERAS_REQUIRE_MNIST (the example trains on scikit-learn's digits instead).
+    assert not (home / "shared").exists()
 
     def as_newcomer(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["python3", "dev.py", *args], cwd=clone, env=env, user=user.pw_uid,
@@ -78,12 +82,14 @@ def test_readme_commands_pass_in_a_fresh_clone_as_a_new_ordinary_user(newcomer):
     example = as_newcomer("example")
     assert example.returncode == 0, example.stdout[-3000:] + example.stderr[-3000:]
     assert (clone / ".venv").is_dir()  # its own environment, in its own clone
+    assert "dev.py: installing numpy" in example.stderr and "once" in example.stderr  # not silence
     doc = json.loads((clone / "results.json").read_text())
     assert doc["score"] == sum(t["max_score"] for t in doc["tests"]) == 100, example.stdout[-3000:]
 
     tests = as_newcomer("test", *SUBSET, "-q")
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-3000:]
     assert "1 test needs root: run as root, as CI does" in tests.stdout, tests.stdout[-3000:]
+    assert "2 tests need MNIST files: set BERAS_MNIST_DIR" in tests.stdout, tests.stdout[-3000:]
     assert "error" not in tests.stdout.lower().split("short test summary")[-1]
     assert "Traceback" not in tests.stdout
     assert list(tmp.iterdir()) == []  # the run left nothing behind in its temporary folder

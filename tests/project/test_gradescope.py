@@ -33,7 +33,7 @@ def tree():
 
 def test_setup_creates_the_user_and_locks_our_folders(tree):
     assert tree.setup.returncode == 0, tree.setup.stdout + tree.setup.stderr
-    assert "preparing" not in tree.setup.stderr  # the existing venv already satisfied pyproject
+    assert "dev.py: installing" not in tree.setup.stderr  # the existing venv already satisfied pyproject
     user = pwd.getpwnam(harness.E2E_USER)
     assert user.pw_uid != 0 and user.pw_shell.endswith("nologin")
     for name in ("source", "results"):
@@ -87,7 +87,7 @@ def test_the_handout_and_an_empty_submission_score_zero(tree):
     doc, _ = tree.run(None)
     assert harness.validate(doc)["score"] == 0
     assert sum(t["max_score"] for t in doc["tests"]) == harness.COURSE_MAX
-    assert "Your submission has no `calc/__init__.py`" in doc["output"]
+    assert "Your submission has none of the handout's files (`calc/__init__.py`, `calc/vec.py`)" in doc["output"]
     assert "no `calc.py` or `calc/`" in harness.by_function(doc)["test_add"]["output"]
 
 

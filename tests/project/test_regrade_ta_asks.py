@@ -21,7 +21,7 @@ SUBMISSIONS = {
     "submission_1": ("correct", 10.0),  # unchanged
     "submission_2": ("wrong", 10.0),  # a stricter test took points since the export
     "submission_3": ("misnamed package", 0.0),  # calc/ uploaded as calculator/: nothing imports
-    "submission_4": ("syntax error", 0.0),  # calc/__init__.py does not parse: nothing imports
+    "submission_4": ("syntax error", 0.0),  # calc/__init__.py's top level does not parse: nothing imports
     "submission_5": ("correct", None),  # never scored on Gradescope
 }
 
@@ -36,7 +36,8 @@ def build_export(root):
             (target / "calc").rename(target / "calculator")
         elif kind == "syntax error":
             with open(target / "calc" / "__init__.py", "a") as handle:
-                handle.write("\ndef broken(:\n")
+                # Module-level: a broken function alone would be set aside (autograder/partial.py).
+                handle.write("\nbroken = (\n")
         number = sub_id.split("_")[1]
         lines += [f"{sub_id}:", "  :submitters:", f"  - :name: Student {number}", f"    :sid: '{number}'",
                   f"    :email: s{number}@example.edu", "  :created_at: 2026-10-01 12:00:00.000000000 -04:00",

@@ -170,6 +170,36 @@ def test_student_exception_names_type_file_line_and_source(shapes):
     assert fetch(m.Scaler(2.0).divide(np.ones(1), 2)).tolist() == [0.5]  # the worker goes on
 
 
+HELPER = """
+def own_crash(values):
+    return values[10]
+
+
+def calls_student(scaler, values):
+    return scaler.divide(values, 0)
+"""
+
+
+def test_a_crash_in_code_the_grader_compiled_into_the_worker_says_so(shapes):
+    """Code the trusted side compiles in the worker as "<grader: NAME>" (a test's helpers) is
+    no student file: a crash in it, or below it in the student's code, says where it was."""
+    w, m = shapes
+    builtins = w.import_module("builtins")
+    namespace = builtins.dict()
+    builtins.exec(builtins.compile(HELPER, "<grader: helper.py>", "exec"), namespace)
+    with pytest.raises(StudentError) as info:
+        namespace["own_crash"]([1, 2])
+    assert info.value.frames == [] and info.value.type_name == "IndexError"
+    assert info.value.test_code == ("<grader: helper.py>", 3, "own_crash", 0)
+    with pytest.raises(StudentError) as info:
+        namespace["calls_student"](m.Scaler(1.0), np.ones(4))
+    assert [f.function for f in info.value.frames] == ["divide", "fail"]
+    assert info.value.test_code == ("<grader: helper.py>", 7, "calls_student", 2)
+    with pytest.raises(StudentError) as info:
+        m.Scaler(1.0).divide(np.ones(4), 0)
+    assert info.value.test_code is None
+
+
 def test_import_error_is_a_student_error(shapes):
     w, m = shapes
     with pytest.raises(StudentError) as info:

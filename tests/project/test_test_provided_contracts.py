@@ -48,6 +48,8 @@ CASES = {
     "SignDescent": ("optimizer", lambda: (0.1,), None),
     "Holder": ("weights", lambda: ([a(1, 2), a(2, 1)],), None),
     "Param": ("parameter", None, None),  # optimizing.py: an ndarray with assign, made by param()
+    # replay_tape.py: the model tests' tape's previous_layers, which the given __call__ fills
+    "RecordedCalls": ("tape-record", None, None),
     # mnist_files.py: the stand-in for TensorFlow's MNIST loader, no Beras object
     "ForbiddenLibraryError": ("stand-in", None, None),
     "MnistOnlyModule": ("stand-in", None, None),
@@ -164,3 +166,37 @@ def test_test_weights_are_variables_without_the_students_constructor(profile):
         beras.core.Tensor.__new__ = original
     for w in layer.weights + holder.weights:
         assert isinstance(w, beras.core.Variable) and w.trainable is True
+
+
+def test_the_replay_tape_records_what_the_given_call_announces(profile):
+    """The model tests' tape (replay_tape.py) under each term's given code: the given __call__
+    fills its previous_layers (None for an unknown id, like the handout's defaultdict), and its
+    gradient of a loss through a test layer is the float64 central difference of that loss."""
+    _, beras, namespaces = profile
+    probes, replay = namespaces["probes"], namespaces["replay_tape"]
+
+    class Tape(beras.gradient_tape.GradientTape):
+        def __init__(self):
+            super().__init__()
+            self.previous_layers = replay["RecordedCalls"]()
+
+        def gradient(self, target, sources):
+            return replay["replay_gradient"](self, target, sources)
+
+    layer, loss_fn = probes["Gate"](a(M, R), a(1, R)), probes["LogCosh"]()
+    x, y = a(N, M), a(N, R)
+    with Tape() as tape:
+        loss = loss_fn(layer(x), y)
+    assert tape.previous_layers[12345] is None and len(tape.previous_layers.calls) == 2
+    [dw] = tape.gradient(loss, [layer.w])
+
+    def value(w):
+        d = (x @ w) * np.asarray(layer.c) - y
+        return np.sum(np.logaddexp(d, -d) - np.log(2.0)) / N
+
+    expected = np.zeros((M, R))
+    for idx in np.ndindex(M, R):
+        step = np.zeros((M, R))
+        step[idx] = 1e-6
+        expected[idx] = (value(np.asarray(layer.w) + step) - value(np.asarray(layer.w) - step)) / 2e-6
+    assert np.allclose(dw, expected, rtol=1e-5, atol=1e-7)

@@ -115,7 +115,7 @@ def test_crash_hints_read_what_the_error_says(feedback):
         assert hint.mistake == "wrong-type" and "()`" in hint, message
     hint = conftest.crash_hint(StudentError("AttributeError", "'list' object has no attribute 'view'", []))
     assert hint.mistake == "wrong-type" and "np.asarray" in hint
-    hint = conftest.crash_hint(StudentError("BadValue", "while fetching beras.gradient_tape.GradientTape(...)"
+    hint = conftest.crash_hint(StudentError("BadValue", "while reading the value of beras.gradient_tape.GradientTape(...)"
                                                         ".gradient(...): value has a key of type int (only str keys)"))
     assert hint.mistake == "wrong-type" and "`gradient` returned a dict keyed by int" in hint
     # What the message does not pin down gets no hint.

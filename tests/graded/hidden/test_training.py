@@ -1,8 +1,14 @@
 """Family 12: end-to-end training on MNIST (assignment.py, and everything it uses).
 
 The worker trains the student's `get_model()` with their `get_optimizer()`, `get_loss_fn()`
-and `get_acc_fn()` on the training split, then predicts the test images. Only this trusted
-process holds the test labels; it computes the accuracy from the predictions that come back.
+and `get_acc_fn()` on the training split. The test images never reach the worker, and nothing
+it computes is taken as a prediction: this trusted process reads the trained layers' weights
+and evaluates the network itself (hidden/network.py: Dense, LeakyReLU/ReLU, Sigmoid, Softmax;
+any other layer earns nothing), on test images shifted by a fraction of a pixel and lightly
+noised from the course's private seed (hidden/private.cfg); the same seed renumbers the ten
+classes (a derangement) for training and testing, so weights or labels prepared in advance,
+even loaded during `fit`, miss. Before `fit`, the same evaluation must find the model near
+chance (at most MAX_START_ACCURACY, under either numbering): shipped weights earn nothing.
 An `assignment.py` without these factory functions (the August 2024 handout trains under
 `if __name__ == "__main__":`) gets the standard single-layer model built from the student's
 own classes, STANDARD_MODEL, for each missing function, and the output says so.
@@ -36,9 +42,11 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
                                                            visibility, weight)
 
 import data
+import idx
 from autograder.sandbox import StudentError, WorkerTimeout, fetch
 from autograder.untrusted import code_span
 from feedback import REMINDER, Hint, failed_unit_tests, failure, message
+from hidden import network as oracle
 
 EPOCHS, BATCH_SIZE = 5, 100
 FALLBACK_EPOCHS = 10  # scikit-learn's 1,500 training digits: 15,000 image passes, under MNIST's 40,000
@@ -56,6 +64,12 @@ FALLBACK_TIERS = ((0.85, 1.0), (0.80, 2 / 3), (0.70, 1 / 3))  # scikit-learn's d
 POINTS = 7
 TRAINING_SEED = 0
 MAX_PREDICTIONS_BYTES = 10 * 1024 * 1024
+# Chance is 10%. Fresh initial weights give the reference 3.7-14% (single and two-layer models,
+# several seeds); weights trained in advance give 75% or more.
+MAX_START_ACCURACY = 0.25
+SEEN = (" (computed by the grader from your trained layers' weights, on the test images each shifted by a "
+        "fraction of a pixel and lightly noised; the ten classes are numbered in a private order in training "
+        "and testing, so only what your model learns from the data counts)")
 
 
 # Which data 12.1 trains on is known before anything is loaded: a fallback is announced at the
@@ -94,6 +108,17 @@ def standard_part(beras, name):
     return beras.metrics.CategoricalAccuracy()
 
 
+def handout_data_path(worker_side, worker=None):
+    """Before the student's assignment.py (and the preprocess.py it imports) is imported: what
+    13.1 gives the student's loader, small sample MNIST files in BERAS_MNIST_DIR and keras'
+    `mnist.load_data()` reading them (worker_side/mnist_files.py). A preprocess.py that loads
+    its data at import, through the handout's own TensorFlow loader, then imports; 12.1 trains
+    on the data it sends itself, and the test images never reach the worker."""
+    rng = np.random.default_rng(1201)
+    images, labels = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8), np.arange(30, dtype=np.uint8) % 10
+    worker_side("mnist_files", worker).install(idx.mnist_files(images[:20], labels[:20], images[20:], labels[20:]))
+
+
 def model_and_parts(student, beras):
     """(compiled model, the factory names assignment.py lacks): its own factories where it has
     them, the standard single-layer parts built from its classes where it does not."""
@@ -113,12 +138,14 @@ def timed(call):
     return result, time.perf_counter() - start
 
 
-def slow_parts(sandbox, batch_x, batch_y):
+def slow_parts(sandbox, batch_x, batch_y, worker_side=None):
     """One batch of training, part by part, in a fresh worker, timed here: [(part, seconds)].
     A part that itself runs out of time ends the list, marked as over the limit."""
     found = []
     try:
         with sandbox.worker() as worker:
+            if worker_side is not None:
+                handout_data_path(worker_side, worker)
             worker.import_module("numpy.random").seed(TRAINING_SEED)
             beras = SimpleNamespace(**{name: worker.import_module(f"beras.{name}") for name in
                                        ("layers", "activations", "optimizers", "losses", "metrics", "model",
@@ -163,9 +190,12 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
                                       set_leaderboard_value=None):
     """end-to-end training on MNIST, tiers 75/85/90% (leaderboard); _training_title() names a fallback"""
     split = data.training_split(TRAIN_IMAGES)
-    train_x, train_y = split.train_x[:TRAIN_IMAGES], data.one_hot(split.train_y[:TRAIN_IMAGES])
+    relabel = oracle.class_permutation(oracle.private_seed())  # what digit c is called in training and testing
+    train_x, train_y = split.train_x[:TRAIN_IMAGES], data.one_hot(relabel[split.train_y[:TRAIN_IMAGES]])
+    handout_data_path(worker_side)
     student.import_module("numpy.random").seed(TRAINING_SEED)  # reproducible initial weights
-    model, _, missing = model_and_parts(student, beras)
+    model, parts, missing = model_and_parts(student, beras)
+    test_images = oracle.perturbed(split.test_x, oracle.private_seed())
     keep = worker_side("probes").kept  # send each chunk once, then refer to it in every epoch
     chunks = [(keep(train_x[i:i + CHUNK_IMAGES]), keep(train_y[i:i + CHUNK_IMAGES]))
               for i in range(0, len(train_x), CHUNK_IMAGES)]
@@ -178,6 +208,15 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
     what = (f"Your model{' (' + STANDARD_MODEL['get_model'] + ')' if 'get_model' in missing else ''} trained "
             f"for {epochs} epochs of batch size {BATCH_SIZE} on the first {len(train_x):,} training images "
             f"({split.source}), one `fit(epochs=1)` call per {CHUNK_IMAGES:,} images.{standard}")
+    start = max(trusted_accuracy(student, beras, model, test_images, labels, set_score)[0]
+                for labels in (split.test_y, relabel[split.test_y]))
+    if start > MAX_START_ACCURACY:
+        set_score(0)
+        raise AssertionError(message(
+            f"Before any training, your model already classifies {start:.1%} of the test images (chance is "
+            f"10%). This test credits what training achieves, so `get_model()` must return a model with fresh "
+            f"initial weights, at most {MAX_START_ACCURACY:.0%} before `fit`.",
+            hint="build the layers with their initializers in get_model(); do not load or set weights there."))
     for epoch in range(epochs):
         for number_, (chunk_x, chunk_y) in enumerate(chunks):
             try:
@@ -185,7 +224,7 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
             except WorkerTimeout as timeout:
                 set_score(0)
                 first = slice(0, BATCH_SIZE)
-                measured = slowness_report(slow_parts(sandbox, train_x[first], train_y[first]), BATCH_SIZE)
+                measured = slowness_report(slow_parts(sandbox, train_x[first], train_y[first], worker_side), BATCH_SIZE)
                 raise AssertionError(message(
                     what + f" Epoch {epoch + 1}, images {number_ * CHUNK_IMAGES:,}-"
                            f"{min((number_ + 1) * CHUNK_IMAGES, len(train_x)):,}: `fit` on "
@@ -194,36 +233,76 @@ def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_
                     detail=measured.strip() or None,
                     hint="a correct, vectorised model trains one such call in well under a second; look for "
                          "Python loops over the samples of a batch in the slowest part above.")) from None
-    predictions = fetch(model(split.test_x))
-    classes = predicted_classes(predictions, len(split.test_x))
-    shape = np.shape(predictions)
-    if classes is None:
-        set_score(0)
-        raise AssertionError(message(what + " Its predictions on the test images must be an (N, 10) array of "
-                                     "class scores.", detail=f"The model returned shape {shape}."))
-    accuracy = float(np.mean(classes == split.test_y))
+    accuracy, network = trusted_accuracy(student, beras, model, test_images, relabel[split.test_y], set_score, what)
     tiers = TIERS if split.is_mnist else FALLBACK_TIERS
     set_leaderboard_value(round(accuracy * 100, 2))
     set_score(POINTS * tier_credit(accuracy, tiers))
     if tier_credit(accuracy, tiers) == 1:
-        add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images: full credit "
+        add_output(what + f" Test accuracy: **{accuracy:.2%}** on {len(split.test_x):,} test images{SEEN}: full credit "
                           f"(tiers: {tiers_text(tiers)}).")
     else:
         raise failure(
-            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images.",
+            what + f" Test accuracy: {accuracy:.2%} on {len(split.test_x):,} test images{SEEN}.",
             detail=f"Credit tiers: {tiers_text(tiers)}. A correct single Dense(784, 10) + Softmax model "
                    f"reaches about {'91.5' if split.is_mnist else '88'}% here.",
-            hint=training_hint(student, model))
+            hint=training_hint(student, model, training_path(student, beras, parts, network)))
 
 
-def training_hint(student, model):
-    """Training uses every part: when unit tests failed, they say where the mistake is; when
-    none did, what the trained model shows about assignment.py."""
-    failed = failed_unit_tests()
+def trusted_accuracy(student, beras, model, images, labels, set_score, what=""):
+    """(accuracy, network): the model's layers as they are now, and their accuracy, computed on this side."""
+    try:
+        network = oracle.read_network(student, beras, model)
+        classes = oracle.predict(network, images)
+    except oracle.NotEvaluable as problem:
+        set_score(0)
+        raise AssertionError(message(f"{what} {problem}".strip())) from None
+    return float(np.mean(classes == labels)), network
+
+
+# The parts a unit test checks, by its tags. A failed test explains a low accuracy only when
+# every part it checks is on this student's training path: the model's own layer types, its
+# loss and optimizer, the tape, the model and the core classes. Not the metric (it does not
+# change the weights), the one-hot encoder or the loader (12.1 sends its data itself), SGD's
+# unbiasedness (9.x), the committee, or optimizer and activation tests of kinds it does not use.
+PART_TAGS = {"tensor", "weighted", "dense", "leaky-relu", "sigmoid", "softmax", "mse", "cross-entropy",
+             "sgd", "rmsprop", "adam", "gradient-tape", "model", "metrics", "onehot", "preprocess",
+             "committee", "unbiased", "q4", "q7", "vectorisation"}
+ALWAYS_ON_PATH = {"tensor", "weighted", "gradient-tape", "model"}
+LAYER_TAGS = {"Dense": "dense", "LeakyReLU": "leaky-relu", "Sigmoid": "sigmoid", "Softmax": "softmax"}
+FACTORY_TAGS = {"get_loss_fn": (("losses", "CategoricalCrossEntropy", "cross-entropy"),
+                                ("losses", "MeanSquaredError", "mse")),
+                "get_optimizer": (("optimizers", "BasicOptimizer", "sgd"), ("optimizers", "RMSProp", "rmsprop"),
+                                  ("optimizers", "Adam", "adam"))}
+
+
+def training_path(student, beras, parts, network) -> set:
+    """The part tags of what this training used (see PART_TAGS)."""
+    path = set(ALWAYS_ON_PATH) | {LAYER_TAGS[layer.kind] for layer in network}
+    builtins = student.import_module("builtins")
+    for name, options in FACTORY_TAGS.items():
+        for module, class_name, tag in options:
+            try:
+                cls = builtins.getattr(getattr(beras, module), class_name, None)
+                if cls is not None and fetch(builtins.isinstance(parts[name], cls)):
+                    path.add(tag)
+            except StudentError:  # a module that does not import: its tests say so
+                continue
+    return path
+
+
+def on_path(tags, path) -> bool:
+    checked = set(tags) & PART_TAGS
+    return bool(checked) and checked <= path
+
+
+def training_hint(student, model, path):
+    """When unit tests of the parts this training uses failed, they say where the mistake is;
+    when none did, what the trained model shows about assignment.py."""
+    failed = failed_unit_tests(keep=lambda tags: on_path(tags, path))
     if failed:
         listed = ", ".join(f"{number} ({name})" for number, name in failed[:5])
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-        return Hint(REMINDER, f"training uses every part of your Beras, and these tests of its parts failed: "
+        return Hint(REMINDER, f"your model's training uses parts of your Beras whose tests failed: "
                               f"{listed}{more}. Fix them first, starting with {failed[0][0]}; this test will "
                               f"likely pass then.")
     builtins = student.import_module("builtins")
@@ -239,7 +318,7 @@ def training_hint(student, model):
     if isinstance(rate, (int, float)) and 0 < rate < 1e-3:
         return Hint("hyperparameter", f"your learning rate, {rate:g}, is far too small to train in {EPOCHS} "
                                       f"epochs: plain SGD works well around 0.1 to 0.5.")
-    return Hint(REMINDER, "every test of the parts passed, so look at assignment.py: the learning rate of "
+    return Hint(REMINDER, "the tests of the parts your training uses passed, so look at assignment.py: the learning rate of "
                           "get_optimizer() (plain SGD works well around 0.1 to 0.5), the initializer, and that "
                           "the model ends in Softmax with cross-entropy as the loss.")
 

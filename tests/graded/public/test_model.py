@@ -3,14 +3,14 @@
 Models are made of test-provided layers, loss, metric and optimizer (worker_side/probes.py,
 none of them a homework part),
 and train with a test-provided tape (a subclass of the student's GradientTape whose `gradient`
-is ours, put where model.py imports it), so that only the student's model code is graded here.
+is ours, put where model.py imports it: worker_side/replay_tape.py, central differences of
+replayed forward passes), so that only the student's model code is graded here.
 """
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import given
 from hypothesis import strategies as st
 
-import judge
 import numerics as M
 import strategies as S
 from autograder.sandbox import fetch
@@ -32,10 +32,9 @@ GATE_MODEL = "SequentialModel([Gate(w, c)]): (x @ w) * c, loss sum(log(cosh(. - 
 
 
 def compiled(beras, worker_side, layers, learning_rate=0.1):
-    # The tape is graded in 7.x, not here: on the grader the model trains through a correct
-    # tape of ours. The student kit cannot hold that answer, so there it trains through theirs.
-    if judge.grader_only("grader_tape"):
-        worker_side("grader_tape").use_test_tape(beras.gradient_tape, beras.model)
+    # The tape is graded in 7.x, not here: the model trains through a tape of ours that records
+    # the calls and differentiates by replaying them (worker_side/replay_tape.py: no answer).
+    worker_side("replay_tape").use_replay_tape(beras.gradient_tape, beras.model)
     probes = worker_side("probes")
     model = beras.model.SequentialModel(layers)
     optimizer = probes.SignDescent(learning_rate)
