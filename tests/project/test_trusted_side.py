@@ -90,14 +90,18 @@ def test_a_256_mb_reply_leaves_the_grading_process_under_1_gb(reference_dir, tmp
 
 
 def grading_process(marker: str) -> int | None:
-    """The pid of the `python -m autograder grade` process whose command line holds `marker`."""
+    """The pid of the `python -m autograder grade` process whose arguments hold `marker`
+    (on its command line, or in the root-only file `--args-file` names: grading.grade's way)."""
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 cmd = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+                arguments = b" ".join(cmd)
+                if b"--args-file" in cmd:
+                    arguments += Path(os.fsdecode(cmd[cmd.index(b"--args-file") + 1])).read_bytes()
+            except (OSError, IndexError):
                 continue
-            if b"grade" in cmd and marker.encode() in b" ".join(cmd):
+            if b"grade" in cmd and marker.encode() in arguments:
                 return int(name)
     return None
 
