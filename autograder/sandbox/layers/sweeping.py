@@ -6,8 +6,8 @@ import os
 import shutil
 import weakref
 
-from . import ipc, limits
-from .users import kill_everything_of, release_sandbox_user
+from .. import ipc, processes
+from .sandbox_user import kill_everything_of, release_sandbox_user
 
 # Where any user may create files: whatever the sandbox user left there goes after each worker.
 # (/dev/mqueue lists POSIX message queues where the host mounts it; seccomp refuses them anyway.)
@@ -25,11 +25,11 @@ def sweep(box):
         token = f"AUTOGRADER_SANDBOX_TOKEN={box._token}"
         spare = set()
         if box._zygote is not None:
-            procs = limits.processes()
+            procs = processes.processes()
             for root in box._zygote.tree_roots():
-                spare |= {root, *limits.descendants(root, procs)}
-        return limits.kill_until_gone(
-            lambda procs: [p for p in limits.pids_with_env(token) if p in procs and p not in spare])
+                spare |= {root, *processes.descendants(root, procs)}
+        return processes.kill_until_gone(
+            lambda procs: [p for p in processes.pids_with_env(token) if p in procs and p not in spare])
     return 0
 
 
@@ -58,7 +58,7 @@ def strays_possible(box):
     z = box._zygote
     if z is None or z.init_pid is None or box._plan is None or not box._plan.pid:
         return True
-    children = limits.children_of(z.init_pid)
+    children = processes.children_of(z.init_pid)
     if children is None:
         return True
     if children - {c.pid for c in box._live}:
@@ -81,12 +81,12 @@ def sweep_user(box, uid):
             spared |= roots
             if other is not box:
                 for root in roots:
-                    spared.update(limits.descendants(root, procs))
+                    spared.update(processes.descendants(root, procs))
             for ch in list(other._live):
                 spared.add(ch.pid)
-                spared.update(limits.descendants(ch.pid, procs))
+                spared.update(processes.descendants(ch.pid, procs))
         return [p.pid for p in procs.values() if p.uid == uid and p.pid not in spared]
-    return limits.kill_until_gone(select)
+    return processes.kill_until_gone(select)
 
 
 def release_user(box, user):

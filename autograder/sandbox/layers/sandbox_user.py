@@ -6,7 +6,7 @@ import subprocess
 import threading
 import time
 
-from .errors import SandboxError
+from ..grader.errors import SandboxError
 
 # pwd, grp and fcntl are POSIX only, and only root needs them here: they are imported by the
 # functions that use them, so a student's `check` on Windows imports this module too.
@@ -144,12 +144,12 @@ def kill_everything_of(uid, gid=65534, deadline_s=10):
     counted, not states). kill(-1) is sent by a helper that becomes that user: it reaches
     exactly the user's processes, in any PID namespace below ours, at once. Returns the
     pids still running at the deadline (normally none)."""
-    from . import limits
+    from .. import processes
     if uid == 0:
         raise ValueError("refusing to kill every process of root")
     deadline = time.monotonic() + deadline_s
     while True:
-        left = limits.tasks_of_user(uid)
+        left = processes.tasks_of_user(uid)
         if not left or time.monotonic() > deadline:
             return left
         pid = os.fork()
