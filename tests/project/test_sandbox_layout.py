@@ -137,3 +137,12 @@ def test_the_sandbox_package_has_no_import_cycle():
     sandbox's modules, at module level or inside a function, now goes one way."""
     assert cycles(GRAPH) == []
 
+
+
+def test_each_layer_is_one_module_that_says_what_it_stops_in_each_mode():
+    for layer in LAYERS:
+        path = SANDBOX / "layers" / f"{layer}.py"
+        assert path.exists(), layer
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        for mode in ("Full mode", "Docker mode", "Portable mode"):
+            assert mode in doc, f"layers/{layer}.py: its docstring does not say what it does in {mode}"

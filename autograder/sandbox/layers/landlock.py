@@ -1,4 +1,18 @@
-"""LANDLOCK DOCSTRING"""
+"""Layer: Landlock, a file-access policy each worker puts on itself (inside/zygote_process.py)
+before running student code. Unprivileged (it needs only no_new_privs), it only takes rights
+away, and every child inherits it.
+
+Stops: reading anything but the system, the interpreter, the runtime and the submission (so
+no course checkout, no other grading's folders, no `/tmp` of others); writing anywhere but
+the worker's own folder (no file, FIFO or named socket in the shared temporary folders);
+with ABI 6, signals and abstract AF_UNIX sockets outside the worker's domain.
+
+Full mode: yes where the kernel has it (5.13+), behind the mount namespace.
+Docker mode: the same, and then the only wall on reads besides the sandbox user.
+Portable mode: none.
+
+Runs inside the sandbox (stdlib, ctypes).
+"""
 import ctypes
 import os
 

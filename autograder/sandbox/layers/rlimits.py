@@ -1,4 +1,17 @@
-"""RLIMITS DOCSTRING"""
+"""Layer: rlimits, set by each worker on itself before student code runs (hard and soft, so
+it cannot raise them again).
+
+Stops: endless loops (CPU), memory bombs (address space), huge files (each file at most
+`file_size_mb`), fork bombs (processes of the user), core dumps.
+
+Full mode: all of them, per worker (inside/zygote_process.py).
+Docker mode: the same. RLIMIT_FSIZE caps each file, not their total: without the mount
+           namespace's capped tmpfs nothing bounds the total a worker writes.
+Portable mode: CPU and file size on POSIX, address space on Linux only, no process limit
+           (inside/portable_worker.py); none on Windows.
+
+Runs inside the sandbox (stdlib; `resource` is POSIX only, so imported where used).
+"""
 
 
 def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=None):

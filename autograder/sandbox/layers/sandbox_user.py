@@ -1,4 +1,18 @@
-"""The unprivileged user that runs student code when the grader is root."""
+"""Layer: the sandbox user. The unprivileged user that runs student code when the grader is
+root: claimed per grading process (`claim_sandbox_user`), created if missing, and every
+process of it killed when the grading ends (`kill_everything_of`).
+
+Stops: reading root's files (the course, `source/` on Gradescope, results), writing what root
+runs or trusts (the runtime, the submission copy, results.json), signalling or tracing the
+grader, and one grading reaching another's processes (each has a user of its own).
+
+Full mode: the zygote drops to it between fork and exec (namespaces.py), so nothing of the
+           student's ever runs as root.
+Docker mode: the same (Gradescope grades as root): the first wall, and on its own the one
+           that keeps `source/` (0700) unreadable.
+Portable mode: as root on POSIX each worker is started as it too; otherwise (not root, or
+           Windows) student code runs as the student, on their own machine.
+"""
 import os
 import signal
 import stat

@@ -1,10 +1,21 @@
-"""Kernel layers the untrusted side puts on itself: seccomp (once, in the zygote) and
-Landlock (per worker). Both are unprivileged (they need only no_new_privs) and only ever
-take rights away, so a process can apply them to itself and every child inherits them.
+"""Layer: seccomp, a syscall filter the zygote loads on itself once (inside/zygote_process.py);
+every worker inherits it. Unprivileged (it needs only no_new_privs) and it only takes rights
+away.
 
-Runs inside the sandbox (stdlib, ctypes, and pyseccomp from the venv when installed).
-Each layer is best effort: when the kernel or container lacks it, grading goes on with
-the others, and the zygote reports which layers are active (the grader logs them).
+Stops: tracing or reading other processes (ptrace, process_vm_readv/writev, pidfd_getfd,
+kcmp), new namespaces (so no user namespace gives capabilities back), mounts, bpf,
+perf_event_open, keyrings, userfaultfd, io_uring, inotify/fanotify, the kernel log; System V
+IPC and POSIX message queues (objects that outlive a process); naming a socket and, without
+network, reaching one by name or making any socket but AF_UNIX.
+
+Full mode: yes, behind the namespaces.
+Docker mode: yes (Docker's own profile allows loading a filter): the wall for everything
+           above, with no namespace behind it.
+Portable mode: none.
+
+Runs inside the sandbox (stdlib and pyseccomp from the venv). Best effort: without
+pyseccomp or libseccomp2 grading goes on with the other layers, and the zygote reports
+which layers are active (the grader logs them).
 """
 import errno
 import socket

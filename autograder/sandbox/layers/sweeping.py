@@ -1,6 +1,21 @@
-"""Nothing a worker started survives it, and nothing it left in the shared temporary
-folders or in System V IPC stays: how a full Sandbox (sandbox.py) sweeps after each worker
-and when it closes."""
+"""Layer: the sweeps. Nothing a worker started survives it, and nothing it left in the shared
+temporary folders or in System V IPC stays: how a full Sandbox (grader/sandbox.py) sweeps
+after each worker and when it closes.
+
+Stops: a process outliving its test or the grading (setsid daemons, threads outliving their
+main thread), files left in `/tmp`, `/var/tmp`, `/dev/shm`, `/run/lock`, `/dev/mqueue` for a
+later test or a concurrent grading, System V IPC objects of the sandbox user (ipc.py).
+
+Full mode: a second wall: the zygote is init of its PID namespace (killing it ends every
+           process inside) and the IPC namespace dies with it; the sweep still checks from
+           outside, by uid and by the sandbox's token in the environment.
+Docker mode: the wall itself for what outlives a worker: the zygote (a subreaper) kills each
+           worker's tree, the grader kills what escaped it by uid, removes what the user
+           left in the shared folders and System V IPC, and at close sends `kill(-1)` as
+           the user until /proc shows none of its processes.
+Portable mode: grader/portable.py kills each worker's process group; as root on POSIX it
+           also kills every process of the sandbox user and removes its IPC objects.
+"""
 import contextlib
 import os
 import shutil
