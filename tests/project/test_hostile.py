@@ -70,6 +70,8 @@ CASES = {
     # Issue 18's findings. 1: System V IPC and POSIX queues left for later workers (mode 0666).
     "ipc_shared": dict(fail=set(), says={"test_add": "no IPC left by earlier workers | IPC: shm refused (EPERM), "
                                                      "msg refused (EPERM), sem refused (EPERM), mq refused (EPERM)"}),
+    # Files just under the per-file limit until the disk is full (test_filling_the_disk_...).
+    "disk_filler": dict(fail=SCALE, partial=1),
 }
 DOCKER_MODE_SUFFIX = " (namespaces forced off: Docker mode)"
 # Cases whose processes try hardest to live on: checked again 2 s after the grader exits.
@@ -192,6 +194,18 @@ def test_no_test_sees_what_an_earlier_one_left(graded):
     assert sum("nothing left by earlier tests" in o for o in outputs) >= 5
     assert not any("FOUND" in o for o in outputs)
     assert [p for p in LEFT_BEHIND if os.path.lexists(p)] == []
+
+
+def test_filling_the_disk_is_stopped_in_every_mode(graded, sandbox_mode):
+    """Issue 18: without a mount namespace there is no capped tmpfs, and RLIMIT_FSIZE caps
+    each file only; the trusted side's budget on the workers' folders (scratch_mb, 32 MB in
+    this course) stops the worker instead, and the grading goes on (the generic checks above:
+    a valid results.json, only the tests of `scale` lost)."""
+    shown = harness.by_function(graded["disk_filler"][0])["test_scale"]["output"]
+    if sandbox_mode == "docker":
+        assert "wrote more than 32 MB of files" in shown and "the process was stopped" in shown, shown
+    else:
+        assert "No space left on device" in shown, shown
 
 
 def test_no_worker_sees_ipc_an_earlier_one_left(graded):

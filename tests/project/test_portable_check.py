@@ -232,3 +232,18 @@ def test_a_portable_worker_writes_in_a_private_copy_of_the_submission(monkeypatc
             assert not fetch(os_remote.path.exists(cwd))
             assert sorted(fetch(os_remote.listdir("."))) == sorted(original)
         assert {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()} == original
+
+
+def test_a_portable_worker_that_fills_the_disk_is_stopped(monkeypatch):
+    """Issue 18: no tmpfs caps a portable worker's folders either; the trusted side measures
+    them while a request runs (layers/disk_budget.py) and stops the worker past scratch_mb."""
+    from autograder.sandbox import Sandbox, SandboxConfig, WorkerCrashed, fetch
+
+    monkeypatch.setenv("AUTOGRADER_PORTABLE", "1")
+    with Sandbox(harness.REPO / "tests" / "project" / "sandbox_cases" / "hostile", SandboxConfig(scratch_mb=8)) as box:
+        with box.worker() as w:
+            with pytest.raises(WorkerCrashed) as info:
+                fetch(w.import_module("hostile").fill_home(400))
+        assert "wrote more than 8 MB of files" in info.value.message
+        with box.worker() as w:  # the next worker starts with an empty folder
+            assert fetch(w.import_module("hostile").fill_home(2)) == (2, None)

@@ -13,6 +13,7 @@ from engine_cases import harness
 SANDBOX = harness.REPO / "autograder" / "sandbox"
 PACKAGE = "autograder.sandbox"
 LAYERS = ("sandbox_user", "rlimits", "seccomp", "landlock", "namespaces", "non_dumpable", "sweeping",
+          "disk_budget",
           )
 # The grader-side modules that import user-side code in the grading process, and why. None
 # of them reaches the sandbox's copy: they import the checkout's files, as the engine does.

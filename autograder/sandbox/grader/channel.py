@@ -12,14 +12,16 @@ import time
 
 from ... import timing
 from .. import protocol
+from ..layers import disk_budget
 
 _MB = 1024 * 1024
 MIN_BUDGET = 64 * 1024  # room for the greeting and import notes that may precede a reply
 
 
 class _Died(Exception):
-    def __init__(self, cause):
-        self.cause = cause  # "eof", "timeout" or a protocol message
+    def __init__(self, cause, detail=None):
+        self.cause = cause  # "eof", "timeout", "disk" or a protocol message
+        self.detail = detail  # for "disk": which budget the worker's folders went over
 
 
 class _Conversation:
@@ -32,6 +34,15 @@ class _Conversation:
     greeted = False  # the worker says hello once set up, before any student code
     importing = ()   # submission modules whose import started and has not ended
     budget = None    # the most bytes the awaited reply may take (a fetch's budget), or None
+    disk = None      # a disk_budget.Watch over the workers' folders, where no kernel caps them
+
+    def check_disk(self, force=False):
+        """End the conversation if the workers' folders went over their budget (measured
+        at most every disk_budget.CHECK_S, unless forced)."""
+        if self.disk is not None and self.greeted:
+            over = self.disk.over(force)
+            if over is not None:
+                raise _Died("disk", over)
 
     def exchange(self, header, payload, timeout, budget=None):
         """Send a request, return its reply. `budget` bounds the reply (header + payload): a
@@ -40,6 +51,7 @@ class _Conversation:
         try:
             started = timing.clock()
             deadline = time.monotonic() + timeout
+            self.check_disk()  # between requests too: a thread may have written meanwhile
             reply = self._exchange(header, payload, timeout)
             if not self.greeted:
                 if "hello" not in reply[0]:
@@ -99,6 +111,7 @@ class _ProcessChannel(_Conversation):
         self.sel.register(self.sock, selectors.EVENT_READ, "sock")
         self.sel.register(out_fd, selectors.EVENT_READ, "out")
         self.output = _OutputBuffer(box.config.output_kb * 1024)
+        self.disk = box._disk
         self.closed = False
         self.importing = []
 
@@ -142,6 +155,9 @@ class _ProcessChannel(_Conversation):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Died("timeout")
+        self.check_disk()
+        if self.disk is not None:
+            remaining = min(remaining, disk_budget.CHECK_S)
         events = []
         for key, mask in self.sel.select(remaining):
             if key.data == "out":
@@ -281,6 +297,7 @@ class _InProcessChannel:
         self.finder = stubs.install(box.config.forbidden, box.config.stand_ins)
         self.dispatcher = Dispatcher(self.root, box.config.max_value_mb * _MB, self.finder)
         self.output = _OutputBuffer(box.config.output_kb * 1024)
+        self.disk = box._disk
         self.closed = False
 
     def exchange(self, header, payload, timeout, budget=None):

@@ -13,6 +13,7 @@ import time
 
 from .. import protocol
 from .channel import _Conversation, _Died, _OutputBuffer
+from ..layers import disk_budget
 
 _MB = 1024 * 1024
 SYNC_WAIT_S = 1.0   # how long drain() waits for the output of the last request
@@ -25,6 +26,7 @@ class PipeChannel(_Conversation):
         self.box, self.proc, self.pid, self.folder = box, proc, proc.pid, folder
         self.max_payload = box.config.max_value_mb * _MB
         self.output = _OutputBuffer(box.config.output_kb * 1024)
+        self.disk = box._disk
         self.closed = False
         self.importing = []
         self._sync = sync.encode("ascii")
@@ -44,10 +46,17 @@ class PipeChannel(_Conversation):
         return self._receive(time.monotonic() + timeout)
 
     def _receive(self, deadline):
-        try:
-            item = self._frames.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise _Died("timeout") from None
+        while True:
+            remaining = deadline - time.monotonic()
+            if self.disk is not None:  # the folders are measured while the request runs
+                self.check_disk()
+                remaining = min(remaining, disk_budget.CHECK_S)
+            try:
+                item = self._frames.get(timeout=max(0.0, remaining))
+                break
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    raise _Died("timeout") from None
         if isinstance(item, _Died):
             self._frames.put(item)  # every later wait sees the end too
             raise _Died(item.cause)

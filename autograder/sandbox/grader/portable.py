@@ -26,6 +26,7 @@ from .config import checked_setup
 from .errors import SandboxError
 from .folder import make_sandbox_dir
 from ..inside import workdir
+from ..layers import disk_budget
 from .pipe_channel import PipeChannel
 from .launch import HASH_SEED, THREAD_VARS
 from .worker import StartsWorkers, Worker
@@ -47,11 +48,13 @@ class PortableSandbox(StartsWorkers):
             self.user = None
             self.import_timeouts = {}  # as Sandbox's: imports that hung are not tried again
             self._dir = None
+            self._disk = None
             self._live = weakref.WeakSet()
             self._spawned = 0
             try:
                 self.user = _sandbox_user_if_root(self.config)
                 self._dir = make_sandbox_dir(self.submission_root, self.user)
+                self._disk = disk_budget.Watch(self._dir / "work", self.config.scratch_mb)
             except BaseException:
                 self.close()
                 raise

@@ -12,7 +12,7 @@ import sys
 
 from ... import timing
 from . import backend, launch
-from ..layers import namespaces, sweeping
+from ..layers import disk_budget, namespaces, sweeping
 from .channel import _InProcessChannel
 from .config import SandboxConfig, checked_setup
 from .errors import SandboxError
@@ -46,6 +46,7 @@ class Sandbox(StartsWorkers):
         self._dir = None
         self._plan = None
         self._live = set()  # channels of workers not finished yet
+        self._disk = None   # the workers' folders' budget, watched where no tmpfs caps them
         if self.config.in_process:
             return
         try:
@@ -56,6 +57,8 @@ class Sandbox(StartsWorkers):
                 self._plan = namespaces.Plan(self.user, self.config.network, self._dir / "work",
                                              self.config.scratch_mb, hide=launch.course_paths(self),
                                              namespaces=self._namespaces_wanted())
+            if not (self._plan is not None and self._plan.mount):
+                self._disk = disk_budget.Watch(self._dir / "work", self.config.scratch_mb)
             sweeping.live_boxes.add(self)
             self._zygote = Zygote(self)  # boots (imports numpy) while we check the interpreter
             if self.user is not None:

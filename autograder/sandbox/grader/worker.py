@@ -97,7 +97,7 @@ class Worker(WorkerOperations):
             reply, payload = self._channel.exchange(header, sent, self._config.call_timeout_s, budget=budget)
             _record_exchange(reply, enc.offset, len(payload), timing.clock() - started)
         except _Died as died:
-            raise self._die(died.cause, what) from None
+            raise self._die(died.cause, what, detail=died.detail) from None
         except BaseException:
             # Interrupted here (e.g. the plugin's per-test alarm) with a reply possibly half
             # read: the stream is out of step, so this worker must not be used again.
@@ -158,7 +158,7 @@ class Worker(WorkerOperations):
             weakref.finalize(remote, self._release.append, h)
         return remote
 
-    def _die(self, cause, what, err=None, memory=False):
+    def _die(self, cause, what, err=None, memory=False, detail=None):
         """The worker is unusable: kill it (and all it started) and explain why."""
         grace = {"eof": 0.5, "fatal": 0.5}.get(cause, 0.0)
         status = self._channel.finish(grace)  # and everything the worker started
@@ -166,7 +166,7 @@ class Worker(WorkerOperations):
             self._dead = SandboxError(f"grader error: a worker process failed to set up "
                                       f"(status {status}):\n{self._channel.output.text()[-3000:]}")
             return self._dead
-        exc = why_it_ended(cause, what, status, self._config, err, memory)
+        exc = why_it_ended(cause, what, status, self._config, err, memory, detail)
         if isinstance(exc, WorkerTimeout):
             for name in self._channel.unfinished_imports():  # they hung: never again in this Sandbox
                 self._import_timeouts.setdefault(name, exc.reason)
@@ -174,7 +174,7 @@ class Worker(WorkerOperations):
         return exc
 
 
-def why_it_ended(cause, what, status, config, err=None, memory=False):
+def why_it_ended(cause, what, status, config, err=None, memory=False, detail=None):
     """The StudentError that explains a worker's end to the student: how it ended (the
     channel's `status`), and what the grader was doing (`what`)."""
     c = config
@@ -185,6 +185,9 @@ def why_it_ended(cause, what, status, config, err=None, memory=False):
     elif err is not None:
         exc = WorkerCrashed(err.type_name, f"{err.message}: your code ended the process while {what}",
                             err.frames)
+    elif cause == "disk":  # the trusted side ended it (layers/disk_budget.py)
+        exc = WorkerCrashed("WorkerCrashed", f"your code {detail} in its folders while {what}; "
+                            f"the process was stopped")
     elif cause == "timeout":
         exc = WorkerTimeout("Timeout", f"{what} did not finish within {c.call_timeout_s:g} s; it was stopped")
         exc.reason = f"did not finish within {c.call_timeout_s:g} s"

@@ -3,8 +3,9 @@ of isolation, done as root BEFORE anything untrusted runs.
 
 Full mode: all four where the host allows them, as below.
 Docker mode: none (Gradescope's container has no CAP_SYS_ADMIN; AUTOGRADER_NAMESPACES=off
-           forces the same anywhere): every guarantee must hold with the other layers, and
-           workers see the container's processes and have no total cap on what they write.
+           forces the same anywhere): every guarantee must hold with the other layers;
+           workers see the container's processes, and what they write is capped by the
+           trusted side's measure instead of a tmpfs (disk_budget.py).
 Portable mode: none.
 
 The zygote is started by the grader as the sandbox user, never as root. Between fork and
