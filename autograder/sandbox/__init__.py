@@ -11,11 +11,12 @@ from .remote import Remote
 from .sandbox import Sandbox
 from .worker import Worker
 from .config import SandboxConfig
-from .errors import BadValue, GraderCodeFrame, SandboxError, StudentError, StudentFrame, WorkerCrashed, WorkerTimeout
+from .errors import (BadValue, GraderCodeFrame, SandboxError, StudentError, StudentFrame, TooLarge, WorkerCrashed,
+                     WorkerTimeout)
 from .users import ensure_sandbox_user
 
 __all__ = [
     "Sandbox", "SandboxConfig", "Worker", "Remote", "fetch", "safe_text",
-    "StudentError", "StudentFrame", "GraderCodeFrame", "WorkerCrashed", "WorkerTimeout", "BadValue", "SandboxError",
+    "StudentError", "StudentFrame", "GraderCodeFrame", "WorkerCrashed", "WorkerTimeout", "BadValue", "TooLarge", "SandboxError",
     "ensure_sandbox_user",
 ]
