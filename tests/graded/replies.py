@@ -5,7 +5,7 @@ shapes the test expects (the trusted side stays bounded whatever the student ret
     grads = fetch(dense.get_weight_gradients(), (n, m, r), (n, 1, r))  # the largest variants accepted
     flag = fetch(builtins.isinstance(t, Tensor))                 # a few numbers, flags or ids
 
-The budget is `autograder.sandbox.fetching.budget_for(*shapes)`: twice their bytes in float64
+The budget is `autograder.sandbox.budget_for(*shapes)`: twice their bytes in float64
 plus 64 KB, room for a float32 or float64 answer, a Tensor's wrapping, a list instead of an
 array, and any wrong-but-small answer, whose shape the test's feedback then names. With no
 shape, SMALL. A larger value is refused before any of it reaches the grader (the worker does
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.sandbox import TooLarge, fetch as fetch_from_worker
-from autograder.sandbox.fetching import budget_for
+from autograder.sandbox import TooLarge, budget_for, fetch as fetch_from_worker
 
 # For numbers, flags, ids, short lists and names: what a test reads when it expects no array.
 SMALL = 64 * 1024
