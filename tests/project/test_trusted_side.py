@@ -149,7 +149,7 @@ def test_a_grading_process_killed_mid_run_leaves_no_folder_and_says_so(reference
 def test_the_sandbox_folder_is_reachable_by_its_own_user_only(tmp_path):
     import pwd
 
-    from autograder.sandbox.folder import make_sandbox_dir
+    from autograder.sandbox.grader.folder import make_sandbox_dir
     submission = tmp_path / "sub"
     (submission / "pkg").mkdir(parents=True)
     (submission / "pkg" / "a.py").write_text("x = 1\n")
