@@ -34,7 +34,7 @@ from autograder.validate.verdicts import (Verdict, check_agreement, check_degene
                                           check_hostile, check_mutant, check_zero, is_grader_error, secret_markers)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
-# What `--compare-portable` adds to a twin grading's environment (sandbox/backend.py's switch;
+# What `--compare-portable` adds to a twin grading's environment (sandbox/grader/backend.py's switch;
 # validate names it rather than importing the sandbox).
 PORTABLE = {"AUTOGRADER_PORTABLE": "1"}
 
