@@ -21,6 +21,7 @@ from .errors import SandboxError
 
 RUNTIME_PACKAGE = "_agsandbox"
 RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py",
+                 "partial_import.py",
                  "zygote_process.py", "confine.py", "portable_worker.py", "ipc.py", "workdir.py")
 HERE = Path(__file__).resolve().parent
 
