@@ -54,16 +54,10 @@ PACKAGE = {
     "pkg/exits.py": """\
         import sys
 
-
-        def before():
-            return 4
-
-
+        LIMIT = 4
+        before = lambda: LIMIT  # noqa: E731
         sys.exit(5)
-
-
-        def after():
-            return 6
+        AFTER = 6
         """,
     "pkg/unrelated.py": """\
         def fine():
@@ -128,9 +122,9 @@ def test_an_exit_at_import_is_set_aside_and_replaying_it_keeps_the_worker(box):
     with box.worker() as w:
         exits = w.import_module("pkg.exits")
         assert exits.before() == 4
-        stop = raised(lambda: exits.after)
+        stop = raised(lambda: exits.AFTER)
         assert not isinstance(stop, WorkerCrashed)
-        assert (stop.type_name, stop.location.file, stop.location.line) == ("SystemExit", "pkg/exits.py", 8)
+        assert (stop.type_name, stop.location.file, stop.location.line) == ("SystemExit", "pkg/exits.py", 5)
         assert w.alive and exits.before() == 4
 
 
