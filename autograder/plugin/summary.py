@@ -149,17 +149,19 @@ def where_to_start(items: list[pytest.Item], tests: list[TestEntry]) -> str:
 
 def set_aside_at_import(records: dict, shared=()) -> str:
     """Modules that raised while they were imported and were kept as far as they ran
-    (sandbox/partial_import.py): one item per error (its type and message: a missing file
-    stops every module importing it), with the modules it stopped, and the error's whole
+    (sandbox/partial_import.py): one item per error (where it was raised; for a missing
+    module, wherever it was imported), with the modules it stopped, and the error's whole
     message when tests that needed what it never reached share it (`shared`: (ImportFailure,
     count) said once, see _said_once)."""
     groups: dict[tuple, list] = {}
     for record in records.values():
-        groups.setdefault((record.type_name, record.message), []).append(record)
+        # One error is one place, but a missing module or name stops every file importing it.
+        place = () if record.type_name in ("ModuleNotFoundError", "ImportError") else (record.file, record.line)
+        groups.setdefault((record.type_name, record.message, *place), []).append(record)
     if not groups:
         return ""
     items = []
-    for (kind, message), stopped in list(groups.items())[:10]:
+    for (kind, message, *_), stopped in list(groups.items())[:10]:
         origins = list(dict.fromkeys((r.file, r.line) for r in stopped))
         error = f"{code_span(kind, 100)} {code_span(message)}"
         if len(origins) == 1 and origins[0][0]:
