@@ -245,3 +245,22 @@ def test_an_exit_at_import_in_one_module_costs_only_what_follows_it(reference_di
     names = {n: t["name"] for n, t in by_number(doc).items()}
     assert {n for n, name in names.items() if name.startswith("Softmax")} <= set(losing)
     assert not {n for n, name in names.items() if name.startswith(("LeakyReLU", "Sigmoid"))} & set(losing)
+
+
+def test_what_the_top_says_quotes_the_students_text_as_data():
+    """Every name, message and path in the item is the student's (or their code's) text."""
+    from autograder.plugin.outcome import ImportFailure
+    from autograder.plugin.summary import set_aside_at_import
+    from autograder.sandbox.errors import SetAsideAtImport
+    from autograder.sandbox.errors import StudentError as Raised
+    from autograder.untrusted import live_markup
+    hostile = "<img src=x onerror=alert(1)> [click](http://x) `` ``` <b>"
+    record = SetAsideAtImport("beras.losses", f"Err{hostile}", hostile, f"beras/{hostile}.py", 3,
+                              f"beras/{hostile}.py", 3)
+    importer = SetAsideAtImport("assignment", record.type_name, hostile, record.file, 3, "assignment.py", 13)
+    raised = Raised(record.type_name, hostile, [(record.file, 3, "<module>", hostile)])
+    failure = ImportFailure(key="k", module="beras.losses", short="s", markdown=raised.markdown(),
+                            type_name=record.type_name, message=hostile, file=record.file, line=3)
+    text = set_aside_at_import({"beras.losses": record, "assignment": importer}, [(failure, 4)])
+    assert "4 tests need what it did not reach" in text and "It also stopped `assignment.py` at line 13" in text
+    assert not live_markup(text), text
