@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox.config import SandboxConfig
+from autograder.sandbox.grader.config import SandboxConfig
 
 ENGINE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding autograder/ and autograder.cfg
 CONFIG_ENV = "AUTOGRADER_CONFIG"
@@ -67,7 +67,7 @@ class Course:
     # raises its error, so the rest of the file is graded (autograder/partial.py).
     set_aside_syntax_errors: bool = True
     # ... and a module that raises while it is imported is kept as far as it ran, so only the
-    # tests needing what it never reached fail (sandbox/partial_import.py; carried to the
+    # tests needing what it never reached fail (sandbox/inside/partial_import.py; carried to the
     # workers as `sandbox.keep_partial_imports`).
     set_aside_import_errors: bool = True
     data: DataFiles | None = None  # None: the course has no [data] section

@@ -12,7 +12,7 @@ line (or the error's own), blank lines the rest.
 Only blocks that do not run at import are set aside: a function's body (or a block inside
 one), or an `if __name__ == ...:` block. An error in module-level code, a class body or a
 `def` line we cannot rebuild leaves the file as it was: it fails to import, and the worker
-sets the module aside then (sandbox/partial_import.py: only the tests that need it fail).
+sets the module aside then (sandbox/inside/partial_import.py: only the tests that need it fail).
 A pathological file (RecursionError, MemoryError in the parser, a crash of the parsing child,
 too large) is left as is. The grading process itself never parses student source: a child
 interpreter does (see set_aside_unparseable).

@@ -28,7 +28,7 @@ class ImportFailure:
     markdown: str   # Markdown: the whole message, as one test would have shown it
     type_name: str = ""  # the error, and where it was raised (the innermost file of the
     message: str = ""    # submission; "" when none): what matches it with a module set
-    file: str = ""       # aside at import (sandbox.errors.SetAsideAtImport)
+    file: str = ""       # aside at import (sandbox.grader.errors.SetAsideAtImport)
     line: int = 0
 
 

@@ -149,7 +149,7 @@ def where_to_start(items: list[pytest.Item], tests: list[TestEntry]) -> str:
 
 def set_aside_at_import(records: dict, shared=()) -> str:
     """Modules that raised while they were imported and were kept as far as they ran
-    (sandbox/partial_import.py): one item per error (where it was raised; for a missing
+    (sandbox/inside/partial_import.py): one item per error (where it was raised; for a missing
     module, wherever it was imported), with the modules it stopped, and the error's whole
     message when tests that needed what it never reached share it (`shared`: (ImportFailure,
     count) said once, see _said_once)."""

@@ -1,5 +1,5 @@
 """Partial work keeps its points (issue 17): a module that still raises while it is imported
-costs only the tests that need what it never reached (autograder/sandbox/partial_import.py).
+costs only the tests that need what it never reached (autograder/sandbox/inside/partial_import.py).
 
 The handout's `beras/__init__.py` imports every module, so before this one leftover line at
 the top level of any module (a NameError, an import of a package that is not installed,
@@ -251,8 +251,8 @@ def test_what_the_top_says_quotes_the_students_text_as_data():
     """Every name, message and path in the item is the student's (or their code's) text."""
     from autograder.plugin.outcome import ImportFailure
     from autograder.plugin.summary import set_aside_at_import
-    from autograder.sandbox.errors import SetAsideAtImport
-    from autograder.sandbox.errors import StudentError as Raised
+    from autograder.sandbox.grader.errors import SetAsideAtImport
+    from autograder.sandbox.grader.errors import StudentError as Raised
     from autograder.untrusted import live_markup
     hostile = "<img src=x onerror=alert(1)> [click](http://x) `` ``` <b>"
     record = SetAsideAtImport("beras.losses", f"Err{hostile}", hostile, f"beras/{hostile}.py", 3,

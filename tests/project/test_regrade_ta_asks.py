@@ -37,7 +37,7 @@ def build_export(root):
         elif kind == "syntax error":
             # Module-level: a broken function alone would be set aside (autograder/partial.py);
             # in every file: one file that cannot be read costs only the tests that need it
-            # (sandbox/partial_import.py), and calc/vec.py needs nothing of calc/__init__.py.
+            # (sandbox/inside/partial_import.py), and calc/vec.py needs nothing of calc/__init__.py.
             for name in ("__init__.py", "vec.py"):
                 with open(target / "calc" / name, "a") as handle:
                     handle.write("\nbroken = (\n")

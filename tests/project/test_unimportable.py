@@ -33,7 +33,7 @@ def test_one_message_at_the_top_not_one_per_test(template_dir, tmp_path, breakag
     doc, _ = graded(sub, public_only=True)
     top, outputs = unimportable_outputs(doc)
     # A file Python cannot read is set aside at import like any module that raises there
-    # (sandbox/partial_import.py): one item at the top, and the tests that do not need it run.
+    # (sandbox/inside/partial_import.py): one item at the top, and the tests that do not need it run.
     opening = ("**Part of your code stopped while it was imported**" if breakage == "module-level syntax error"
                else "**Your code could not be imported**")
     assert top.count(opening) == 1, top

@@ -43,7 +43,8 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 
 import data
 import idx
-from autograder.sandbox import StudentError, WorkerTimeout, fetch
+from autograder.sandbox import StudentError, WorkerTimeout
+from replies import fetch
 from autograder.untrusted import code_span
 from feedback import REMINDER, Hint, failed_unit_tests, failure, message
 from hidden import network as oracle
