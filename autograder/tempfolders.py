@@ -12,15 +12,27 @@ recorded folder after the grading process has ended, however it ended.
 
 removes the recorded folders and, when STATUS says the grading process was killed by a
 signal, rewrites RESULTS to say so (a valid document, keeping the tests already recorded).
+
+A sandbox user made for the grading (sandbox/users.py: a random uid per grading) is
+recorded the same way (a line `user NAME`): its processes, IPC objects and files in the
+shared temporary folders go, then the user.
+
+A grading run by hand (`python -m autograder grade`, `check`) has no such parent. So every
+grading process also keeps its own record in a registry folder (`/run/beras-autograder/
+gradings` as root), holding an exclusive lock on it while it lives; every grading starts by
+sweeping the records whose lock is free, i.e. whose process is gone however it ended
+(`sweep_stale`). What a SIGKILLed hand-run grading left goes at the next grading at the latest.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 RECORD_ENV = "AUTOGRADER_TEMP_RECORD"
@@ -36,25 +48,45 @@ def make(prefix: str, dir: str | Path | None = None) -> Path:
 
 
 def record(path: Path) -> None:
+    _append(os.fsencode(os.path.abspath(path)) + b"\n")
+
+
+def record_user(name: str) -> None:
+    """A sandbox user made for this grading (before it is created): removed like the folders."""
+    _append(USER_LINE + name.encode() + b"\n")
+
+
+USER_LINE = b"user "
+
+
+def _append(line: bytes) -> None:
     name = os.environ.get(RECORD_ENV)
-    if not name:
-        return
-    try:
-        fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    except OSError:  # the parent's folder is gone: grading goes on, and cleans up after itself
-        return
-    try:
-        os.write(fd, os.fsencode(os.path.abspath(path)) + b"\n")
-    finally:
-        os.close(fd)
+    if name:
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:  # the parent's folder is gone: grading goes on, and cleans up after itself
+            fd = None
+        if fd is not None:
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+    own = _own_record()
+    if own is not None:
+        with contextlib.suppress(OSError):
+            os.write(own, line)
 
 
 def remove_recorded(record_file: str | Path) -> list[str]:
-    """Remove every folder named in `record_file` that is still there; the removed paths."""
+    """Remove every folder and sandbox user named in `record_file` that is still there (the
+    users first: nothing of theirs may still write below a folder); the removed paths."""
     try:
         lines = Path(record_file).read_bytes().splitlines()
     except OSError:
         return []
+    for raw in dict.fromkeys(lines):
+        if raw.startswith(USER_LINE):
+            _remove_user(raw[len(USER_LINE):].decode(errors="replace"))
     removed = []
     for raw in dict.fromkeys(lines):  # once each, in order
         path = os.fsdecode(raw)
@@ -67,6 +99,111 @@ def remove_recorded(record_file: str | Path) -> list[str]:
         if stat.S_ISDIR(info.st_mode):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+    return removed
+
+
+def _remove_user(name: str) -> None:
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    from autograder.sandbox.users import is_grading_user, remove_grading_user
+    if is_grading_user(name):
+        remove_grading_user(name)
+
+
+# ---------------------------------------------------------------- the registry of gradings
+
+ROOT_REGISTRY = "/run/beras-autograder/gradings"  # root-only, like the users' claim locks
+_own: list = []  # [fd of this process's locked record, its path, pid], once made
+
+
+def registry() -> Path | None:
+    """The folder of the gradings' own records: root's under /run, else the user's (in
+    $XDG_RUNTIME_DIR, else the temporary folder). None where it cannot be made safely (not
+    ours, open to others) or without flock (Windows): then only a parent cleans up."""
+    if os.name != "posix":
+        return None
+    if os.geteuid() == 0:
+        folder = Path(ROOT_REGISTRY)
+    else:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        base = Path(runtime) if runtime and os.path.isdir(runtime) else Path(tempfile.gettempdir())
+        folder = base / f"beras-autograder-gradings-{os.geteuid()}"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return None
+    return folder
+
+
+def _own_record() -> int | None:
+    """This process's record, made on first use: locked before it gets its final name, so a
+    sweep never takes a live grading's record for a stale one."""
+    if _own and _own[2] == os.getpid():
+        return _own[0]
+    folder = registry()
+    if folder is None:
+        return None
+    import atexit
+    import fcntl
+    stem = f"{os.getpid()}-{os.urandom(6).hex()}"
+    making = folder / f"{stem}.new"
+    try:
+        fd = os.open(making, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        final = folder / f"{stem}.record"
+        os.rename(making, final)
+    except OSError:
+        return None
+    _own[:] = [fd, final, os.getpid()]
+    atexit.register(_finish_own)
+    return fd
+
+
+def _finish_own() -> None:
+    """At this process's exit: whatever it recorded and did not remove goes, then the record."""
+    if not _own or _own[2] != os.getpid():
+        return  # a forked child exiting: the record is its parent's
+    fd, path, _ = _own
+    with contextlib.suppress(Exception):
+        remove_recorded(path)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    _own.clear()
+
+
+def sweep_stale() -> list[str]:
+    """Remove what ended gradings left: every record in the registry whose lock is free
+    belongs to a process that is gone. Returns the folders removed."""
+    folder = registry()
+    if folder is None:
+        return []
+    import fcntl
+    removed = []
+    for path in sorted(folder.glob("*.record")):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its grading is alive
+            if os.path.exists(path):  # not already swept by another grading
+                removed += remove_recorded(path)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        finally:
+            os.close(fd)
+    for path in folder.glob("*.new"):  # a process killed between creating and naming its record
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > 60:
+                path.unlink()
     return removed
 
 
