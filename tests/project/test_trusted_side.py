@@ -176,9 +176,8 @@ def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_sta
             time.sleep(0.05)
         time.sleep(4)  # Sigmoid's test runs: its daemon is up
         sandbox = next(p for p in tmp.iterdir() if p.name.startswith("beras-sandbox-"))
-        uid = sandbox.stat().st_gid  # root:<the grading user's group>, numbered as the user
-        name = grp.getgrgid(uid).gr_name
-        assert pwd.getpwnam(name).pw_uid == uid >= 1 << 20
+        name = grp.getgrgid(sandbox.stat().st_gid).gr_name  # root:<the grading user's group>
+        uid = pwd.getpwnam(name).pw_uid
     finally:
         proc.kill()  # SIGKILL, no clean-up of any kind
         proc.wait()
@@ -190,13 +189,13 @@ def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_sta
                                        extra_pytest_args=["-k", "test_dense_forward"]),
                          cwd=ENGINE_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert nxt.returncode == 0, nxt.stdout[-3000:]
-    assert "temporary folder(s) that ended gradings left" in nxt.stdout
-    assert limits_tasks_of_user(uid) == []
-    with pytest.raises(KeyError):
-        pwd.getpwnam(name)
     left = [p.name for p in tmp.iterdir()]
     tmp.rmdir() if not left else None
     assert left == [], f"left behind: {left}"
+    assert limits_tasks_of_user(uid) == []
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)  # a user made for that grading only
+    assert "temporary folder(s) that ended gradings left" in nxt.stdout
 
 
 def limits_tasks_of_user(uid: int) -> list[int]:
