@@ -19,9 +19,8 @@ shared temporary folders go, then the user.
 
 A grading run by hand (`python -m autograder grade`, `check`) has no such parent. So every
 grading process also keeps its own record in a registry folder (`/run/beras-autograder/
-gradings` as root), holding an exclusive lock on it while it lives; every grading starts by
-sweeping the records whose lock is free, i.e. whose process is gone however it ended
-(`sweep_stale`). What a SIGKILLed hand-run grading left goes at the next grading at the latest.
+gradings` as root), named after its pid and start time; every grading starts by sweeping
+the records whose process is gone, however it ended (`sweep_stale`; Linux only). What a SIGKILLed hand-run grading left goes at the next grading at the latest.
 """
 from __future__ import annotations
 
@@ -32,7 +31,6 @@ import signal
 import stat
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 RECORD_ENV = "AUTOGRADER_TEMP_RECORD"
@@ -105,31 +103,35 @@ def remove_recorded(record_file: str | Path) -> list[str]:
 def _remove_user(name: str) -> None:
     if os.name != "posix" or os.geteuid() != 0:
         return
-    from autograder.sandbox.users import is_grading_user, remove_grading_user
-    if is_grading_user(name):
-        remove_grading_user(name)
+    from autograder.sandbox.sweeping import clean_shared_temp
+    from autograder.sandbox.users import grading_uid, is_grading_user, remove_grading_user
+    if is_grading_user(name) and remove_grading_user(name):
+        clean_shared_temp(grading_uid(name))  # what it left in /tmp, /dev/shm, ...
 
 
 # ---------------------------------------------------------------- the registry of gradings
 
 ROOT_REGISTRY = "/run/beras-autograder/gradings"  # root-only, like the users' claim locks
-_own: list = []  # [fd of this process's locked record, its path, pid], once made
+_own: list = []  # [fd of this process's record, its path, pid], once made
 
 
 def registry() -> Path | None:
     """The folder of the gradings' own records: root's under /run, else the user's (in
-    $XDG_RUNTIME_DIR, else the temporary folder). None where it cannot be made safely (not
-    ours, open to others) or without flock (Windows): then only a parent cleans up."""
-    if os.name != "posix":
+    $XDG_RUNTIME_DIR, else ~/.cache), never in the temporary folder. Linux only (a record's
+    owner is checked in /proc); None where it cannot be made safely (not ours, open to
+    others): then only a parent cleans up."""
+    if not sys.platform.startswith("linux"):
         return None
     if os.geteuid() == 0:
         folder = Path(ROOT_REGISTRY)
     else:
         runtime = os.environ.get("XDG_RUNTIME_DIR")
-        base = Path(runtime) if runtime and os.path.isdir(runtime) else Path(tempfile.gettempdir())
-        folder = base / f"beras-autograder-gradings-{os.geteuid()}"
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = runtime if runtime and os.path.isdir(runtime) else cache
+        folder = Path(base) / "beras-autograder" / "gradings"
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(folder.parent, mode=0o700, exist_ok=True)  # both 0700 when we make them
+        folder.mkdir(mode=0o700, exist_ok=True)
         info = os.lstat(folder)
     except OSError:
         return None
@@ -138,26 +140,33 @@ def registry() -> Path | None:
     return folder
 
 
+def _started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot), or None if there is none: with
+    the pid, it names one process for good (a pid alone may be reused)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        # fields 3 and 22, counted after the command's closing parenthesis; a zombie has ended
+        return None if fields[0] in (b"Z", b"X") else fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
 def _own_record() -> int | None:
-    """This process's record, made on first use: locked before it gets its final name, so a
-    sweep never takes a live grading's record for a stale one."""
+    """This process's record, `<pid>-<start time>.record`, made on first use."""
     if _own and _own[2] == os.getpid():
         return _own[0]
     folder = registry()
-    if folder is None:
+    started = _started(os.getpid())
+    if folder is None or started is None:
         return None
-    import atexit
-    import fcntl
-    stem = f"{os.getpid()}-{os.urandom(6).hex()}"
-    making = folder / f"{stem}.new"
+    path = folder / f"{os.getpid()}-{started}.record"
     try:
-        fd = os.open(making, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        final = folder / f"{stem}.record"
-        os.rename(making, final)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError:
         return None
-    _own[:] = [fd, final, os.getpid()]
+    import atexit
+    _own[:] = [fd, path, os.getpid()]
     atexit.register(_finish_own)
     return fd
 
@@ -177,33 +186,24 @@ def _finish_own() -> None:
 
 
 def sweep_stale() -> list[str]:
-    """Remove what ended gradings left: every record in the registry whose lock is free
-    belongs to a process that is gone. Returns the folders removed."""
+    """Remove what ended gradings left: every record in the registry whose process is gone
+    (however it ended). Returns the folders removed."""
     folder = registry()
     if folder is None:
         return []
-    import fcntl
     removed = []
     for path in sorted(folder.glob("*.record")):
+        pid, _, started = path.stem.partition("-")
+        if not pid.isdigit() or _started(int(pid)) == started:
+            continue  # its grading is alive
+        taken = path.with_name(f"{path.stem}.sweeping-{os.getpid()}")
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            os.rename(path, taken)  # one sweeper per record, if two gradings start together
         except OSError:
             continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # its grading is alive
-            if os.path.exists(path):  # not already swept by another grading
-                removed += remove_recorded(path)
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        finally:
-            os.close(fd)
-    for path in folder.glob("*.new"):  # a process killed between creating and naming its record
+        removed += remove_recorded(taken)
         with contextlib.suppress(OSError):
-            if time.time() - path.stat().st_mtime > 60:
-                path.unlink()
+            os.unlink(taken)
     return removed
 
 

@@ -97,9 +97,9 @@ def claim_sandbox_user(configured=None):
     else NAME-g2, NAME-g3, ...; each is claimed with an exclusive flock held until
     release_sandbox_user(). Sandboxes of one process share their claim (the process
     grades one submission at a time)."""
-    import fcntl
     if not (configured or os.environ.get("AUTOGRADER_SANDBOX_USER")):
         return _claim_grading_user()
+    import fcntl
     base = sandbox_user_name(configured)
     with _claims_lock:
         os.makedirs(LOCK_DIR, mode=stat.S_IRWXU, exist_ok=True)
@@ -219,26 +219,31 @@ def _taken(lookup, key):
         return False
 
 
+def grading_uid(name):
+    return int(name[len(GRADING_USER_PREFIX):])
+
+
 def remove_grading_user(name):
-    """Everything of a user made per grading goes: its processes, its System V IPC objects,
-    what it left at the top of the shared temporary folders, then its passwd and group
-    entries. Idempotent; refuses any other user."""
+    """A user made per grading goes: its processes, its System V IPC objects, then its passwd
+    and group entries (what it left in the shared temporary folders is the caller's:
+    sweeping.clean_shared_temp). Idempotent; refuses any other user. True if it was there."""
     import grp
     import pwd
+
+    from .ipc import remove_all_of
     if not is_grading_user(name):
         raise ValueError(f"{name!r} is not a user made per grading")
-    uid = int(name[len(GRADING_USER_PREFIX):])
+    uid = grading_uid(name)
     user_there, group_there = _taken(pwd.getpwnam, name), _taken(grp.getgrnam, name)
     if user_there:
         if pwd.getpwnam(name).pw_uid != uid:
             raise ValueError(f"user {name!r} does not have uid {uid}")
-        from . import ipc, sweeping
         kill_everything_of(uid, uid)
-        sweeping.clean_shared_temp(uid)
-        ipc.remove_all_of(uid)
+        remove_all_of(uid)
         subprocess.run(["userdel", name], capture_output=True)
-    if (user_there or group_there) and _taken(grp.getgrnam, name) and grp.getgrnam(name).gr_gid == uid:
+    if group_there and _taken(grp.getgrnam, name) and grp.getgrnam(name).gr_gid == uid:
         subprocess.run(["groupdel", name], capture_output=True)
+    return user_there or group_there
 
 
 def kill_everything_of(uid, gid=65534, deadline_s=10):
