@@ -31,8 +31,8 @@ PY="$BERAS_VENV/bin/python"
 #    run the venv.
 "$PY" - <<'CHECKUSER'
 import os, sys
-from autograder.sandbox.users import (check_interpreter_runnable, create_grading_user, ensure_sandbox_user,
-                                      remove_grading_user)
+from autograder.sandbox.layers.sandbox_user import (check_interpreter_runnable, create_grading_user,
+                                                   ensure_sandbox_user, remove_grading_user)
 if os.environ.get("AUTOGRADER_SANDBOX_USER"):
     print("setup.sh: sandbox user", ensure_sandbox_user().pw_name)
     sys.exit(0)

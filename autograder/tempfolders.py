@@ -13,7 +13,7 @@ recorded folder after the grading process has ended, however it ended.
 removes the recorded folders and, when STATUS says the grading process was killed by a
 signal, rewrites RESULTS to say so (a valid document, keeping the tests already recorded).
 
-A sandbox user made for the grading (sandbox/users.py: a random uid per grading) is
+A sandbox user made for the grading (sandbox/layers/sandbox_user.py: a random uid per grading) is
 recorded the same way (a line `user NAME`): its processes, IPC objects and files in the
 shared temporary folders go, then the user.
 
@@ -103,8 +103,8 @@ def remove_recorded(record_file: str | Path) -> list[str]:
 def _remove_user(name: str) -> None:
     if os.name != "posix" or os.geteuid() != 0:
         return
-    from autograder.sandbox.sweeping import clean_shared_temp
-    from autograder.sandbox.users import grading_uid, is_grading_user, remove_grading_user
+    from autograder.sandbox.layers.sweeping import clean_shared_temp
+    from autograder.sandbox.layers.sandbox_user import grading_uid, is_grading_user, remove_grading_user
     if is_grading_user(name) and remove_grading_user(name):
         clean_shared_temp(grading_uid(name))  # what it left in /tmp, /dev/shm, ...
 

@@ -183,7 +183,7 @@ def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_sta
         proc.wait()
     left = sorted(p.name for p in tmp.iterdir())
     assert any(n.startswith("beras-sandbox-") for n in left) and any(n.startswith("autograder-submission-") for n in left)
-    assert limits_tasks_of_user(uid), "the student's daemon should have outlived its grading"
+    assert tasks_of_user(uid), "the student's daemon should have outlived its grading"
 
     nxt = subprocess.run(grade_command(reference_dir, tmp_path / "next.json",
                                        extra_pytest_args=["-k", "test_dense_forward"]),
@@ -192,22 +192,22 @@ def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_sta
     left = [p.name for p in tmp.iterdir()]
     tmp.rmdir() if not left else None
     assert left == [], f"left behind: {left}"
-    assert limits_tasks_of_user(uid) == []
+    assert tasks_of_user(uid) == []
     with pytest.raises(KeyError):
         pwd.getpwnam(name)  # a user made for that grading only
     assert "temporary folder(s) that ended gradings left" in nxt.stdout
 
 
-def limits_tasks_of_user(uid: int) -> list[int]:
-    from autograder.sandbox import limits
-    return limits.tasks_of_user(uid)
+def tasks_of_user(uid: int) -> list[int]:
+    from autograder.sandbox import processes
+    return processes.tasks_of_user(uid)
 
 
 @pytest.mark.needs_root
 def test_the_sandbox_folder_is_reachable_by_its_own_user_only(tmp_path):
     import pwd
 
-    from autograder.sandbox.folder import make_sandbox_dir
+    from autograder.sandbox.grader.folder import make_sandbox_dir
     submission = tmp_path / "sub"
     (submission / "pkg").mkdir(parents=True)
     (submission / "pkg" / "a.py").write_text("x = 1\n")

@@ -6,7 +6,7 @@ forward, Softmax's Jacobian. Each repetition sends fresh inputs (never seen befo
 cache of results gains nothing) to the student's layer, in the student's worker, and, in a
 fresh worker that never imported the student's code, to a yardstick: ordinary whole-array
 NumPy work of the same sizes (worker_side/timing.py, public). The grader reads CPU time from
-the kernel around each call (autograder/sandbox/cputime.py): for the student, every process
+the kernel around each call (autograder/sandbox/grader/cputime.py): for the student, every process
 of the grading's sandbox user, so work handed to a helper process counts; for the yardstick,
 its worker alone. The call includes reading every value of the result (a digest of it): a
 result that is wrong earns nothing, and one computed later or elsewhere is timed anyway.

@@ -1,4 +1,21 @@
-"""The unprivileged user that runs student code when the grader is root."""
+"""Layer: the sandbox user. The unprivileged user that runs student code when the grader is
+root: claimed per grading process (`claim_sandbox_user`), made for it with a random uid
+unless one is configured (`create_grading_user`), every process of it killed when the
+grading ends (`kill_everything_of`), and a made one removed (`remove_grading_user`).
+
+Stops: reading root's files (the course, `source/` on Gradescope, results), writing what root
+runs or trusts (the runtime, the submission copy, results.json), signalling or tracing the
+grader, one grading reaching another's processes (each has a user of its own), and, with a
+random uid per grading, one container's student sharing the per-uid accounting of the kernel
+(RLIMIT_NPROC, keyrings, inotify instances) with another container's on the same host.
+
+Full mode: the zygote drops to it between fork and exec (namespaces.py), so nothing of the
+           student's ever runs as root.
+Docker mode: the same (Gradescope grades as root): the first wall, and on its own the one
+           that keeps `source/` (0700) unreadable.
+Portable mode: as root on POSIX each worker is started as it too; otherwise (not root, or
+           Windows) student code runs as the student, on their own machine.
+"""
 import os
 import signal
 import stat
@@ -6,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from .errors import SandboxError
+from ..grader.errors import SandboxError
 
 # pwd, grp and fcntl are POSIX only, and only root needs them here: they are imported by the
 # functions that use them, so a student's `check` on Windows imports this module too.
@@ -230,7 +247,7 @@ def remove_grading_user(name):
     import grp
     import pwd
 
-    from .ipc import remove_all_of
+    from ..ipc import remove_all_of
     if not is_grading_user(name):
         raise ValueError(f"{name!r} is not a user made per grading")
     uid = grading_uid(name)
@@ -251,12 +268,12 @@ def kill_everything_of(uid, gid=65534, deadline_s=10):
     counted, not states). kill(-1) is sent by a helper that becomes that user: it reaches
     exactly the user's processes, in any PID namespace below ours, at once. Returns the
     pids still running at the deadline (normally none)."""
-    from . import limits
+    from .. import processes
     if uid == 0:
         raise ValueError("refusing to kill every process of root")
     deadline = time.monotonic() + deadline_s
     while True:
-        left = limits.tasks_of_user(uid)
+        left = processes.tasks_of_user(uid)
         if not left or time.monotonic() > deadline:
             return left
         pid = os.fork()

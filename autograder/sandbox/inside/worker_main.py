@@ -17,7 +17,8 @@ import traceback
 
 import numpy as np
 
-from . import import_watch, protocol, stubs
+from .. import protocol
+from . import import_watch, stubs
 
 MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
@@ -27,6 +28,8 @@ MAX_FRAMES = 30
 # calls back into or which call student code) is named "<grader: NAME>": a crash inside it, or
 # in code it called directly, is reported as such, so that feedback does not blame a student file.
 TEST_CODE_PREFIX = "<grader:"
+# Our runtime's top package: `_agsandbox` in the sandbox, autograder.sandbox in-process.
+RUNTIME_PACKAGE = (__package__ or "_agsandbox.inside").rpartition(".")[0]
 # Taken before student code can replace them. CPU: this thread's clock, because the
 # process clock is only updated at scheduler ticks once RLIMIT_CPU arms the process timer.
 _clock, _cpu_clock = time.perf_counter, time.thread_time
@@ -281,7 +284,7 @@ def describe_exception(exc, root, fatal):
     """What the trusted side learns of an exception: its type and message, and the frames
     in the submission (paths relative to `root`, the submission with a trailing separator)."""
     t = type(exc)
-    ours = t.__module__.startswith((__package__ or "_agsandbox") + ".")
+    ours = t.__module__.startswith(RUNTIME_PACKAGE + ".")
     plain = ours or t.__module__ in ("builtins", "__main__")
     name = t.__qualname__ if plain else f"{t.__module__}.{t.__qualname__}"
     try:

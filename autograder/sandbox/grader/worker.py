@@ -8,8 +8,8 @@ import weakref
 
 import numpy as np
 
-from .. import timing
-from . import protocol
+from ... import timing
+from .. import protocol
 from .channel import _Died
 from .errors import BadValue, SandboxError, StudentError, GraderCodeFrame, WorkerCrashed, WorkerTimeout
 from .remote import Remote

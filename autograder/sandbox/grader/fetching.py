@@ -3,7 +3,7 @@ plain (see protocol.decode_value), and may not hold a handle: a worker (whose en
 student may have patched) cannot slip a live Remote into "plain" data."""
 import numpy as np
 
-from . import protocol
+from .. import protocol
 from .errors import BadValue
 from .remote import Remote
 

@@ -1,7 +1,7 @@
 """What student code did wrong, as the trusted side reports it (Markdown for feedback)."""
 from typing import List, NamedTuple
 
-from ..untrusted import code_span, fence
+from ...untrusted import code_span, fence
 
 
 # Type names the engine gives what it saw (never an exception of the student's code).
