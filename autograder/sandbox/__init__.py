@@ -12,11 +12,12 @@ from .grader.remote import Remote
 from .grader.sandbox import Sandbox
 from .grader.worker import Worker
 from .grader.config import SandboxConfig
-from .grader.errors import BadValue, GraderCodeFrame, SandboxError, StudentError, StudentFrame, WorkerCrashed, WorkerTimeout
+from .grader.errors import (BadValue, GraderCodeFrame, SandboxError, StudentError, StudentFrame, TooLarge, WorkerCrashed,
+                            WorkerTimeout)
 from .layers.sandbox_user import ensure_sandbox_user
 
 __all__ = [
     "Sandbox", "SandboxConfig", "Worker", "Remote", "fetch", "budget_for", "safe_text", "cputime",
-    "StudentError", "StudentFrame", "GraderCodeFrame", "WorkerCrashed", "WorkerTimeout", "BadValue", "SandboxError",
+    "StudentError", "StudentFrame", "GraderCodeFrame", "WorkerCrashed", "WorkerTimeout", "BadValue", "TooLarge", "SandboxError",
     "ensure_sandbox_user",
 ]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, StudentError, WorkerCrashed,
+from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, StudentError, TooLarge, WorkerCrashed,
                                 WorkerTimeout, budget_for, fetch, processes)
 from autograder.sandbox.layers import namespaces
 
@@ -173,12 +173,14 @@ def test_huge_and_object_arrays_are_bad_values(box):
             fetch(h.big_array(20), budget=8 * 2**20)
         with pytest.raises(BadValue, match="dtype object"):
             fetch(h.object_array())
-        assert fetch(h.big_array(1)).nbytes == 1024 * 1024     # under the cap: fine
+        assert fetch(h.big_array(1), budget=2 * 2**20).nbytes == 1024 * 1024     # under the cap: fine
 
 
 def test_a_fetch_brings_back_no_more_than_its_budget(box):
     with box.worker() as w:
         h = hostile(w)
+        with pytest.raises(TooLarge, match=r"over the 1048576 bytes the test allows"):  # the small default
+            fetch(h.big_array(1))
         with pytest.raises(BadValue, match=r"shape \(1048576,\) and dtype uint8 .* 524288 bytes the test allows"):
             fetch(h.big_array(1), budget=512 * 1024)
         assert fetch(h.big_array(1), budget=budget_for((1 << 20,), dtype=np.uint8)).nbytes == 1 << 20

@@ -95,6 +95,14 @@ class BadValue(StudentError):
         return "Your code returned a value the grader cannot check"
 
 
+class TooLarge(BadValue):
+    """A fetched value over its fetch's budget: refused by the worker before it was sent (or,
+    from a worker that ignored the budget, from the frame's header before any byte was read)."""
+
+    def headline(self):
+        return "Your code returned a value far larger than the test expects"
+
+
 def _frame(file, line, function, source=""):
     # The worker reports these; a line number that is not a number would be text in our
     # Markdown, outside any quoting.

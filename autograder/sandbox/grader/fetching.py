@@ -8,9 +8,10 @@ from .errors import BadValue
 from .remote import Remote
 
 
-# What a fetch may bring back unless the test says more: plenty for the values a test
-# computes on small inputs, and a bound on what one reply can cost the trusted process.
-DEFAULT_BUDGET = 8 * 1024 * 1024
+# What a fetch may bring back unless the test says more (`budget_for`): plenty for the numbers,
+# flags and small arrays a test computes on small inputs, and a small bound on what one reply
+# can cost the trusted process (a test that reads more says so).
+DEFAULT_BUDGET = 1024 * 1024
 
 
 def budget_for(*shapes, dtype=np.float64, slack=2):

@@ -48,6 +48,10 @@ class BadValueError(Exception):
     """A value asked for by `fetch` that may not cross the boundary."""
 
 
+class OverBudget(BadValueError):
+    """A fetched value larger than the fetch's budget (told apart: the test says what it expected)."""
+
+
 class Handles:
     """The worker's table of the objects the trusted side holds handles to. The same object
     always gets the same handle while the trusted side holds it, so identity survives the
@@ -151,10 +155,10 @@ class Dispatcher:
                     encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
                     size = enc.offset + len(json.dumps(encoded, separators=(",", ":"), allow_nan=True)) + 16
                     if size > budget:  # numbers in lists take header room, not payload
-                        raise BadValueError(f"the value takes {size} bytes, over the {budget} bytes "
-                                            f"the test allows for it")
+                        raise OverBudget(f"the value takes {size} bytes, over the {budget} bytes "
+                                         f"the test allows for it")
                 except BadValueError as exc:
-                    return {"bad": str(exc)}, b""
+                    return {"bad": str(exc), **({"big": True} if isinstance(exc, OverBudget) else {})}, b""
                 return {"ok": encoded}, enc.parts()
             args = [decode(a) for a in header.get("args", ())]
             kwargs = decode(header.get("kwargs", {"d": []}))
@@ -209,12 +213,12 @@ def fetch_leaf(obj, enc, path, max_payload):
         if arr.dtype.kind not in protocol.ALLOWED_KINDS:
             raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
         if arr.nbytes > max_payload:
-            raise BadValueError(f"{path} is an array of shape {arr.shape} and dtype {arr.dtype} ({arr.nbytes} "
+            raise OverBudget(f"{path} is an array of shape {arr.shape} and dtype {arr.dtype} ({arr.nbytes} "
                                 f"bytes), over the {max_payload} bytes the test allows for it")
         try:
             return enc.array(arr)
-        except protocol.ProtocolError as exc:
-            raise BadValueError(f"{path}: {exc}") from None
+        except protocol.ProtocolError as exc:  # with the arrays before it, over the budget
+            raise OverBudget(f"{path}: {exc}") from None
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.integer):
