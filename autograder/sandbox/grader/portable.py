@@ -172,7 +172,9 @@ def _sandbox_user_if_root(config):
 
 def _release(user):
     from ..ipc import remove_all_of
-    from ..layers.sandbox_user import kill_everything_of, release_sandbox_user
+    from ..layers.sandbox_user import is_grading_user, kill_everything_of, release_sandbox_user, remove_grading_user
     if release_sandbox_user(user.pw_name) and sys.platform.startswith("linux"):
         kill_everything_of(user.pw_uid, user.pw_gid)  # a daemon that left its process group
         remove_all_of(user.pw_uid)
+        if is_grading_user(user.pw_name):
+            remove_grading_user(user.pw_name)
