@@ -74,9 +74,10 @@ def every_class_batch(c):
     right = [j for j in range(c) for _ in range(j + 2)]
     label = np.array(right + list(range(c)))
     predicted = np.array(right + [(j + 1) % c for j in range(c)])
-    probs = np.full((len(label), c), 0.1)
-    probs[np.arange(len(label)), predicted] = 0.6
-    return probs, np.eye(c)[label]
+    predicted, label = (judge.value("one_hot_encoding", np.arange(c), v) for v in (predicted, label))
+    if not (judge.known(predicted) and judge.known(label)):
+        return None  # student kit, a size with no recorded answer: checked on Gradescope
+    return 0.1 + 0.5 * predicted, label
 
 
 ACCURACY = ("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
@@ -115,9 +116,10 @@ def test_categorical_accuracy(beras, case):
     if has_ties(probs):
         checks.append(Check(ACCURACY + TIES + ".", on(probs, labels, case), cause="ties", neutral=ACCURACY + ".",
                             contrast=ACCURACY + ".", hint=TIES_HINT, size=len(probs)))
-    block, block_labels = every_class_batch(labels.shape[1])
-    checks.append(Check(ACCURACY + " (on a batch with rows of every class).",
-                        on(block, block_labels, {"probs": block, "labels": block_labels}), size=len(block)))
+    block = every_class_batch(labels.shape[1])
+    if block is not None:
+        checks.append(Check(ACCURACY + " (on a batch with rows of every class).",
+                            on(*block, {"probs": block[0], "labels": block[1]}), size=len(block[0])))
     choose(checks)
 
 
