@@ -289,14 +289,19 @@ def choose(checks: Sequence[Check]) -> None:
     failures are ranked: (1) a sub-check whose cause was observed (its hint says it, or its
     contrast passed); (2) a plain property whose hint names a mistake; (3) any plain property;
     (4) a sub-check whose cause was NOT observed, under its neutral title. Within a rank, the
-    smallest input, then the order given. A crash of student code is raised as it comes."""
-    failures = []
+    smallest input, then the order given. A crash (of student code in a sub-check) is raised
+    only when no sub-check failed with a verdict, which says more."""
+    failures, crashes = [], []
     for order, check in enumerate(checks):
         try:
             check.run(check.title, None)
         except Failed as failed:
             failures.append((order, check, failed))
+        except Exception as crash:  # noqa: BLE001 - kept, and raised below if nothing says more
+            crashes.append(crash)
     if not failures:
+        if crashes:
+            raise crashes[0]
         return
     failed_titles = {check.title for _, check, _ in failures}
     passed_titles = {check.title for check in checks} - failed_titles
@@ -559,7 +564,8 @@ def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
             matched.append(text)
     if len({mistake_of(text) for text in matched}) > 1:
         return None  # two kinds of mistake give this value on this input: nothing was observed
-    if matched and not (batch is not None and batch <= 1 and second is not None):
+    one_row = batch is not None and batch <= 1 and second is not None
+    if matched and not one_row:
         return matched[0]
     # On one row, a typical mistake that differs from the answer by a factor may be another
     # one whose factor involves N: the second batch size tells (factor_hint).
@@ -572,7 +578,10 @@ def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
             return Hint("sign", "your result has the wrong sign everywhere: check the sign of the formula.")
         if np.isclose(c, 0.0, atol=1e-12):
             return Hint(OBSERVATION, "your result is all zeros: is the computation missing, or overwritten?")
-        return factor_hint(c, batch, classes, second)
+        found = factor_hint(c, batch, classes, second)
+        if matched and mistake_of(found) in NEUTRAL:
+            return matched[0]  # no factor of N at the second size: the listed mistake stands
+        return found
     if matched:
         return matched[0]
     if exp.ndim == 2 and exp.shape[0] == exp.shape[1] and exp.shape[0] > 1 \

@@ -171,7 +171,8 @@ def test_one_row_names_no_accuracy_mistake_that_a_batch_of_every_class_tells_apa
     assert divided.extra_data["hints"] == ["batch-mean"] and "divided by C = 2" in str(divided)
     assert "rows of every class" in str(divided).split("\n\n")[0]
     maximum = accuracy_feedback(suite, MaxForArgmaxAccuracy, probs, labels)
-    assert maximum.extra_data["hints"] == ["wrong-input"] and "predicted as class 1" in str(maximum)
+    assert maximum.extra_data["hints"] == ["wrong-input"] and (
+        "predicted as class 1" in str(maximum) or "one-hot VALUES" in str(maximum))
 
 
 def test_value_hint_names_nothing_when_two_kinds_of_mistake_give_the_value(suite):
@@ -234,3 +235,35 @@ def test_an_extra_outer_axis_of_one_is_a_list_around_the_array(suite):
     with pytest.raises(fb.Failed) as raised:
         fb.expect_close("P.", expected=exp, returned=exp[None], batch=2)
     assert raised.value.extra_data["hints"] == ["shape"] and "a list" in str(raised.value)
+
+
+class WithoutLabelArgmaxAccuracy:
+    def __call__(self, probs, labels):
+        return float(np.mean(np.argmax(probs, axis=-1) == labels))
+
+
+def test_one_hot_rows_compared_with_classes_are_named_where_the_batch_is_square(suite):
+    probs, labels = np.array([[0.0, -0.0005]]), np.array([[1.0, 0.0]])
+    shown = accuracy_feedback(suite, WithoutLabelArgmaxAccuracy, probs, labels)
+    assert shown.extra_data["hints"] == ["wrong-input"] and "one row of each class" in str(shown)
+    assert "one-hot VALUES" in str(shown)
+
+
+def test_a_crash_in_one_sub_check_does_not_hide_another_ones_verdict(suite):
+    fb = suite.feedback
+
+    def crashes(title, hint):
+        raise ValueError("operands could not be broadcast")
+
+    with pytest.raises(fb.Failed):
+        fb.choose([fb.Check("P.", failing(suite, "P.")), fb.Check("Q.", crashes)])
+    with pytest.raises(ValueError):
+        fb.choose([fb.Check("P.", passing), fb.Check("Q.", crashes)])
+
+
+def test_on_one_row_a_listed_mistake_stands_when_no_factor_of_n_shows_at_the_second_size(suite):
+    fb = suite.feedback
+    two = {fb.Hint("constant-factor", "the factor 2 from the square is missing."): np.array([[0.5, 1.0]])}
+    hint = fb.value_hint(np.array([[1.0, 2.0]]), np.array([[0.5, 1.0]]), 1, two, 1e-7, 1e-7,
+                         second=lambda: (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 1.0], [1.5, 2.0]]), 2))
+    assert hint.mistake == "constant-factor"

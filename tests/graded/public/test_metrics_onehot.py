@@ -19,6 +19,10 @@ def accuracy_case(draw):
     return {"probs": probs, "labels": draw(S.one_hot(n, c))}
 
 
+ONE_HOT_VALUES = Hint("wrong-input", "you compared the predicted classes with the one-hot VALUES of the labels (0s "
+                                     "and 1s), not with their classes: take argmax of the labels too.")
+
+
 def without_argmax(probs, labels):
     """{hint: accuracy computed against the one-hot rows themselves}, when numpy can broadcast
     the predicted classes (N,) against the labels (N, C) at all (N == C, or one row)."""
@@ -26,8 +30,7 @@ def without_argmax(probs, labels):
         value = judge.value("accuracy_without_label_argmax", probs, labels)
     except ValueError:
         return {}
-    return {Hint("wrong-input", "you compared the predicted classes with the one-hot rows themselves: take "
-                                "argmax of the labels too."): value}
+    return {ONE_HOT_VALUES: value}
 
 
 def accuracy_mistakes(probs, labels):
@@ -67,6 +70,16 @@ def has_ties(probs):
     return bool(np.any(np.sum(probs == probs.max(axis=-1, keepdims=True), axis=-1) > 1))
 
 
+def square_batch(c):
+    """C rows, row j labelled and predicted j: N = C, so that predicted classes (N,) broadcast
+    against one-hot rows (N, C), as a comparison without argmax of the labels does; every row
+    right, so that a count of hits (C) is never a fraction."""
+    label = judge.value("one_hot_encoding", np.arange(c), np.arange(c))
+    if not judge.known(label):
+        return None  # student kit, a size with no recorded answer: checked on Gradescope
+    return 0.1 + 0.5 * label, label
+
+
 def every_class_batch(c):
     """A batch that tells accuracy mistakes apart: j + 2 right rows of each class j, then one
     wrong row per class (predicted j + 1), so each class k is predicted k + 3 times, never as
@@ -98,7 +111,12 @@ def test_categorical_accuracy(beras, case):
 
     def on(p, y, shown):
         def run(title, hint):
-            returned = fetch(beras.metrics.CategoricalAccuracy()(p, y))
+            try:
+                returned = fetch(beras.metrics.CategoricalAccuracy()(p, y))
+            except StudentError as error:  # shown with the input it happened on
+                fail(title, inputs=shown, detail=describe_error(error),
+                     hint=ONE_HOT_VALUES
+                     if f"shapes ({p.shape[0]},) ({p.shape[0]},{p.shape[1]})" in error.message else None)
             expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.",
                    inputs=shown, detail=f"Returned `{show(returned)}`.",
                    hint=Hint("shape", "take the mean of the per-row hits."))
@@ -116,10 +134,11 @@ def test_categorical_accuracy(beras, case):
     if has_ties(probs):
         checks.append(Check(ACCURACY + TIES + ".", on(probs, labels, case), cause="ties", neutral=ACCURACY + ".",
                             contrast=ACCURACY + ".", hint=TIES_HINT, size=len(probs)))
-    block = every_class_batch(labels.shape[1])
-    if block is not None:
-        checks.append(Check(ACCURACY + " (on a batch with rows of every class).",
-                            on(*block, {"probs": block[0], "labels": block[1]}), size=len(block[0])))
+    for title, block in ((" (on a batch with one row of each class).", square_batch(labels.shape[1])),
+                         (" (on a batch with rows of every class).", every_class_batch(labels.shape[1]))):
+        if block is not None:
+            checks.append(Check(ACCURACY + title, on(*block, {"probs": block[0], "labels": block[1]}),
+                                size=len(block[0])))
     choose(checks)
 
 
