@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from autograder.sandbox.users import ensure_sandbox_user, kill_everything_of, sandbox_user_name
+from autograder.sandbox.layers.sandbox_user import ensure_sandbox_user, kill_everything_of, sandbox_user_name
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

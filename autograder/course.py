@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox.config import SandboxConfig
+from autograder.sandbox.grader.config import SandboxConfig
 
 ENGINE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding autograder/ and autograder.cfg
 CONFIG_ENV = "AUTOGRADER_CONFIG"

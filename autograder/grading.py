@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from autograder import results as results_mod
 from autograder import tempfolders
@@ -38,8 +38,10 @@ def grade_command(submission: Path, out: Path, *, public_only: bool = False,
 
 def grade(submission: Path | str, out: Path | str | None = None, *, public_only: bool = False,
           sandbox_user: str | None = None, extra_pytest_args: Iterable[str] = (),
-          timeout_s: float | None = None, config: Path | str | None = None) -> dict[str, Any]:
-    """Grade `submission` in a fresh trusted process and return its results.json.
+          timeout_s: float | None = None, config: Path | str | None = None,
+          env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Grade `submission` in a fresh trusted process and return its results.json. `env`
+    adds to the process's environment (validate's AUTOGRADER_PORTABLE=1 twin gradings).
 
     The returned document is always valid: if the child is killed by `timeout_s` or dies,
     the file it last wrote atomically (its fallback or progress) is what comes back, with
@@ -50,7 +52,7 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         cmd = grade_command(submission, target, public_only=public_only,
                             config=Path(config).resolve() if config else None,
                             extra_pytest_args=extra_pytest_args)
-        env = dict(os.environ)
+        env = {**os.environ, **(env or {})}
         if sandbox_user:
             env["AUTOGRADER_SANDBOX_USER"] = sandbox_user
         cmd = hide_arguments(cmd, Path(tmp))

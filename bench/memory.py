@@ -65,6 +65,18 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
+def high_water_mark(pid: int) -> int:
+    """The process's own peak resident set (VmHWM): the kernel's, so no sample can miss it."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def role(pid: int) -> str:
     """grader, zygote or worker (workers are forks of the zygote and share its command line)."""
     cmd = _cmdline(pid)
@@ -94,6 +106,7 @@ class Peak:
     processes: int = 0           # processes in the tree at the RSS peak
     by_role: Dict[str, int] = field(default_factory=dict)  # RSS per role at the RSS peak
     max_by_role: Dict[str, int] = field(default_factory=dict)  # largest RSS of a role, any sample
+    grader_hwm: int = 0          # the largest VmHWM of a grader process: the trusted side's own peak
     samples: int = 0
 
 
@@ -119,6 +132,8 @@ class TreeMemory:
             if r == "worker":  # the others may still exec into something else (fork, then exec)
                 self._roles[pid] = r
             by_role[r] = by_role.get(r, 0) + size
+            if r == "grader":
+                peak.grader_hwm = max(peak.grader_hwm, high_water_mark(pid))
         for r, size in by_role.items():
             peak.max_by_role[r] = max(peak.max_by_role.get(r, 0), size)
         new_high = total > peak.rss

@@ -119,6 +119,12 @@ def run(quick: bool, workdir: Path) -> dict:
     hanging_import = scenarios.hanging_submission(reference, workdir / "hanging-import", at_import=True)
     import_run = scenarios.run_autograder(tree, hanging_import, "hanging-import", pytest_args=args, mnist_dir=mnist)
     log(f"  {import_run.wall:.1f} s, {import_run.score:g}/{import_run.max_score:g}")
+    log("grading a submission whose Sigmoid.forward returns 256 MB (the grader's own peak, beside the reference's)")
+    note_load("huge-reply")
+    huge = scenarios.huge_reply_submission(reference, workdir / "huge-reply")
+    huge_run = scenarios.run_autograder(tree, huge, "huge-reply", pytest_args=args, mnist_dir=mnist)
+    log(f"  {huge_run.wall:.1f} s, {huge_run.score:g}/{huge_run.max_score:g}, "
+        f"grader's own peak {huge_run.peak.grader_hwm / 2**20:.0f} MB (reference {isolated.peak.grader_hwm / 2**20:.0f} MB)")
 
     log(f"round trips: {cfg['calls']} small calls, isolated and in-process")
     note_load("latency")
@@ -142,7 +148,7 @@ def run(quick: bool, workdir: Path) -> dict:
         **facts,
         "loads": loads,
         "call_timeout_s": timeout_s,
-        "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run, import_run)},
+        "runs": {r.label: summarize(r) for r in (isolated, in_process, template_run, hang_run, import_run, huge_run)},
         "breakdown": {r.label: asdict(phases.breakdown(r.timings, r.started, r.ended, r.cpu,
                                                        in_process=r is in_process))
                       for r in (isolated, in_process, template_run) if r.timings},

@@ -185,6 +185,25 @@ def hanging_submission(reference: Path, target: Path, at_import: bool = False) -
     return target
 
 
+HUGE_REPLY = '''
+
+def _huge_forward(self, x):
+    return np.ones(256 * 2**20, dtype=bool)  # 256 MB, under the 256 MB message cap
+
+
+Sigmoid.forward = _huge_forward
+'''
+
+
+def huge_reply_submission(reference: Path, target: Path) -> Path:
+    """The reference whose Sigmoid.forward returns one 256 MB boolean array (issue 18 #3: it
+    once pushed the grading process to 7-14 GB)."""
+    shutil.copytree(reference, target, ignore=shutil.ignore_patterns("__pycache__"))
+    path = target / "beras" / "activations.py"
+    path.write_text(path.read_text() + HUGE_REPLY)
+    return target
+
+
 # ---------------------------------------------------------------- small calls
 
 @dataclass

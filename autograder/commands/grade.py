@@ -23,7 +23,7 @@ from autograder import course as course_mod
 from autograder import results as results_mod
 from autograder.commands import EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PROG
 from autograder.results import format_points
-from autograder.sandbox.backend import gradescope_refusal
+from autograder.sandbox.grader.backend import gradescope_refusal
 from autograder import console
 from autograder.terminal_md import inline, render
 from autograder.untrusted import terminal

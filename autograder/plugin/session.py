@@ -155,8 +155,8 @@ class Grading:
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         # Run in the order the results list them (1.1, 1.2, ..., 13.1), so that "start with
-        # 1.1" names the first test that ran. A suite's own hooks run after this one and may
-        # still move some tests (stable sorts keep this order among the rest).
+        # 1.1" names the first test that ran. (A suite's own hooks run after this one: the
+        # Beras suite keeps the order and checks that it suits its feedback.)
         items.sort(key=lambda item: results_mod.number_key({"number": meta(item, "__number__")}))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:

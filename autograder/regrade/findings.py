@@ -13,7 +13,7 @@ MAX_MESSAGE = 200
 
 # How a test's output opens when the submission's code could not be imported at all: the
 # plugin names a missing file (plugin.missing_file_text), or the student's error is one
-# raised while importing (autograder.sandbox.errors: "Your code raised `SyntaxError` at ..."),
+# raised while importing (autograder.sandbox.grader.errors: "Your code raised `SyntaxError` at ..."),
 # or, when many tests failed on the same import, its short line (plugin/summary.py).
 _IMPORT_FAILURE = re.compile(r"^\s*(?:\*\*)?(?:Your submission has no `|Not graded:\*\* "
                              r"|Your code raised `(?:ModuleNotFoundError|ImportError|SyntaxError|IndentationError"

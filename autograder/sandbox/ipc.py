@@ -3,9 +3,9 @@
 Shared-memory segments, message queues and semaphore sets belong to a uid and an IPC
 namespace, not to a process: one left by a worker outlives it, and a later worker (or a
 grading running at the same time as the same user) could read it. seccomp refuses them to
-workers (confine.py) and, where namespaces are allowed, workers have an IPC namespace of
+workers (layers/seccomp.py) and, where namespaces are allowed, workers have an IPC namespace of
 their own; this is the sweep behind both. The trusted side removes what a sandbox user
-owns after each worker and when a Sandbox closes (sweeping.py); a zygote without seccomp
+owns after each worker and when a Sandbox closes (layers/sweeping.py); a zygote without seccomp
 clears its own namespace after each worker (zygote_process.py).
 
 /proc/sysvipc lists the reader's IPC namespace. Standard library only: a copy of this

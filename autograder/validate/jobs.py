@@ -18,6 +18,7 @@ class Job:
     out: Path
     extra: tuple[str, ...] = ()
     timeout_s: float | None = None
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # added to the grading's environment
 
 
 @dataclasses.dataclass
@@ -36,6 +37,8 @@ def run_jobs(jobs: list[Job], workers: int, grade_fn: Callable[..., dict], users
         kwargs: dict[str, Any] = {"out": job.out, "extra_pytest_args": job.extra, "timeout_s": job.timeout_s}
         if user is not None:
             kwargs["sandbox_user"] = user
+        if job.env:
+            kwargs["env"] = job.env
         try:
             doc = grade_fn(job.submission, **kwargs)
         except Exception as err:  # noqa: BLE001 - one broken grading must not hide the others

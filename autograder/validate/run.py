@@ -30,10 +30,13 @@ from autograder.validate.jobs import Graded, Job, run_jobs
 from autograder.validate.pasteable import pasteable_hints, solution_expressions
 from autograder.validate.randomised import randomised
 from autograder.validate.suite import SuiteTest, select, suite_tests
-from autograder.validate.verdicts import (Verdict, check_degenerate, check_determinism, check_full, check_hostile,
-                                          check_mutant, check_zero, is_grader_error, secret_markers)
+from autograder.validate.verdicts import (Verdict, check_agreement, check_degenerate, check_determinism, check_full,
+                                          check_hostile, check_mutant, check_zero, is_grader_error, secret_markers)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
+# What `--compare-portable` adds to a twin grading's environment (sandbox/grader/backend.py's switch;
+# validate names it rather than importing the sandbox).
+PORTABLE = {"AUTOGRADER_PORTABLE": "1"}
 
 
 def protected_course(course, dest: Path) -> Path:
@@ -79,6 +82,10 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--exact", action="store_true",
                         help="grade mutants and the template with full Hypothesis shrinking, as for students")
     parser.add_argument("--no-determinism", action="store_true", help="skip the determinism check")
+    parser.add_argument("--compare-portable", action="store_true",
+                        help="also grade every case but the hostile ones in the portable sandbox (a student's "
+                             "`check` on macOS/Windows: AUTOGRADER_PORTABLE=1) and require every test's points "
+                             "to agree with the full sandbox's")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: <course>/validation)")
     parser.add_argument("--config", type=Path, default=None, help="autograder.cfg to use")
     parser.add_argument("--report", type=Path, default=None, help="also write every figure and verdict as JSON here")
@@ -143,12 +150,13 @@ class Validation:
             return any(fnmatch.fnmatchcase(case.id, p) for p in self.args.only)
         return case.quick or not self.args.quick
 
-    def job(self, label: str, submission: Path, mode: str | None, tag: str = "", extra: tuple = ()) -> Job:
+    def job(self, label: str, submission: Path, mode: str | None, tag: str = "", extra: tuple = (),
+            env: dict | None = None) -> Job:
         name = re.sub(r"[^\w.-]+", "_", label + tag)
         # This package is also the pytest plugin that sets the validation mode (see __init__).
         args = ("-p", "autograder.validate", "--validation-mode", mode) if mode else ()
         return Job(label, submission, self.work / "results" / f"{name}.json", args + tuple(extra),
-                   self.args.timeout)
+                   self.args.timeout, dict(env or {}))
 
     def submission(self, case: Case) -> Path:
         return materialise(case, self.bases, self.work / "submissions" / case.id, self.values)
@@ -223,8 +231,11 @@ def corpus_run(validation: Validation) -> None:
     if len(chosen) < 3 and not args.only and not args.no_determinism:
         validation.violation(f"determinism: the corpus marks {len(chosen)} mutants for the check; 3 are needed")
     graded = validation.grade_all(corpus_jobs(validation, cases, chosen, want_template))
+    portable = {g.job.label: g for g in graded if g.job.env}
     by_label: dict[str, list[Graded]] = {}
     for g in graded:
+        if g.job.env:
+            continue
         by_label.setdefault(g.job.label, []).append(g)
     main = {label: g for label, gs in by_label.items() for g in gs if "-again" not in g.job.out.name}
     again = {label: [g for g in gs if "-again" in g.job.out.name] for label, gs in by_label.items()}
@@ -240,6 +251,8 @@ def corpus_run(validation: Validation) -> None:
     validation.report["suite"] = [dataclasses.asdict(t) for t in suite]
     check_selectors(validation, suite)
     judge(validation, cases, main, suite, ref_verdict)
+    if args.compare_portable:
+        compare_modes(validation, {"reference": ref, **main}, portable)
     if not args.no_determinism:
         pairs = {"reference": [ref] + again.get("reference", [])}
         pairs.update({f"mutant {c.id}": again.get(f"mutant {c.id}", []) for c in chosen})
@@ -264,6 +277,13 @@ def corpus_jobs(validation: Validation, cases: list[Case], chosen: list[Case], w
         # attacks on the reference as for students, time limits and shrinking included.
         mode = mode_for_failing if case.kind in ("mutant", "degenerate") or case.base == "template" else None
         jobs.append(job(f"{case.kind} {case.id}", validation.submission(case), mode))
+    if args.compare_portable:
+        # Each case once more in the portable sandbox, in the same validation mode. Not the
+        # attacks: the portable sandbox does not isolate (README, "Isolation"), so on this
+        # machine, as root, an attack could reach what it was written to reach, and its points
+        # may rightly differ from those the full sandbox allows it.
+        jobs += [job(j.label, j.submission, None, "-portable", j.extra, PORTABLE)
+                 for j in list(jobs) if not j.label.startswith("hostile")]
     if not args.no_determinism:
         # Graded as for students (no validation mode): the reference once more, the chosen
         # mutants twice. The same pool, so these overlap with the rest.
@@ -275,6 +295,23 @@ def corpus_jobs(validation: Validation, cases: list[Case], chosen: list[Case], w
     # Likely slow ones first, so that the pool does not end waiting on one long grading.
     jobs.sort(key=lambda j: 0 if j.label.startswith(("hostile", "template")) else 1)
     return jobs
+
+
+def compare_modes(validation: Validation, sandboxed: dict[str, Graded], portable: dict[str, Graded]) -> None:
+    """Every test's points, full sandbox against portable, for each case graded both ways."""
+    pairs = {label: (g, portable[label]) for label, g in sandboxed.items() if label in portable}
+    rows, problems = check_agreement(pairs)
+    # What the comparison costs: the portable gradings' time against the same cases sandboxed.
+    seconds = {mode: round(sum(pair[i].seconds for pair in pairs.values()), 1)
+               for i, mode in enumerate(("sandboxed", "portable"))}
+    validation.report["modes"] = {"compared": sorted(pairs), "disagreements": rows, "seconds": seconds}
+    validation.violations += problems
+    validation.say()
+    validation.say(f"Portable and sandboxed modes: {len(pairs)} submissions graded in both "
+                   f"({seconds['sandboxed']:.0f} s of gradings sandboxed, {seconds['portable']:.0f} s portable), "
+                   + ("every test's points agree" if not problems else f"{len(rows)} test(s) disagree:"))
+    for problem in problems:
+        validation.say(f"  {problem}")
 
 
 def check_selectors(validation: Validation, suite: list[SuiteTest]) -> None:

@@ -19,7 +19,8 @@ import jsonschema
 from autograder import results as results_mod
 from autograder.validate.corpus import Case, Corpus, substitute
 from autograder.validate.jobs import Graded
-from autograder.validate.suite import SuiteTest, hint_classes, lost_points, outputs, select, test_scores, total
+from autograder.validate.suite import (SuiteTest, hint_classes, lost_points, outputs, select, suite_tests, test_scores,
+                                     total)
 
 HACK_MARKER = "HACKED-BY-SUBMISSION"
 MAX_RESULTS_BYTES = 2 * 1024 * 1024
@@ -305,3 +306,32 @@ def check_determinism(pairs: dict[str, list[Graded]],
         lines.append(line)
         rows.append(row)
     return rows, lines, problems
+
+
+def check_agreement(pairs: dict[str, tuple[Graded, Graded]]) -> tuple[list[dict], list[str]]:
+    """Each submission graded in the full sandbox and in the portable one (a student's
+    `check`, forced with AUTOGRADER_PORTABLE=1), in the same validation mode: every test
+    must earn the same points in both. Returns (one row per disagreeing test: submission,
+    test, both points; problems). A grading that did not finish, or a test only one mode
+    lists, is a disagreement too."""
+    rows, problems = [], []
+    for label, (sandboxed, portable) in pairs.items():
+        unfinished = [(mode, g) for mode, g in (("sandboxed", sandboxed), ("portable", portable))
+                      if is_grader_error(g.doc)]
+        for mode, g in unfinished:
+            problems.append(f"modes: {label}: the {mode} grading did not finish: {headline(g.doc.get('output', ''))}")
+        if unfinished:
+            continue
+        tests = {t.key: t for t in suite_tests(sandboxed.doc) + suite_tests(portable.doc)}
+        full, port = test_scores(sandboxed.doc), test_scores(portable.doc)
+        for key in sorted(tests, key=lambda k: results_mod.number_key({"number": tests[k].number})):
+            a, b = (full.get(key, (None,))[0], port.get(key, (None,))[0])
+            if a != b:
+                name = tests[key].label()
+                rows.append({"submission": label, "test": name, "sandboxed": a, "portable": b})
+                problems.append(f"modes: {label}: {name} earns {_points(a)} sandboxed but {_points(b)} portable")
+    return rows, problems
+
+
+def _points(score: float | None) -> str:
+    return "nothing (not listed)" if score is None else f"{score:g}"

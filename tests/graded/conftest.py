@@ -31,6 +31,7 @@ WORKER_SIDE = SUITE / "worker_side"
 
 from autograder.plugin.feedback import exceptions_in  # noqa: E402  (after the sys.path set-up above)
 from autograder.plugin.metadata import meta  # noqa: E402
+from autograder.results import number_key  # noqa: E402
 from autograder.sandbox import StudentError  # noqa: E402
 import feedback  # noqa: E402
 from feedback import code_block, describe_error  # noqa: E402
@@ -358,38 +359,40 @@ def explained_crash(item, raised: BaseException):
     return failed
 
 
-# ---------------------------------------------------------------------------- end-to-end tests last
+# ---------------------------------------------------------------------------- the run order
 
 END_TO_END = "end-to-end"
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """End-to-end tests run after the unit tests, so that their feedback can name the unit
-    tests that failed: one mistake in a part fails training too, and the part's own test
-    says where it is."""
-    stages = upstream_stages(items)
-    items.sort(key=lambda item: (END_TO_END in (meta(item, "__tags__") or ()), stages[item.nodeid]))
+    """Tests run in their numeric order, the order the results list them (the engine sorts
+    them: 1.1, 1.2, ..., 13.1). A failure may name the earlier failing tests of the parts it
+    rests on (`rests_on`), and an end-to-end test those of the parts its training uses
+    (`blames`), so each of those must have run before it: the suite keeps every such test
+    numbered below the tests that may name it, and a suite that does not is refused here."""
+    problems = order_problems(items)
+    if problems:
+        raise pytest.UsageError("the graded suite's numbers do not order its tests before the tests that may "
+                                "name their failures (feedback.rests_on, feedback.blames): " + "; ".join(problems))
     for item in items:  # for the engine's "where to start": end-to-end tests come after every part
         item.user_properties.append(("fix_first_rank", 1 if END_TO_END in (meta(item, "__tags__") or ()) else 0))
 
 
-def upstream_stages(items) -> dict:
-    """nodeid -> how many layers of `rests_on` lie under a test (0: it rests on no other
-    part), so that sorting by it runs every test after the tests of the parts it uses, and a
-    failure can say that one of those failed. A cycle stops at the number of tests."""
-    tags = {item.nodeid: set(meta(item, "__tags__") or ()) for item in items}
-    rests = {item.nodeid: set(meta(item, "__rests_on__", ()) or ()) for item in items}
-    stages = {nodeid: 0 for nodeid in tags}
-    for _ in range(len(items)):
-        changed = False
-        for nodeid, parts in rests.items():
-            under = [stages[other] + 1 for other, t in tags.items() if other != nodeid and parts & t]
-            stage = min(max(under, default=0), len(items))
-            if stage != stages[nodeid]:
-                stages[nodeid], changed = stage, True
-        if not changed:
-            break
-    return stages
+def order_problems(items) -> list:
+    """For each test that may name the failures of tests of some parts, every collected
+    test of those parts numbered at or above it (so it would not have run yet), in words."""
+    problems = []
+    for item in items:
+        number = str(meta(item, "__number__") or "")
+        parts = set(meta(item, "__rests_on__", ()) or ()) | set(meta(item, "__blames__", ()) or ())
+        later = [other for other in items if other is not item and parts & set(meta(other, "__tags__") or ())
+                 and number_key({"number": str(meta(other, "__number__") or "")}) >= number_key({"number": number})]
+        if later:
+            names = ", ".join(f"{meta(o, '__number__')} ({', '.join(sorted(parts & set(meta(o, '__tags__'))))})"
+                              for o in later)
+            problems.append(f"{number or item.nodeid} may name failures of {names}, which would run after it: "
+                            f"renumber so that they come first")
+    return problems
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -124,9 +124,21 @@ def rests_on(*parts: str):
     """Declare the student parts a test uses besides the one it grades, each named by the tag
     of the tests that grade it (e.g. `@rests_on("tensor", "weighted")` on a model test, whose
     test-provided layers hold the student's Variables). When one of those tests failed earlier
-    in the run, this test's failure says so first (conftest.py), and those tests run first."""
+    in the run, this test's failure says so first (conftest.py); those tests must have lower
+    numbers, so that they run first (conftest.py refuses a suite where they do not)."""
     def declare(function):
         function.__rests_on__ = tuple(parts)
+        return function
+    return declare
+
+
+def blames(*parts: str):
+    """Declare the parts whose failed tests a test's own feedback may name (through
+    `failed_unit_tests`), e.g. an end-to-end test naming the unit tests of what its training
+    used. Unlike `rests_on`, the failure's text is left to the test; like it, those tests must
+    have lower numbers, so that they have run when it reads their failures."""
+    def declare(function):
+        function.__blames__ = tuple(parts)
         return function
     return declare
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import judge
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import fail, gradient_list
 
 
@@ -22,7 +22,7 @@ def weight_gradient(beras, worker_side, x, W, Y, inputs):
     if not judge.known(parts):
         return judge.UNKNOWN
     tape_class = beras.gradient_tape.GradientTape
-    grads = fetch(worker_side("probes").softmax_classifier_gradient(tape_class, x, W, Y, *parts))
+    grads = fetch(worker_side("probes").softmax_classifier_gradient(tape_class, x, W, Y, *parts), np.shape(W))
     dW = np.asarray(gradient_list(grads, 1, "GradientTape.gradient(loss, [W])",
                                   "The tape returns one gradient per source.", inputs)[0], dtype=float)
     if dW.shape != W.shape:

@@ -13,7 +13,6 @@ clean up.
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -136,30 +135,13 @@ def load_module_from(path: Path, name: str):
     return module
 
 
-REFERENCE_MODULES = ("beras", "preprocess", "assignment", "committee")
-
-
-def _forget_reference_modules():
-    for name in list(sys.modules):
-        if name.split(".")[0] in REFERENCE_MODULES:
-            del sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def reference_beras():
-    """The reference's `beras` package (its preprocess, assignment, committee importable too).
-
-    Imported in this (trusted) test process for one test module, then forgotten again so that
-    no other test sees it; handouts and submissions only ever run in subprocesses.
-    """
-    _forget_reference_modules()
-    sys.path.insert(0, str(REFERENCE_DIR))
-    try:
-        import beras
+    """The reference's `beras` package (its preprocess, assignment, committee importable too),
+    imported in this test process for one test module, then forgotten again."""
+    import term_profiles  # (its corpus reader needs yaml, which only some tests want loaded)
+    with term_profiles.imported_beras(REFERENCE_DIR) as beras:
         yield beras
-    finally:
-        sys.path.remove(str(REFERENCE_DIR))
-        _forget_reference_modules()
 
 
 @pytest.fixture(scope="session")

@@ -33,20 +33,26 @@ def materialised(name: str, dest: Path) -> Path:
     return materialise(_cases()[name], {"reference": PROJECT_ROOT / "reference"}, dest)
 
 
-def _forget_beras():
+# A submission's top-level modules: importing one folder's must not leave them for the next.
+SUBMISSION_MODULES = ("beras", "preprocess", "assignment", "committee")
+
+
+def _forget_submission_modules():
     for module in list(sys.modules):
-        if module == "beras" or module.startswith("beras."):
+        if module.split(".")[0] in SUBMISSION_MODULES:
             del sys.modules[module]
 
 
 @contextlib.contextmanager
 def imported_beras(folder: Path):
-    """The folder's `beras` package, imported here and forgotten on exit."""
-    _forget_beras()
+    """The folder's `beras` package (its preprocess, assignment and committee importable
+    too), imported in this trusted process and forgotten on exit, so that no other test sees
+    them. Only our own code (the reference, a term profile): submissions run in subprocesses."""
+    _forget_submission_modules()
     sys.path.insert(0, str(folder))
     try:
         import beras
         yield beras
     finally:
         sys.path.remove(str(folder))
-        _forget_beras()
+        _forget_submission_modules()

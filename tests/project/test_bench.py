@@ -82,6 +82,23 @@ def test_quick_bench_grades_truthfully(quick_run):
 
 
 @pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
+def test_quick_bench_bounds_the_grading_process_with_a_256_mb_reply(quick_run):
+    """Issue 18: the grading process's own peak stays under 1 GB with a 256 MB reply, and
+    near the reference's, measured side by side in the same run (memory, not time: the
+    target holds on a loaded machine too)."""
+    runs, table = quick_run["figures"]["runs"], quick_run["table"]
+    huge, iso = runs["huge-reply"], runs["isolated"]
+    assert 0 < huge["score"] < huge["max_score"] == iso["max_score"]  # Sigmoid's tests lost, the rest graded
+    own, reference = huge["peak"]["grader_hwm"], iso["peak"]["grader_hwm"]
+    assert 30 * 2**20 < reference and own < 2**30 and own <= 1.25 * reference, (own, reference)
+    assert "| grading process's own peak, `Sigmoid.forward` returning 256 MB |" in table
+    rows = [line for line in table.splitlines()
+            if line.startswith(("| grading process's own peak, ", "| the same / the reference's own peak"))]
+    assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows), rows
+    assert "| isolated / in-process, CPU time |" in table
+
+
+@pytest.mark.needs_root  # the quick run builds the Gradescope layout with setup.sh
 def test_quick_bench_phases_add_up(quick_run):
     for label, b in quick_run["figures"]["breakdown"].items():
         assert sum(b["wall"].values()) == pytest.approx(b["total"], rel=1e-6), label
@@ -193,6 +210,31 @@ def test_tree_memory_counts_grandchildren(bench_modules, tmp_path):
     assert sampler.peak.processes >= 2
     assert sampler.peak.rss >= 120 * 2**20
     assert 100 * 2**20 <= sampler.peak.pss <= sampler.peak.rss
+
+
+def test_tree_memory_keeps_the_grading_process_own_high_water_mark(bench_modules):
+    """A peak between two samples is missed by RSS sampling, never by the kernel's VmHWM."""
+    memory = bench_modules[2]
+    script = ("import time; b = bytearray(150 * 2**20); b[::4096] = b'x' * len(b[::4096]); del b; "
+              "time.sleep(1.0)")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    with memory.TreeMemory(proc.pid, interval_s=0.3) as sampler:
+        proc.wait()
+    assert sampler.peak.grader_hwm >= 150 * 2**20
+
+
+def test_the_bounds_are_targets_of_their_own(bench_modules):
+    report = bench_modules[1]
+    peak = {"rss": 300 * 2**20, "pss": 200 * 2**20, "processes": 4, "by_role": {}, "max_by_role": {}}
+    runs = {"isolated": {"wall": 10.0, "cpu": 9.0, "peak": {**peak, "grader_hwm": 80 * 2**20}},
+            "in-process": {"wall": 8.0, "cpu": 5.0, "peak": peak},
+            "huge-reply": {"wall": 12.0, "cpu": 10.0, "peak": {**peak, "grader_hwm": 84 * 2**20}}}
+    figures = report.huge_reply_figures(runs)
+    assert figures == {"huge_reply_grader_mb": 84.0, "huge_reply_over_reference": 1.05}
+    assert report.huge_reply_figures({k: v for k, v in runs.items() if k != "huge-reply"}) == {}
+    keys = {key: (target, direction) for key, _, target, direction, _ in report.TARGETS}
+    assert keys["huge_reply_grader_mb"] == (1024.0, "lt") and keys["huge_reply_over_reference"] == (1.25, "le")
+    assert keys["isolated_over_in_process_cpu"] == (1.5, "le")
 
 
 def test_timing_plugin_keeps_hypothesis_examples(tmp_path):

@@ -150,7 +150,7 @@ def test_build_of_this_course_ships_no_reference_or_hidden_test_to_students(tmp_
     grader, kit = zip_names(tmp_path / "autograder.zip"), zip_names(tmp_path / "student-kit.zip")
     # Gradescope's zip: entry points at the root, engine, the whole suite, reference, template.
     for name in ("setup.sh", "run_autograder", "autograder.cfg", "pyproject.toml", "dev.py",
-                 "autograder/plugin/__init__.py", "autograder/sandbox/worker_main.py", "tests/graded/conftest.py"):
+                 "autograder/plugin/__init__.py", "autograder/sandbox/inside/worker_main.py", "tests/graded/conftest.py"):
         assert name in grader, name
     hidden = [n for n in grader if n.startswith("tests/graded/hidden/test_")]
     assert hidden and any(n.startswith("reference/beras/") for n in grader)

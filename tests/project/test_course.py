@@ -9,7 +9,7 @@ import pytest
 from autograder import course
 from autograder.commands import template as template_command
 from autograder.build import data_plan
-from autograder.sandbox.config import fitted_memory_mb
+from autograder.sandbox.grader.config import fitted_memory_mb
 from engine_cases import harness
 
 

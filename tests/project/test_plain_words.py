@@ -10,7 +10,7 @@ import pytest
 
 from autograder.given_code import GivenCode
 from autograder.internal_terms import internal_terms_in
-from autograder.sandbox.errors import StudentFrame
+from autograder.sandbox.grader.errors import StudentFrame
 from autograder.validate.corpus import load_corpus, materialise
 from suite_support import graded
 

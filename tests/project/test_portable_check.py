@@ -1,4 +1,4 @@
-"""The portable sandbox (autograder/sandbox/portable.py): a student's `check` on macOS and
+"""The portable sandbox (autograder/sandbox/grader/portable.py): a student's `check` on macOS and
 Windows, tested here on Linux by forcing it with AUTOGRADER_PORTABLE=1, in real processes.
 
 It must grade like the full sandbox where a student's own code is concerned (the reference
@@ -44,7 +44,7 @@ sys.meta_path.insert(0, _WindowsHasNoSuchModule())
 @atexit.register
 def _which_sandbox():
     with open(os.environ["POISON_LOG"], "a") as log:
-        log.write("active; portable sandbox used: %s\\n" % ("autograder.sandbox.pipe_channel" in sys.modules))
+        log.write("active; portable sandbox used: %s\\n" % ("autograder.sandbox.grader.pipe_channel" in sys.modules))
 '''
 
 
@@ -111,7 +111,7 @@ def as_a_student(folder: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     if os.geteuid() != 0:
         return {}, env
-    from autograder.sandbox.users import ensure_sandbox_user
+    from autograder.sandbox.layers.sandbox_user import ensure_sandbox_user
     user = ensure_sandbox_user(STUDENT)
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(folder)], check=True)
     env.update(HOME=str(folder), USER=STUDENT, LOGNAME=STUDENT)
@@ -181,7 +181,8 @@ def test_gradescope_refuses_the_portable_mode(tmp_path):
 
 @pytest.mark.parametrize("value, portable", [("1", True), ("", False), ("0", False)])
 def test_the_backend_is_chosen_in_one_place(monkeypatch, value, portable):
-    from autograder.sandbox import Sandbox, SandboxConfig, backend
+    from autograder.sandbox import Sandbox, SandboxConfig
+    from autograder.sandbox.grader import backend
 
     monkeypatch.setenv("AUTOGRADER_PORTABLE", value)
     assert backend.use_portable() is portable  # on Linux, where the full sandbox runs
@@ -231,21 +232,3 @@ def test_a_portable_worker_writes_in_a_private_copy_of_the_submission(monkeypatc
             assert not fetch(os_remote.path.exists(cwd))
             assert sorted(fetch(os_remote.listdir("."))) == sorted(original)
         assert {p.name: p.read_bytes() for p in (box.sandbox_dir / "submission").iterdir()} == original
-
-
-def test_the_sandbox_package_has_no_import_cycle():
-    """Issue 18: `portable.py` and `sandbox.py` imported each other. Every import between the
-    sandbox's modules, at module level or inside a function, now goes one way."""
-    graph = {}
-    for path in SANDBOX.glob("*.py"):
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                edges |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-        graph[path.stem] = edges
-    graph = {name: edges & set(graph) for name, edges in graph.items()}
-
-    def reaches(start, goal, seen=()):
-        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, (*seen, nxt))) for nxt in graph[start])
-
-    assert [name for name in graph if reaches(name, name)] == []

@@ -1,6 +1,6 @@
 """The worker's memory limit fits the container: read from cgroup v2 or v1, lowered, never raised."""
 from autograder.sandbox import SandboxConfig
-from autograder.sandbox.config import GRADER_SHARE_MB, MIN_WORKER_MB, container_memory_mb, fitted_memory_mb
+from autograder.sandbox.grader.config import GRADER_SHARE_MB, MIN_WORKER_MB, container_memory_mb, fitted_memory_mb
 
 MB = 1024 * 1024
 

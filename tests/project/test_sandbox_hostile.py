@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.sandbox.fetching import budget_for
-from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, StudentError, WorkerCrashed,
-                                WorkerTimeout, fetch, limits, namespaces)
+from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, StudentError, TooLarge, WorkerCrashed,
+                                WorkerTimeout, budget_for, fetch, processes)
+from autograder.sandbox.layers import namespaces
 
 CASES = Path(__file__).parent / "sandbox_cases"
 CONFIG = SandboxConfig(call_timeout_s=2, memory_mb=384, max_value_mb=8, max_processes=32)
@@ -28,9 +28,9 @@ def leftovers(box):
     other than its zygote."""
     zygote = box._zygote.tree_roots() if box._zygote else set()
     token = f"AUTOGRADER_SANDBOX_TOKEN={box._token}"
-    procs = limits.processes()
-    return [pid for pid in limits.pids_with_env(token)
-            if pid not in zygote and pid in procs and limits.running(procs[pid])]
+    procs = processes.processes()
+    return [pid for pid in processes.pids_with_env(token)
+            if pid not in zygote and pid in procs and processes.running(procs[pid])]
 
 
 def next_worker_works(box):
@@ -131,7 +131,7 @@ def host_pid(box, pid):
     init = box._zygote.init_pid if box._zygote else None
     if init is None:
         return pid
-    found = [p for p in limits.descendants(init, limits.processes()) if namespaces.ns_pid_of(p) == pid]
+    found = [p for p in processes.descendants(init, processes.processes()) if namespaces.ns_pid_of(p) == pid]
     assert len(found) == 1, (pid, found)
     return found[0]
 
@@ -139,9 +139,9 @@ def host_pid(box, pid):
 def test_setsid_daemon_does_not_outlive_its_worker(box):
     with box.worker() as w:
         pid = host_pid(box, fetch(hostile(w).daemon()))
-        assert limits.read_proc(pid) is not None              # it did escape its session...
-        assert limits.read_proc(pid).sid != limits.read_proc(w.pid).sid
-    assert limits.read_proc(pid) is None                      # ...and still did not survive
+        assert processes.read_proc(pid) is not None              # it did escape its session...
+        assert processes.read_proc(pid).sid != processes.read_proc(w.pid).sid
+    assert processes.read_proc(pid) is None                      # ...and still did not survive
     assert leftovers(box) == []
 
 
@@ -173,12 +173,14 @@ def test_huge_and_object_arrays_are_bad_values(box):
             fetch(h.big_array(20), budget=8 * 2**20)
         with pytest.raises(BadValue, match="dtype object"):
             fetch(h.object_array())
-        assert fetch(h.big_array(1)).nbytes == 1024 * 1024     # under the cap: fine
+        assert fetch(h.big_array(1), budget=2 * 2**20).nbytes == 1024 * 1024     # under the cap: fine
 
 
 def test_a_fetch_brings_back_no_more_than_its_budget(box):
     with box.worker() as w:
         h = hostile(w)
+        with pytest.raises(TooLarge, match=r"over the 1048576 bytes the test allows"):  # the small default
+            fetch(h.big_array(1))
         with pytest.raises(BadValue, match=r"shape \(1048576,\) and dtype uint8 .* 524288 bytes the test allows"):
             fetch(h.big_array(1), budget=512 * 1024)
         assert fetch(h.big_array(1), budget=budget_for((1 << 20,), dtype=np.uint8)).nbytes == 1 << 20

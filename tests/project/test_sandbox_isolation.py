@@ -16,7 +16,7 @@ import pytest
 
 from engine_cases.harness import ipc_objects_of  # what `ipcs -a` lists of a uid
 from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, SandboxError, StudentError,
-                                ensure_sandbox_user, fetch, limits)
+                                ensure_sandbox_user, fetch, processes)
 
 CASES = Path(__file__).parent / "sandbox_cases"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -379,14 +379,14 @@ def test_the_zygote_is_not_root_and_runs_only_root_owned_code(box):
     with box.worker():
         zygote = box._zygote
         proper = zygote.init_pid or zygote.pid
-        assert limits.read_proc(proper).uid == box.user.pw_uid != 0
+        assert processes.read_proc(proper).uid == box.user.pw_uid != 0
         cmdline = Path(f"/proc/{proper}/cmdline").read_bytes().split(b"\0")
         runtime = Path(cmdline[4].decode())
         assert runtime == box.sandbox_dir / "runtime"
         if zygote.init_pid is not None:
             # The root process that forked init (only root can mount the namespace's /proc)
             # ran nothing since: it is still the grader's fork, holding no descriptor but 0-2.
-            assert limits.read_proc(zygote.pid).uid == 0
+            assert processes.read_proc(zygote.pid).uid == 0
             assert os.readlink(f"/proc/{zygote.pid}/exe") == os.readlink("/proc/self/exe")
             assert sorted(int(fd) for fd in os.listdir(f"/proc/{zygote.pid}/fd")) == [0, 1, 2]
         # root-owned all the way up, and no folder on the way lets others rename entries
@@ -461,10 +461,10 @@ def test_a_thread_group_whose_main_thread_exited_is_killed_with_its_worker(box):
     uid = box.user.pw_uid
     with box.worker() as w:
         fetch(w.import_module("hostile").thread_zombie())
-        procs = limits.processes()
-        zombies = [p for p in procs.values() if p.uid == uid and p.state == "Z" and limits.running(p)]
+        procs = processes.processes()
+        zombies = [p for p in procs.values() if p.uid == uid and p.state == "Z" and processes.running(p)]
         assert zombies, "the trick did not work: no zombie leader with live threads"
-    left = set(limits.tasks_of_user(uid)) - box._zygote.tree_roots()
+    left = set(processes.tasks_of_user(uid)) - box._zygote.tree_roots()
     assert left == set()
 
 

@@ -3,7 +3,7 @@ changes its score, and every process of the sandbox user counts.
 
 Its timings once came from clocks inside the student's worker, and `time.thread_time =
 lambda: 0.0` at import took the per-sample-loops variant from 97.375 to 100. Now the grader
-reads each worker's CPU time from /proc (autograder/sandbox/cputime.py), and the vectorised
+reads each worker's CPU time from /proc (autograder/sandbox/grader/cputime.py), and the vectorised
 baseline runs in a worker that never imported the student's code. The same variant, with
 every clock patched and numpy patched to slow down anything our helper code calls, must
 earn exactly what it earns without the patch.
@@ -219,7 +219,7 @@ def test_cpu_time_counts_a_double_forked_setsid_helper_of_the_sandbox_user(tmp_p
     """Issue 19: a helper made by a double fork and setsid leaves the worker's tree and
     session; it is still the sandbox user's, so the student's reading counts it. A reading
     of the worker's own tree (what a baseline worker gets) does not."""
-    from autograder.sandbox.users import claim_sandbox_user, release_sandbox_user
+    from autograder.sandbox.layers.sandbox_user import claim_sandbox_user, release_sandbox_user
     user = claim_sandbox_user("ag-style-cpu")
     work = Workload(0.3, user)
     try:
@@ -228,7 +228,7 @@ def test_cpu_time_counts_a_double_forked_setsid_helper_of_the_sandbox_user(tmp_p
         assert work.measured("offload", cputime.own_tree(work.proc.pid)) < 0.1
     finally:
         work.close()
-        from autograder.sandbox.users import kill_everything_of
+        from autograder.sandbox.layers.sandbox_user import kill_everything_of
         kill_everything_of(user.pw_uid, user.pw_gid)
         release_sandbox_user(user.pw_name)
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -48,6 +49,14 @@ def _slow_forward(self, x):
 
 
 Sigmoid.forward = _slow_forward
+'''
+BIG_SIGMOID = '''
+
+def _big_forward(self, x):
+    return np.ones((1000, 500))  # 4 MB: over what the test expects, under the old 8 MB default
+
+
+Sigmoid.forward = _big_forward
 '''
 TESTS = ["-k", "test_dense_forward or test_sigmoid_forward"]
 
@@ -149,7 +158,7 @@ def test_a_grading_process_killed_mid_run_leaves_no_folder_and_says_so(reference
 def test_the_sandbox_folder_is_reachable_by_its_own_user_only(tmp_path):
     import pwd
 
-    from autograder.sandbox.folder import make_sandbox_dir
+    from autograder.sandbox.grader.folder import make_sandbox_dir
     submission = tmp_path / "sub"
     (submission / "pkg").mkdir(parents=True)
     (submission / "pkg" / "a.py").write_text("x = 1\n")
@@ -198,3 +207,66 @@ def test_budgets_hold_in_the_portable_sandbox_too(monkeypatch):
             assert fetch(hostile.ignore_fetch_budgets()) == "patched"
             with pytest.raises(WorkerCrashed, match="exceeds its budget of 524288 bytes"):
                 fetch(hostile.big_array(1), budget=512 * 1024)
+
+
+def test_an_answer_over_the_tests_budget_is_refused_in_plain_words(reference_dir, tmp_path, mnist_dir):
+    # 4 MB passed the 8 MB default that every fetch of the suite had: it was read, kept and
+    # shown by shape. Now 3.3 reads at most what an array of x's shape takes, with room to spare.
+    submission = with_sigmoid(reference_dir, tmp_path / "big", BIG_SIGMOID)
+    out = tmp_path / "results.json"
+    with SlotUsers(1) as users:
+        doc = grade(submission, out, sandbox_user=users.names[0], extra_pytest_args=TESTS)
+    assert results_mod.problems(doc) == []
+    sigmoid = next(t for t in doc["tests"] if "Sigmoid" in t["name"] and "forward" in t["name"])
+    output = sigmoid["output"]
+    assert sigmoid["score"] == 0 and output.startswith("Your code returned a value far larger than the test expects")
+    assert "value is an array of shape (1000, 500) and dtype float64 (4000000 bytes)" in output, output
+    assert "The test expects an array of shape (1, 1)." in output and "the grader did not read it" in output
+    assert "**Input** (the smallest failing case found)" in output
+    dense = next(t for t in doc["tests"] if "Dense forward" in t["name"])
+    assert dense["score"] == dense["max_score"] > 0
+
+
+def suite_replies():
+    from conftest import load_module_from
+    from suite_support import GRADED_SUITE
+    return load_module_from(GRADED_SUITE / "replies.py", "graded_replies_trusted_side")
+
+
+def test_the_suites_fetch_refuses_what_it_does_not_expect_before_reading_it(sandbox_mode):
+    """A reply over the budget of the shapes a test expects costs the grading process nothing:
+    the worker does not send it, and a worker patched to send it anyway is refused from the
+    frame's header. A wrong answer of a sensible size still arrives, to be named by its shape."""
+    import tracemalloc
+
+    from autograder.sandbox import Sandbox, SandboxConfig, TooLarge, WorkerCrashed
+    replies = suite_replies()
+    cases = Path(__file__).parent / "sandbox_cases" / "hostile"
+    with Sandbox(cases, SandboxConfig(call_timeout_s=10)) as box, box.worker() as w:
+        hostile, numpy = w.import_module("hostile"), w.import_module("numpy")
+        wrong = replies.fetch(numpy.ones((3, 5)), (4, 3))  # the wrong shape, small: the test names it
+        assert type(wrong) is np.ndarray and wrong.shape == (3, 5)
+        tracemalloc.start()
+        try:
+            with pytest.raises(TooLarge) as refused:
+                replies.fetch(hostile.big_array(4), (4, 3))
+            assert tracemalloc.get_traced_memory()[1] < 2**20
+            assert "The test expects an array of shape (4, 3)." in refused.value.message
+            assert "shape (4194304,) and dtype uint8" in refused.value.message
+            assert replies.fetch(hostile.ignore_fetch_budgets()) == "patched"
+            with pytest.raises(WorkerCrashed, match="exceeds its budget"):
+                replies.fetch(hostile.big_array(4), (4, 3))
+            assert tracemalloc.get_traced_memory()[1] < 2**20, "the grader read the reply"
+        finally:
+            tracemalloc.stop()
+
+
+def test_every_fetch_of_the_graded_suite_says_what_it_expects():
+    """The suite reads student values only through replies.fetch, whose budget comes from the
+    shapes the test expects: no test fetches with the engine's default."""
+    from suite_support import GRADED_SUITE
+    direct = [str(path.relative_to(GRADED_SUITE)) for path in GRADED_SUITE.rglob("*.py")
+              if path.name != "replies.py" and "worker_side" not in path.parts
+              and re.search(r"from autograder\.sandbox import[^\n]*\bfetch\b|sandbox\.fetch\(|\.fetch\(",
+                            path.read_text())]
+    assert direct == []

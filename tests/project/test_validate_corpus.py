@@ -15,8 +15,8 @@ from autograder.validate.corpus import Case, Corpus, CorpusError, Edit, Part, ed
 from autograder.validate.figures import figures, kill_matrix
 from autograder.validate.jobs import Graded, Job, run_jobs
 from autograder.validate.suite import SuiteTest, matches, select
-from autograder.validate.verdicts import (check_full, check_hostile, check_mutant, comparable, failure_cause,
-                                          first_difference, headline, is_grader_error, secret_markers)
+from autograder.validate.verdicts import (check_agreement, check_full, check_hostile, check_mutant, comparable,
+                                          failure_cause, first_difference, headline, is_grader_error, secret_markers)
 from conftest import load_module_from
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -359,6 +359,44 @@ def test_determinism_comparison_ignores_only_execution_time():
     b["tests"][0]["output"] = "x" * 100 + "/tmp/box-2/f.py"
     found = first_difference(comparable(a), comparable(b))
     assert found == "/tests/0/output (character 109): '" + "x" * 31 + "/tmp/box-1/f.py' vs '" + "x" * 31 + "/tmp/box-2/f.py'"
+
+
+def test_mode_agreement_lists_every_test_whose_points_differ():
+    same, differs = graded({"1.2": 0}), graded({"1.2": 0, "2.2": 1.5})
+    unlisted = graded({})
+    unlisted.doc["tests"] = unlisted.doc["tests"][:-1]
+    unfinished = graded({}, "**Grading did not finish:** the grading process took longer than 900 s")
+    unfinished.doc["tests"] = []
+    rows, problems = check_agreement({"reference": (graded({}), graded({})), "mutant m": (same, differs),
+                                      "variant v": (graded({}), unlisted), "mutant slow": (graded({}), unfinished)})
+    assert rows == [{"submission": "mutant m", "test": "2.2", "sandboxed": 3.0, "portable": 1.5},
+                    {"submission": "variant v", "test": "9.1", "sandboxed": 5.0, "portable": None}]
+    assert problems[:2] == ["modes: mutant m: 2.2 earns 3 sandboxed but 1.5 portable",
+                            "modes: variant v: 9.1 earns 5 sandboxed but nothing (not listed) portable"]
+    assert len(problems) == 3 and problems[2].startswith("modes: mutant slow: the portable grading did not finish")
+
+
+def test_compare_portable_grades_each_case_but_the_attacks_once_more_portable_in_the_same_mode(tmp_path):
+    from types import SimpleNamespace
+    from autograder.validate import run as validate_run
+
+    cases = [Case(id=i, kind=k, description="", source="x.yaml", base="template" if k == "hostile" else "reference")
+             for i, k in (("m", "mutant"), ("v", "variant"), ("d", "degenerate"), ("h", "hostile"))]
+    args = SimpleNamespace(exact=False, compare_portable=True, no_determinism=False, timeout=900.0)
+    v = SimpleNamespace(args=args, work=tmp_path, submission=lambda case: tmp_path / case.id,
+                        course=SimpleNamespace(reference=tmp_path / "ref", template=tmp_path / "tpl"))
+    v.job = lambda *a, **k: validate_run.Validation.job(v, *a, **k)
+    jobs = validate_run.corpus_jobs(v, cases, [cases[0]], want_template=True)
+    portable = {j.label: j for j in jobs if j.env}
+    sandboxed = {j.label: j for j in jobs if not j.env and "-again" not in j.out.name}
+    assert set(portable) == set(sandboxed) - {"hostile h"} == {"reference", "template", "mutant m", "variant v",
+                                                                "degenerate d"}
+    for label, twin in portable.items():
+        assert twin.env == {"AUTOGRADER_PORTABLE": "1"} and twin.submission == sandboxed[label].submission
+        assert twin.extra == sandboxed[label].extra and twin.out != sandboxed[label].out
+    assert portable["mutant m"].extra[-2:] == ("--validation-mode", "fast") and portable["reference"].extra == ()
+    args.compare_portable = False
+    assert not any(j.env for j in validate_run.corpus_jobs(v, cases, [cases[0]], want_template=True))
 
 
 def test_run_jobs_gives_each_slot_its_own_user_and_survives_a_broken_grading(monkeypatch):

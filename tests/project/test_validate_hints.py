@@ -207,29 +207,41 @@ def test_a_failure_that_an_earlier_failing_test_explains_says_so(feedback, monke
     assert text.count("**Hint:**") == 1
 
 
-def test_later_stage_tests_declare_the_parts_they_rest_on_and_run_after_them(feedback):
+def test_tests_are_numbered_after_every_test_whose_failure_they_may_name(feedback):
+    """The suite runs in numeric order; a test that may name the failures of the tests of some
+    parts (@rests_on, @blames) must be numbered after every one of them, or the suite is
+    refused at collection with the tests to renumber."""
     conftest = load_module_from(GRADED_SUITE / "conftest.py", "graded_conftest_upstream")
 
     class Item:
-        def __init__(self, nodeid, tags, rests=()):
-            self.nodeid = nodeid
+        def __init__(self, number, tags, rests=(), blamed=()):
+            self.nodeid = f"test_{number}"
 
             def test():
                 pass
-            test.__tags__, test.__rests_on__ = tags, rests
+            test.__number__, test.__tags__, test.__rests_on__, test.__blames__ = number, tags, rests, blamed
             self.obj = test
 
-    items = [Item("model", ("model",), ("tensor", "weighted")), Item("weighted", ("weighted",), ("tensor",)),
-             Item("tensor", ("tensor",)), Item("loop", ("a",), ("a",))]
-    assert conftest.upstream_stages(items) == {"model": 2, "weighted": 1, "tensor": 0, "loop": 0}
+    good = [Item("1.1", ("tensor",)), Item("1.3", ("weighted",), ("tensor",)), Item("8.2", ("model",), ("tensor", "weighted")),
+            Item("10.1", ("loop",), ("loop",)), Item("12.1", ("end-to-end",), (), ("model", "tensor")),
+            Item("13.1", ("preprocess",))]
+    assert conftest.order_problems(good) == []
+    bad = good + [Item("8.10", ("tensor",)), Item("14.1", ("model",))]  # 8.10 runs after 8.2
+    problems = conftest.order_problems(bad)
+    assert problems == [f"{n} may name failures of {m}, which would run after it: renumber so that they come first"
+                        for n, m in (("1.3", "8.10 (tensor)"), ("8.2", "8.10 (tensor)"), ("12.1", "14.1 (model)"))]
+    with pytest.raises(pytest.UsageError, match="renumber so that they come first"):
+        conftest.pytest_collection_modifyitems(None, None, bad)
     # The suite's own declarations: model and tape tests rest on the student's Tensor (the
-    # test-provided layers hold the student's Variables), model tests also on Weighted.
+    # test-provided layers hold the student's Variables), model tests also on Weighted, and
+    # end-to-end training names the failed tests of the parts its training used.
     sources = {name: (GRADED_SUITE / "public" / name).read_text() for name in
                ("test_model.py", "test_gradient_tape.py", "test_tensor.py")}
     assert sources["test_model.py"].count('@rests_on("tensor", "weighted")') == \
         sources["test_model.py"].count("\ndef test_")
     assert sources["test_gradient_tape.py"].count('@rests_on("tensor")') == \
         sources["test_gradient_tape.py"].count("\ndef test_")
+    assert "@blames(*sorted(TRAINING_PARTS))" in (GRADED_SUITE / "hidden" / "test_training.py").read_text()
 
 
 def test_a_crash_in_given_code_called_by_the_tape_names_the_tape_not_get_input_gradients(feedback):

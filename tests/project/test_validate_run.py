@@ -1,10 +1,12 @@
 """`python -m autograder validate` end to end: real gradings of real submissions.
 
-- The whole corpus passes (CI runs it: about 8 minutes on 2 cores): the reference earns 100,
-  the template 0, every variant 100, every mutant is killed in its own part (kill rate 100%,
-  blame precision at least 90%), every attack stays within its cap, and the reference and
-  three mutants grade identically twice; feedback names the real mistake of at least 85% of
-  the mutants, and no hint names another.
+- The whole corpus passes (CI runs it): the reference earns 100, the template 0, every
+  variant 100, every mutant is killed in its own part (kill rate 100%, blame precision at
+  least 90%), every attack stays within its cap, and the reference and three mutants grade
+  identically twice; feedback names the real mistake of at least 85% of the mutants, and no
+  hint names another. Every case but the attacks is also graded in the portable sandbox (a
+  student's `check` on macOS and Windows) and every test earns the same points in both modes
+  (issue 20; test_mode_agreement.py shows that a difference is caught).
 - validate fails when it must: a mutant that changes nothing survives, a "variant" that is
   wrong loses points, and each is named.
 - The Hypothesis modes of validation runs do what they claim (a tiny suite, no grading).
@@ -34,7 +36,7 @@ def validate(*args: str, timeout: float = 900) -> tuple[subprocess.CompletedProc
 
 
 def test_the_whole_corpus_validates(mnist_dir, capsys):
-    done, report = validate(timeout=2400)
+    done, report = validate("--compare-portable", timeout=3600)
     with capsys.disabled():  # the corpus figures belong in every CI log, passed or not
         figures_at = done.stdout.find("Figures")
         print("\n" + (done.stdout[figures_at:] if figures_at >= 0 else done.stdout[-3000:]))
@@ -54,6 +56,10 @@ def test_the_whole_corpus_validates(mnist_dir, capsys):
     assert len(determinism) == 4 and all(row["identical"] for row in determinism)
     assert all(row["fast_mode_scores_agree"] for row in determinism if row["label"] != "reference")
     assert "Kill matrix" in done.stdout and "kill rate          100.0%" in done.stdout
+    # Portable and sandboxed: every non-hostile grading compared, test by test.
+    modes = report["modes"]
+    assert modes["disagreements"] == [], modes["disagreements"]
+    assert set(modes["compared"]) == {label for label, v in verdicts.items() if v["kind"] != "hostile"}
 
 
 def test_validation_fails_on_a_surviving_mutant_and_a_wrong_variant(tmp_path, mnist_dir):

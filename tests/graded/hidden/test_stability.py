@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from hidden import closed_forms as C
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import Hint, code_block, expect, expect_close, gradient_list, show
 from shapes import elementwise_slope
 
@@ -37,7 +37,7 @@ def huge_logits(draw):
 @given(x=huge_logits())
 def test_softmax_is_stable_for_huge_logits(beras, x):
     """Softmax finite and correct at ±1000"""
-    probs = fetch(beras.activations.Softmax()(x))
+    probs = fetch(beras.activations.Softmax()(x), x.shape)
     expect_close("`Softmax()(x)` is finite and correct for logits of +-1000 (subtract each row's maximum "
                  "before exp()).", expected=C.softmax(x), returned=probs,
                  what="Softmax()(x)", inputs={"x": x},
@@ -57,10 +57,10 @@ def test_sigmoid_is_stable_for_huge_inputs(beras, x):
     """Sigmoid finite and correct at ±1000"""
     layer = beras.activations.Sigmoid()
     expect_close("`Sigmoid()(x)` is finite and correct for inputs of +-1000.", expected=C.sigmoid(x),
-                 returned=fetch(layer(x)), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
+                 returned=fetch(layer(x), x.shape), what="Sigmoid()(x)", inputs={"x": x}, **M.VALUE,
                  nonfinite_hint=Hint("overflow", "exp(1000) overflows: use exp(-|x|) and the two equivalent forms "
                                                  "of the sigmoid."))
-    slope = elementwise_slope(gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()",
+    slope = elementwise_slope(gradient_list(fetch(layer.get_input_gradients(), x.shape), 1, "get_input_gradients()",
                                             "Sigmoid's input gradient is y * (1 - y).", {"x": x})[0], x.shape)
     expect_close("`Sigmoid.get_input_gradients()` is finite and correct for inputs of +-1000.",
                  expected=C.sigmoid_slope(x), returned=slope, what="get_input_gradients()[0]", inputs={"x": x}, **M.VALUE)
@@ -101,7 +101,7 @@ def test_cross_entropy_clips_zero_probabilities(beras, case):
            hint=Hint("clipping", "np.log(0) is -inf: keep the probabilities inside [eps, 1 - eps] before "
                                  "the log (numpy has one function for exactly that).")
            if value.size == 1 and not np.isfinite(value).all() else None)
-    grad = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()",
+    grad = gradient_list(fetch(loss.get_input_gradients(), p.shape, y.shape), 1, "get_input_gradients()",
                          "The loss returns one gradient per input.", case)[0]
     expect(np.all(np.isfinite(np.asarray(grad, dtype=float))),
            "Cross-entropy's gradient is finite when a probability is 0 (it divides by the clipped value).",

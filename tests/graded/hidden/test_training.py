@@ -43,9 +43,10 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 
 import data
 import idx
-from autograder.sandbox import StudentError, WorkerTimeout, fetch
+from autograder.sandbox import StudentError, WorkerTimeout
+from replies import fetch
 from autograder.untrusted import code_span
-from feedback import REMINDER, Hint, failed_unit_tests, failure, message
+from feedback import REMINDER, Hint, blames, failed_unit_tests, failure, message
 from hidden import network as oracle
 
 EPOCHS, BATCH_SIZE = 5, 100
@@ -181,9 +182,29 @@ def slowness_report(parts, batch_size):
     return f" One batch of {batch_size} images, timed part by part: {rows}."
 
 
+# The parts a unit test checks, by its tags. A failed test explains a low accuracy only when
+# every part it checks is on this student's training path: the model's own layer types, its
+# loss and optimizer, the tape, the model and the core classes. Not the metric (it does not
+# change the weights), the one-hot encoder or the loader (12.1 sends its data itself), SGD's
+# unbiasedness (9.x), the committee, or optimizer and activation tests of kinds it does not use.
+PART_TAGS = {"tensor", "weighted", "dense", "leaky-relu", "sigmoid", "softmax", "mse", "cross-entropy",
+             "sgd", "rmsprop", "adam", "gradient-tape", "model", "metrics", "onehot", "preprocess",
+             "committee", "unbiased", "q4", "q7", "vectorisation"}
+ALWAYS_ON_PATH = {"tensor", "weighted", "gradient-tape", "model"}
+LAYER_TAGS = {"Dense": "dense", "LeakyReLU": "leaky-relu", "Sigmoid": "sigmoid", "Softmax": "softmax"}
+FACTORY_TAGS = {"get_loss_fn": (("losses", "CategoricalCrossEntropy", "cross-entropy"),
+                                ("losses", "MeanSquaredError", "mse")),
+                "get_optimizer": (("optimizers", "BasicOptimizer", "sgd"), ("optimizers", "RMSProp", "rmsprop"),
+                                  ("optimizers", "Adam", "adam"))}
+# Every part a training may use: 12.1 may name their failed tests, so they must have run first.
+TRAINING_PARTS = (ALWAYS_ON_PATH | set(LAYER_TAGS.values())
+                  | {tag for options in FACTORY_TAGS.values() for _, _, tag in options})
+
+
 @leaderboard("MNIST accuracy")
 @partial_credit(POINTS)
 @number("12.1")
+@blames(*sorted(TRAINING_PARTS))
 @visibility("hidden")
 @tags("end-to-end", "training", "assignment")
 def test_end_to_end_training_accuracy(student, beras, worker_side, sandbox, add_output, set_score=None,
@@ -257,22 +278,6 @@ def trusted_accuracy(student, beras, model, images, labels, set_score, what=""):
         set_score(0)
         raise AssertionError(message(f"{what} {problem}".strip())) from None
     return float(np.mean(classes == labels)), network
-
-
-# The parts a unit test checks, by its tags. A failed test explains a low accuracy only when
-# every part it checks is on this student's training path: the model's own layer types, its
-# loss and optimizer, the tape, the model and the core classes. Not the metric (it does not
-# change the weights), the one-hot encoder or the loader (12.1 sends its data itself), SGD's
-# unbiasedness (9.x), the committee, or optimizer and activation tests of kinds it does not use.
-PART_TAGS = {"tensor", "weighted", "dense", "leaky-relu", "sigmoid", "softmax", "mse", "cross-entropy",
-             "sgd", "rmsprop", "adam", "gradient-tape", "model", "metrics", "onehot", "preprocess",
-             "committee", "unbiased", "q4", "q7", "vectorisation"}
-ALWAYS_ON_PATH = {"tensor", "weighted", "gradient-tape", "model"}
-LAYER_TAGS = {"Dense": "dense", "LeakyReLU": "leaky-relu", "Sigmoid": "sigmoid", "Softmax": "softmax"}
-FACTORY_TAGS = {"get_loss_fn": (("losses", "CategoricalCrossEntropy", "cross-entropy"),
-                                ("losses", "MeanSquaredError", "mse")),
-                "get_optimizer": (("optimizers", "BasicOptimizer", "sgd"), ("optimizers", "RMSProp", "rmsprop"),
-                                  ("optimizers", "Adam", "adam"))}
 
 
 def training_path(student, beras, parts, network) -> set:

@@ -6,7 +6,7 @@ forward, Softmax's Jacobian. Each repetition sends fresh inputs (never seen befo
 cache of results gains nothing) to the student's layer, in the student's worker, and, in a
 fresh worker that never imported the student's code, to a yardstick: ordinary whole-array
 NumPy work of the same sizes (worker_side/timing.py, public). The grader reads CPU time from
-the kernel around each call (autograder/sandbox/cputime.py): for the student, every process
+the kernel around each call (autograder/sandbox/grader/cputime.py): for the student, every process
 of the grading's sandbox user, so work handed to a helper process counts; for the yardstick,
 its worker alone. The call includes reading every value of the result (a digest of it): a
 result that is wrong earns nothing, and one computed later or elsewhere is timed anyway.
@@ -27,12 +27,14 @@ import math
 import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, partial_credit, tags, visibility
 
-from autograder.sandbox import StudentError, WorkerTimeout, fetch
+from autograder.sandbox import StudentError, WorkerTimeout
+from replies import fetch
 from autograder.sandbox import cputime
 import judge
 from feedback import Hint, failure
 
 N_ROWS, DENSE_IN, DENSE_OUT, CLASSES = 40000, 4, 2, 3
+YARDSTICK_DIGESTS = 3  # the most a yardstick of worker_side/timing.py returns
 REPEATS = 5
 POINTS = 3
 PARTS = (("Dense", "forward"), ("Dense", "gradients"), ("Softmax", "forward"), ("Softmax", "gradients"))
@@ -198,7 +200,7 @@ class Timing:
     def _measure(self, part, call, expected, seed):
         """Time one call of the student's part; False when it raised or returned wrong values."""
         try:
-            seconds, digests = self._timed(self.student_scope, call)
+            seconds, digests = self._timed(self.student_scope, call, len(expected))
         except StudentError as error:
             part.problem = error
             return False
@@ -210,17 +212,17 @@ class Timing:
         return True
 
     def _yardstick(self, part, call):
-        seconds, _ = self._timed(self.ours_scope, lambda: call(self._seed()))
+        seconds, _ = self._timed(self.ours_scope, lambda: call(self._seed()), YARDSTICK_DIGESTS)
         part.yardstick.append(seconds)
 
     def _seed(self):
         return int(self.rng.integers(1 << 60))
 
     @staticmethod
-    def _timed(scope, call):
-        """(CPU seconds of `scope` while `call()` ran and its digests were fetched, the digests)."""
+    def _timed(scope, call, digests):
+        """(CPU seconds of `scope` while `call()` ran and its `digests` were fetched, the digests)."""
         result = []
-        seconds = cputime.cpu_seconds(scope, lambda: result.append(fetch(call())))
+        seconds = cputime.cpu_seconds(scope, lambda: result.append(fetch(call(), *[(N_ROWS,)] * digests)))
         return seconds, result[0]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import judge
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import Hint, expect, expect_close, gradient_list
 from shapes import elementwise_slope, note_unusual
 
@@ -54,7 +54,7 @@ def test_leaky_relu_forward(beras, shape, alpha, data):
     x = data.draw(S.array(shape), label="x")
     layer, alpha = make_leaky(beras, alpha)
     expect_close(f"`{leaky_name(alpha)}` returns x where x > 0, else alpha * x.",
-                 expected=judge.value("leaky_relu", x, alpha=alpha), returned=fetch(layer(x)), what=f"{leaky_name(alpha)}(x)",
+                 expected=judge.value("leaky_relu", x, alpha=alpha), returned=fetch(layer(x), x.shape), what=f"{leaky_name(alpha)}(x)",
                  inputs={"x": x, "alpha": alpha}, **M.VALUE,
                  mistakes={Hint("missing-term", "negative inputs must be multiplied by alpha, not set to 0."):
                            judge.value("relu_for_leaky", x),
@@ -78,7 +78,7 @@ def test_leaky_relu_gradients(beras, add_output, shape, alpha, data):
     name = leaky_name(alpha)
     inputs = {"x": x, "alpha": alpha}
     prop = f"`{name}.get_input_gradients()` is `[1 where x > 0 else alpha]`, shaped like x."
-    raw = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    raw = gradient_list(fetch(layer.get_input_gradients(), x.shape), 1, "get_input_gradients()", prop, inputs)[0]
     slope = elementwise_slope(raw, x.shape)  # e.g. (1, N, n) from np.array(self.inputs): g * J composes it alike
     expect_close(prop, expected=judge.value("leaky_relu_slope", x, alpha=alpha), returned=slope,
                  what="get_input_gradients()[0]", inputs=inputs, **M.VALUE,
@@ -89,7 +89,7 @@ def test_leaky_relu_gradients(beras, add_output, shape, alpha, data):
                            judge.value("leaky_relu_constant_below", x, alpha=alpha)})
     inputs["J (upstream)"] = J
     prop = f"`{name}.compose_input_gradients([J])[0]` equals the finite differences of d<f(x), J>/dx."
-    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    composed = gradient_list(fetch(layer.compose_input_gradients([J]), x.shape), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_composed_like_input(composed, raw, x, prop, inputs)
     note_unusual(add_output, "get_input_gradients()[0]", np.shape(raw), x.shape)
     expect_close(prop, expected=judge.vjp_fd("leaky_relu", x, upstream=J, alpha=alpha), returned=composed,
@@ -105,7 +105,7 @@ def test_sigmoid_forward(beras, shape, data):
     """Sigmoid forward"""
     x = data.draw(S.array(shape, -30, 30), label="x")
     expect_close("`Sigmoid()(x)` is 1 / (1 + exp(-x)), element-wise.", expected=judge.value("sigmoid", x),
-                 returned=fetch(beras.activations.Sigmoid()(x)), what="Sigmoid()(x)", inputs={"x": x},
+                 returned=fetch(beras.activations.Sigmoid()(x), x.shape), what="Sigmoid()(x)", inputs={"x": x},
                  **M.VALUE, mistakes={Hint("sign", "you computed exp(-x) / (1 + exp(-x)), which is 1 - sigmoid(x)."):
                                       judge.value("one_minus_sigmoid", x)})
 
@@ -123,7 +123,7 @@ def test_sigmoid_gradients(beras, add_output, shape, data):
     layer(x)
     inputs = {"x": x}
     prop = "`Sigmoid.get_input_gradients()` is `[y * (1 - y)]`, y the output, shaped like x."
-    raw = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    raw = gradient_list(fetch(layer.get_input_gradients(), x.shape), 1, "get_input_gradients()", prop, inputs)[0]
     slope = elementwise_slope(raw, x.shape)
     expect_close(prop, expected=judge.value("sigmoid_slope", x), returned=slope, what="get_input_gradients()[0]", inputs=inputs,
                  **M.VALUE, mistakes={Hint("wrong-input", "the slope is written with the output y = sigmoid(x), not with the "
@@ -131,7 +131,7 @@ def test_sigmoid_gradients(beras, add_output, shape, data):
                                       judge.value("sigmoid_slope_of_input", x)})
     inputs["J (upstream)"] = J
     prop = "`Sigmoid.compose_input_gradients([J])[0]` equals the finite differences of d<sigmoid(x), J>/dx."
-    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    composed = gradient_list(fetch(layer.compose_input_gradients([J]), x.shape), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_composed_like_input(composed, raw, x, prop, inputs)
     note_unusual(add_output, "get_input_gradients()[0]", np.shape(raw), x.shape)
     expect_close(prop, expected=judge.vjp_fd("sigmoid", x, upstream=J), returned=composed,
@@ -148,7 +148,7 @@ def test_softmax_forward_and_identities(beras, shape, shift, data):
     x = data.draw(S.array(shape, -10, 10), label="x")
     layer = beras.activations.Softmax()
     inputs = {"x": x}
-    p = fetch(layer(x))
+    p = fetch(layer(x), x.shape)
     expect_close("`Softmax()(x)` is the softmax of each row: exp(x) / exp(x).sum(axis=-1, keepdims=True).",
                  expected=judge.value("softmax", x), returned=p, what="Softmax()(x)", inputs=inputs, **M.VALUE,
                  mistakes={Hint("wrong-axis", "you normalised over the batch axis (0); softmax normalises each row (axis -1)."):
@@ -160,7 +160,7 @@ def test_softmax_forward_and_identities(beras, shape, shift, data):
                  inputs=inputs, **M.VALUE)
     shifted = x + np.linspace(shift, -shift, shape[0])[:, None]
     expect_close("Adding a constant to every logit of a row does not change its softmax.",
-                 expected=judge.value("softmax", x), returned=fetch(layer(shifted)), what="Softmax()(x + c)",
+                 expected=judge.value("softmax", x), returned=fetch(layer(shifted), x.shape), what="Softmax()(x + c)",
                  inputs={"x": x, "x + c (c constant per row)": shifted}, **M.VALUE,
                  nonfinite_hint=Hint("overflow", "subtract the row maximum before exp(); mathematically the "
                                                  "result is the same."))
@@ -181,9 +181,9 @@ def test_softmax_jacobian(beras, shape, data):
     inputs = {"x": x}
     prop = ("`Softmax.get_input_gradients()` is `[Jac]`, Jac of shape (N, n, n) with "
             "Jac[b] = diag(y_b) - outer(y_b, y_b): symmetric, each row summing to 0.")
-    jac = gradient_list(fetch(layer.get_input_gradients()), 1, "get_input_gradients()", prop, inputs)[0]
+    jac = gradient_list(fetch(layer.get_input_gradients(), (n, k, k)), 1, "get_input_gradients()", prop, inputs)[0]
     # Symmetry and zero row sums hold to rounding: float32's when the student worked in it.
-    identities = M.tolerance_for([fetch(probs), jac], M.VALUE, M.GRADIENT)
+    identities = M.tolerance_for([fetch(probs, x.shape), jac], M.VALUE, M.GRADIENT)
     jac = np.asarray(jac, dtype=float)
     diagonal = judge.value("softmax_diagonal", x)  # y (1 - y): the sigmoid-like mistake
     diagonal_only = Hint("missing-term", "your Jacobian is only its diagonal, y (1 - y), as for the sigmoid: each "
@@ -209,6 +209,6 @@ def test_softmax_jacobian(beras, shape, data):
                            diagonal_only: judge.value("softmax_jacobian_diagonal_only", x)})
     inputs["J (upstream)"] = J
     prop = "`Softmax.compose_input_gradients([J])[0]` equals the finite differences of d<softmax(x), J>/dx."
-    composed = gradient_list(fetch(layer.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    composed = gradient_list(fetch(layer.compose_input_gradients([J]), x.shape), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_close(prop, expected=judge.vjp_fd("softmax", x, upstream=J), returned=composed,
                  what="compose_input_gradients([J])[0]", inputs=inputs, **M.GRADIENT)

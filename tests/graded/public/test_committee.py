@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import judge
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import REMINDER, Hint, expect, expect_close
 
 INK = 1e-6  # a pixel is ink when above this (resampling may leave rounding dust near 0)
@@ -70,7 +70,7 @@ def bounding_box(image):
 def test_width_normalize_sets_the_box_width_and_centres_it(student_file, images, width):
     """[More bonus 4] width_normalize: box width ±1, centred"""
     stack = np.stack(images).reshape(len(images), 784)
-    out = np.asarray(fetch(student_file("committee").width_normalize(stack, width)), dtype=float)
+    out = np.asarray(fetch(student_file("committee").width_normalize(stack, width), stack.shape), dtype=float)
     expect(out.shape == stack.shape, "`width_normalize` keeps the input's shape.",
            inputs={"images shape": stack.shape, "width": width}, detail=f"It returned shape {out.shape}.",
            hint=Hint("shape", "return the images in the shape they came in: (N, 784) stays (N, 784).")
@@ -105,7 +105,7 @@ def test_width_normalize_keeps_height_and_blank_images(student_file, case, squar
     image, width = case
     stack = np.stack([image, np.zeros((28, 28))])
     given_images = stack if square else stack.reshape(2, 784)
-    out = np.asarray(fetch(student_file("committee").width_normalize(given_images, width)), dtype=float)
+    out = np.asarray(fetch(student_file("committee").width_normalize(given_images, width), given_images.shape), dtype=float)
     top, bottom, left, right = bounding_box(image)
     inputs = {"images shape": given_images.shape, "width": width,
               "image 0": image[top:bottom + 1, left:right + 1], "image 0 box rows": (top, bottom),
@@ -139,7 +139,7 @@ def test_committee_averages_its_members(student_file, worker_side, members, shap
     probes = worker_side("probes")
     committee = student_file("committee").Committee([probes.GatedMember(a, c) for a, c in params])
     expect_close("`Committee(members)(x)` is the plain average of the members' outputs on x.",
-                 expected=judge.value("gated_committee", x, params), returned=fetch(committee(x)), what="Committee(members)(x)",
+                 expected=judge.value("gated_committee", x, params), returned=fetch(committee(x), (n, classes)), what="Committee(members)(x)",
                  inputs={"x": x, "members": f"{members} gated maps (x @ a_k) * c_k"}, **M.VALUE,
                  mistakes={Hint("batch-mean", "you summed the members' outputs; average them."):
                            judge.value("gated_committee_sum", x, params),

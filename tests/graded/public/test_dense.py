@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import judge
 import numerics as M
 import strategies as S
-from autograder.sandbox import StudentError, fetch
+from autograder.sandbox import StudentError
+from replies import fetch
 from feedback import Check, Hint, choose, code_block, expect, expect_close, fail, gradient_list, show
 from shapes import is_per_sample_copy, note_unusual, shared_gradient
 
@@ -35,7 +36,7 @@ def test_dense_forward(beras, worker_side, case):
     """Dense forward x @ w + b"""
     dense = build(beras, worker_side, case)
     x, w, b = case["x"], case["w"], case["b"]
-    returned = fetch(dense(x))
+    returned = fetch(dense(x), (x.shape[0], w.shape[1]))
     # float32 inside is allowed: then each entry is exact only up to the rounding of its terms
     float32 = M.float32_sum_of_products(np.abs(x) @ np.abs(w) + np.abs(b), terms=x.shape[1])
     expect_close("`Dense.forward(x)` equals `x @ w + b`, shape (N, r).",
@@ -68,7 +69,7 @@ def test_dense_gradient_shapes(beras, worker_side, add_output, case):
     inputs = {"x": x, "w": w, "b": b}
 
     prop = "`get_input_gradients()` is `[w]`: one (m, r) Jacobian shared by the batch."
-    returned = fetch(dense.get_input_gradients())
+    returned = fetch(dense.get_input_gradients(), (n, m, r))  # w, or w per sample
     expect(not (isinstance(returned, np.ndarray) and returned.shape == w.shape), prop, inputs=inputs,
            detail=f"`get_input_gradients()` must return a list; yours returned an ndarray of shape {w.shape}.",
            hint=Hint("wrong-type", "return `[w]`, a list with one Jacobian per input: the given "
@@ -83,8 +84,9 @@ def test_dense_gradient_shapes(beras, worker_side, add_output, case):
 
     prop = ("`get_weight_gradients()` is `[dW, db]` with dW of shape (N, m, r) or (N, m, 1) holding "
             "x[b, i] at [b, i, j], and db ones of shape (1, r) or (r,).")
+    returned = fetch(dense.get_weight_gradients(), (n, m, r), (n, 1, r))  # the largest shapes accepted
     dW, db = (np.asarray(g, dtype=float) for g in
-              gradient_list(fetch(dense.get_weight_gradients()), 2, "get_weight_gradients()", prop, inputs)[:2])
+              gradient_list(returned, 2, "get_weight_gradients()", prop, inputs)[:2])
     dW_ok, db_ok = weight_gradient_shapes_ok(dW, db, n, m, r)
     if dW.ndim == 3 and dW.shape[0] == n and dW.shape[2] == m and dW.shape[1] in (1, r) and m not in (1, r):
         dW_hint = Hint("transpose", "dW's last two axes are swapped: sample b's dW has x[b] as a COLUMN, "
@@ -111,10 +113,12 @@ def test_dense_gradient_shapes(beras, worker_side, add_output, case):
 
     prop = "`compose_input_gradients([J])` is shaped like x, (N, m); `compose_weight_gradients([J])` like w and b."
     inputs = {**inputs, "J": J}
-    composed = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)
+    composed = gradient_list(fetch(dense.compose_input_gradients([J]), (n, m)), 1, "compose_input_gradients([J])",
+                             prop, inputs)
     expect(np.shape(composed[0]) == (n, m), prop, inputs=inputs,
            detail=f"compose_input_gradients([J])[0] has shape {np.shape(composed[0])}; expected {(n, m)}.")
-    composed = gradient_list(fetch(dense.compose_weight_gradients([J])), 2, "compose_weight_gradients([J])", prop, inputs)
+    composed = gradient_list(fetch(dense.compose_weight_gradients([J]), w.shape, b.shape), 2,
+                             "compose_weight_gradients([J])", prop, inputs)
     expect(np.shape(composed[0]) == (m, r) and np.size(composed[1]) == r, prop, inputs=inputs,
            detail=f"compose_weight_gradients([J]) has shapes {[np.shape(c) for c in composed]}; "
                   f"expected [{(m, r)}, {b.shape}].")
@@ -139,7 +143,7 @@ def test_dense_composed_input_gradient(beras, worker_side, case):
     prop = ("`compose_input_gradients([J])[0]` is d<x @ w + b, J>/dx: it equals `J @ w.T` "
             "and the finite differences of the layer's formula.")
     expected = judge.vjp_fd("dense", x, w, b, upstream=J, wrt=0)
-    got = gradient_list(fetch(dense.compose_input_gradients([J])), 1, "compose_input_gradients([J])", prop, inputs)[0]
+    got = gradient_list(fetch(dense.compose_input_gradients([J]), x.shape), 1, "compose_input_gradients([J])", prop, inputs)[0]
     expect_close(prop, expected=expected, returned=got, what="compose_input_gradients([J])[0]",
                  inputs=inputs, batch=x.shape[0], **M.GRADIENT)
 
@@ -155,7 +159,7 @@ def test_dense_composed_weight_gradients(beras, worker_side, case):
     dense = build(beras, worker_side, case)
     dense(x)
     inputs = {"x": x, "w": w, "b": b, "J (upstream)": J}
-    got = gradient_list(fetch(dense.compose_weight_gradients([J])), 2, "compose_weight_gradients([J])",
+    got = gradient_list(fetch(dense.compose_weight_gradients([J]), w.shape, b.shape), 2, "compose_weight_gradients([J])",
                         "compose_weight_gradients returns [dL/dw, dL/db].", inputs)
     expect_close("`compose_weight_gradients([J])[0]` is d<x @ w + b, J>/dw: it equals `x.T @ J` "
                  "and the finite differences of the layer's formula.",
@@ -249,7 +253,7 @@ def test_dense_initializer_statistics(beras, student):
     checks = []
     for name in ("normal", "xavier", "kaiming"):
         for m, r in INIT_SHAPES:
-            w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight(name, m, r)))
+            w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight(name, m, r), (m, r), (1, r)))
             inputs = {"initializer": name, "input_size m": m, "output_size r": r}
             expect(w.shape == (m, r), f"`_initialize_weight` returns w of shape (m, r).", inputs=inputs,
                    detail=f"w has shape {w.shape}; expected {(m, r)}.")
@@ -301,13 +305,13 @@ def initializer_checks(name, w, inputs):
 def test_dense_zero_initializer_and_unknown_names(beras, m, r, name):
     """"zero" initializer; unknown names raise"""
     Dense = beras.layers.Dense
-    w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight("zero", m, r)))
+    w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight("zero", m, r), (m, r), (1, r)))
     inputs = {"input_size m": m, "output_size r": r}
     expect(w.shape == (m, r) and not np.any(w) and b.shape in ((1, r), (r,)) and not np.any(b),
            "\"zero\" gives w = zeros (m, r) and b = zeros (1, r).", inputs=inputs,
            detail="Returned:\n\n" + code_block(f"w =\n{show(w)}\nb =\n{show(b)}"))
     try:
-        returned = fetch(Dense._initialize_weight(name, m, r))
+        returned = fetch(Dense._initialize_weight(name, m, r), (m, r), (1, r))
     except StudentError:
         return
     fail("An unknown initializer name is an error.", inputs={**inputs, "initializer": name},

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import REMINDER, Hint, expect, expect_close, gradient_list, rests_on, show
 
 
@@ -52,7 +52,7 @@ def test_tape_returns_one_gradient_per_source_in_order(beras, worker_side, case)
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(layer(x), t)
     sources = [layer.w if name == "w" else layer.c for name in case["sources"]]
-    grads = fetch(tape.gradient(loss, sources))
+    grads = fetch(tape.gradient(loss, sources), *(case[name].shape for name in case["sources"]))
     inputs = {"x": x, "w": w, "c": c, "target": t, "sources, in this order": case["sources"],
               "model": LINEAR_MODEL}
     prop = ("`tape.gradient(loss, sources)` returns a list with one gradient per source, in the order of "
@@ -166,7 +166,7 @@ def where_the_walk_stops(beras, probes, case):
             with beras.gradient_tape.GradientTape() as tape:
                 hidden = scale(tanh(first(case["x"])))
                 loss = loss_fn(second(hidden), case["target"])
-            got = fetch(tape.gradient(loss, [hidden]))
+            got = fetch(tape.gradient(loss, [hidden]), (len(case["x"]), case["w1"].shape[1]))
             got = np.asarray(got[0], dtype=float) if isinstance(got, (list, tuple)) and got and got[0] is not None else None
         except Exception:  # the student's code fails here too: nothing sure to say
             return None
@@ -190,7 +190,8 @@ def deep_gradients(beras, probes, case):
     second, loss_fn = probes.Gate(case["w2"], case["c2"]), probes.LogCosh()
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(second(scale(tanh(first(case["x"])))), case["target"])
-    return fetch(tape.gradient(loss, [first.w, first.c, scale.s, second.w, second.c]))
+    return fetch(tape.gradient(loss, [first.w, first.c, scale.s, second.w, second.c]),
+                 *(case[name].shape for name in DEEP_WEIGHTS))
 
 
 def equal_tensors(case):
@@ -287,7 +288,7 @@ def test_tape_gradient_for_an_input_tensor(beras, worker_side, case):
     x_in_worker = probes.kept(x)  # the very object the layer reads, so that it can be a source
     with beras.gradient_tape.GradientTape() as tape:
         loss = loss_fn(layer(x_in_worker), t)
-    grads = fetch(tape.gradient(loss, [x_in_worker]))
+    grads = fetch(tape.gradient(loss, [x_in_worker]), x.shape)
     inputs = {"x": x, "w": w, "c": c, "target": t, "sources": ["x"], "model": LINEAR_MODEL}
     expected = M.gradient_fd(lambda v: log_cosh(gate(v, w, c), t), x)
     prop = ("`tape.gradient(loss, [x])` for an input x (not a weight) is d loss / d x: the walk back "

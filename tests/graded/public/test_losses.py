@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import judge
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import Hint, expect_close, gradient_list
 
 # Seed question 1 states exact identities; in float64 they hold to rounding (~1e-15).
@@ -52,7 +52,7 @@ def loss_gradient_at(loss_class, loss_name, y_pred, y_true, position=0):
         yp, yt = one_row_more(y_pred, y_true)
         loss = loss_class()
         loss(yp, yt)
-        got = fetch(loss.get_input_gradients())[position]
+        got = fetch(loss.get_input_gradients(), yp.shape, yt.shape)[position]
         return judge.fd_gradient(loss_name, yp, yt, wrt=position), got, len(yp)
     return second
 
@@ -64,6 +64,11 @@ def loss_value_at(loss_class, loss_name, y_pred, y_true):
         yp, yt = (np.concatenate([a, a[:1], a[:1]]) for a in (y_pred, y_true))
         return judge.value(loss_name, yp, yt), scalar(fetch(loss_class()(yp, yt))), len(yp)
     return second
+
+
+def shapes_of(case):
+    """The shapes of a loss's inputs, which its gradients have."""
+    return case["y_pred"].shape, case["y_true"].shape
 
 
 def scalar(value):
@@ -105,7 +110,7 @@ def test_mse_gradient(beras, case):
     loss(yp, yt)
     prop = ("`MeanSquaredError.get_input_gradients()[0]` is d loss / d y_pred = 2 (y_pred - y_true) / (N C), "
             "as finite differences of the loss confirm.")
-    grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
+    grads = gradient_list(fetch(loss.get_input_gradients(), *shapes_of(case)), 1, "get_input_gradients()", prop, case)
     expect_close(prop, expected=judge.fd_gradient("mse", yp, yt, wrt=0), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
                  second=loss_gradient_at(beras.losses.MeanSquaredError, "mse", yp, yt),
@@ -152,7 +157,7 @@ def test_cross_entropy_gradient(beras, case):
     loss(p, y)
     prop = ("`CategoricalCrossEntropy.get_input_gradients()[0]` is d loss / d y_pred = -y_true / y_pred / N, "
             "as finite differences of the loss confirm.")
-    grads = gradient_list(fetch(loss.get_input_gradients()), 1, "get_input_gradients()", prop, case)
+    grads = gradient_list(fetch(loss.get_input_gradients(), *shapes_of(case)), 1, "get_input_gradients()", prop, case)
     expect_close(prop, expected=judge.fd_gradient("cce", p, y, wrt=0), returned=grads[0],
                  what="get_input_gradients()[0]", inputs=case, batch=n, **M.GRADIENT,
                  second=loss_gradient_at(beras.losses.CategoricalCrossEntropy, "cce", p, y))
@@ -172,7 +177,7 @@ def test_mse_gradient_wrt_y_true(beras, case):
     prop = ("`MeanSquaredError.get_input_gradients()[1]` is d loss / d y_true = -2 (y_pred - y_true) / (N C), "
             "as finite differences of the loss confirm, or zeros (labels are never trained, and the handouts "
             "leave this entry open).")
-    grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
+    grads = gradient_list(fetch(loss.get_input_gradients(), *shapes_of(case)), 2, "get_input_gradients()", prop, case)
     if not all_zeros_shaped_like(grads[1], yt):
         expect_close(prop, expected=judge.fd_gradient("mse", yp, yt, wrt=1), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
@@ -195,7 +200,7 @@ def test_cross_entropy_gradient_wrt_y_true(beras, case):
     prop = ("`CategoricalCrossEntropy.get_input_gradients()[1]` is d loss / d y_true = -log(y_pred) / N, "
             "as finite differences of the loss confirm, or zeros (labels are never trained, and the handouts "
             "leave this entry open).")
-    grads = gradient_list(fetch(loss.get_input_gradients()), 2, "get_input_gradients()", prop, case)
+    grads = gradient_list(fetch(loss.get_input_gradients(), *shapes_of(case)), 2, "get_input_gradients()", prop, case)
     if not all_zeros_shaped_like(grads[1], y):
         expect_close(prop, expected=judge.fd_gradient("cce", p, y, wrt=1), returned=grads[1],
                      what="get_input_gradients()[1]", inputs=case, batch=n, **M.GRADIENT,
@@ -215,9 +220,10 @@ def softmax_then_cce(beras, logits, y):
     softmax, loss = beras.activations.Softmax(), beras.losses.CategoricalCrossEntropy()
     probs = softmax(logits)
     loss(probs, y)
-    upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1, "CategoricalCrossEntropy.get_input_gradients()",
+    upstream = gradient_list(fetch(loss.compose_input_gradients(None), logits.shape, y.shape), 1,
+                             "CategoricalCrossEntropy.get_input_gradients()",
                              "the loss returns one gradient per input", {"logits": logits, "y_true": y})[0]
-    return softmax, fetch(probs), upstream
+    return softmax, fetch(probs, logits.shape), upstream
 
 
 @weight(2)
@@ -232,13 +238,13 @@ def test_q1_softmax_cross_entropy_logit_gradient(beras, case):
     softmax, probs, upstream = softmax_then_cce(beras, logits, y)
     prop = ("[Q1] Through Softmax then CategoricalCrossEntropy, the gradient of the loss with respect to the "
             "logits is (P - Y) / N (P the softmax, Y one-hot), to 1e-10.")
-    got = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
+    got = gradient_list(fetch(softmax.compose_input_gradients([upstream]), logits.shape), 1,
                         "Softmax.compose_input_gradients([dL/dP])", prop, case)[0]
 
     def second():
         logits3, y3 = one_row_more(logits, y)
         softmax3, _, upstream3 = softmax_then_cce(beras, logits3, y3)
-        got3 = fetch(softmax3.compose_input_gradients([upstream3]))[0]
+        got3 = fetch(softmax3.compose_input_gradients([upstream3]), logits3.shape)[0]
         return judge.value("q1_logit_gradient", logits3, y3), got3, len(y3)
 
     expect_close(prop, expected=judge.value("q1_logit_gradient", logits, y), returned=got, what="d loss / d logits",
@@ -268,11 +274,11 @@ def test_q1_single_layer_weight_gradient(beras, worker_side, case, m, data):
     logits = dense(x)
     probs = softmax(logits)
     loss(probs, y)
-    upstream = gradient_list(fetch(loss.compose_input_gradients(None)), 1,
+    upstream = gradient_list(fetch(loss.compose_input_gradients(None), (n, c), (n, c)), 1,
                              "CategoricalCrossEntropy.get_input_gradients()", prop, inputs)[0]
-    d_logits = gradient_list(fetch(softmax.compose_input_gradients([upstream])), 1,
+    d_logits = gradient_list(fetch(softmax.compose_input_gradients([upstream]), (n, c)), 1,
                              "Softmax.compose_input_gradients([dL/dP])", prop, inputs)[0]
-    dW = gradient_list(fetch(dense.compose_weight_gradients([d_logits])), 2,
+    dW = gradient_list(fetch(dense.compose_weight_gradients([d_logits]), w.shape, b.shape), 2,
                        "Dense.compose_weight_gradients([dL/dlogits])", prop, inputs)[0]
     expect_close(prop, expected=judge.value("q1_weight_gradient", x, w, y), returned=dW, what="dL/dw", inputs=inputs, batch=n,
-                 **M.tolerance_for(fetch([logits, probs]) + [upstream, d_logits, dW], Q1_FLOAT64, Q1_FLOAT32))
+                 **M.tolerance_for(fetch([logits, probs], (n, c), (n, c)) + [upstream, d_logits, dW], Q1_FLOAT64, Q1_FLOAT32))

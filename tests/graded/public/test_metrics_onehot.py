@@ -7,7 +7,8 @@ from hypothesis.extra import numpy as hnp
 
 import judge
 import strategies as S
-from autograder.sandbox import StudentError, fetch
+from autograder.sandbox import StudentError
+from replies import fetch
 from feedback import OBSERVATION, Check, Hint, choose, describe_error, expect, expect_close, fail, show
 
 
@@ -156,7 +157,7 @@ def test_one_hot_round_trip(beras, labels, data):
     encoder.fit(labels)
     columns = len(set(labels.tolist()))  # one per distinct label seen by fit
     try:
-        onehot = np.asarray(fetch(encoder(subset)), dtype=float)
+        onehot = np.asarray(fetch(encoder(subset), (len(subset), columns)), dtype=float)
     except StudentError as error:
         if error.type_name == "IndexError" and subset.max() >= columns:
             fail("`OneHotEncoder` maps each label to a one-hot row with one column per distinct label seen by fit.",
@@ -174,7 +175,7 @@ def test_one_hot_round_trip(beras, labels, data):
                        if onehot.shape != (len(subset), columns) or not np.array_equal(onehot.sum(axis=-1), np.ones(len(subset)))
                        or np.array_equal(np.argmax(onehot, axis=-1), np.minimum(subset, onehot.shape[-1] - 1))
                        else None))
-    back = fetch(encoder.inverse(onehot))
+    back = fetch(encoder.inverse(onehot), len(subset))
     expect(np.shape(back) == subset.shape and np.array_equal(np.asarray(back), subset),
            "`inverse` undoes the encoding: inverse(encoder(labels)) == labels.", inputs=inputs,
            detail=f"inverse returned `{show(np.asarray(back))}`; expected `{show(subset)}`.",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import numerics as M
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import REMINDER, Hint, code_block, expect, expect_close, rests_on, show
 
 
@@ -99,7 +99,7 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     pred = gate(x, w, c)
     loss, acc = log_cosh(pred, y), float(np.mean(np.sum(pred * y, axis=1)))  # probes.LabelScore
 
-    result = fetch(model.batch_step(x, y, training=False))
+    result = fetch(model.batch_step(x, y, training=False), y.shape)  # the stats, and the predictions
     prop = "`batch_step(x, y, training=False)` returns `({\"loss\", \"acc\"}, predictions)` and changes nothing."
     expect(isinstance(result, (list, tuple)) and len(result) == 2 and isinstance(result[0], dict), prop,
            inputs=inputs, detail=f"Returned `{show(result)}`.")
@@ -111,7 +111,7 @@ def test_batch_step_returns_and_updates(beras, worker_side, case):
     expect(fetch(optimizer.calls) == 0, prop, inputs=inputs, detail="The optimizer was called.",
            hint=Hint("training-mode", "apply gradients only when training is True."))
 
-    stats = fetch(model.batch_step(x, y, training=True))
+    stats = fetch(model.batch_step(x, y, training=True), y.shape)
     prop = ("`batch_step(x, y, training=True)` returns `{\"loss\", \"acc\"}` (before the update) and applies the "
             "gradients to the model's trainable variables once.")
     expect(isinstance(stats, dict) and {"loss", "acc"} <= set(stats), prop, inputs=inputs,
@@ -166,7 +166,7 @@ def test_batch_step_leaves_frozen_layers_alone(beras, worker_side, case):
            hint=(Hint("trainable-flag", "apply the gradients of `self.trainable_variables`, not of `self.weights`.")
                  if received and {names.get(i) for i in received[0]} & set(frozen_names) else None))
     if not {names.get(i) for i in trainable} & set(frozen_names):  # else the student's Weighted is at fault
-        after = fetch(probes.values_of([frozen.w, frozen.c]))
+        after = fetch(probes.values_of([frozen.w, frozen.c]), *(case[name].shape for name in frozen_names))
         expect(all(np.array_equal(value, case[name]) for value, name in zip(after, frozen_names)), prop,
                inputs=inputs, detail=f"The frozen {case['frozen layer']} layer's weights changed.",
                hint=Hint(REMINDER, "only the optimizer may change weights, and only those it is given."))
@@ -187,7 +187,8 @@ def test_fit_visits_every_example_once_per_epoch(beras, worker_side, n, batch_si
     recorder = probes.RecordingShift(width)
     model, _ = compiled(beras, worker_side, [recorder], learning_rate=0.0)
     history = fetch(model.fit(x, y, epochs=epochs, batch_size=batch_size))
-    batches = [np.asarray(batch)[:, 0].round().astype(int).tolist() for batch in fetch(recorder.batches())]
+    trained_on = fetch(recorder.batches(), (epochs * n, x.shape[1]))  # each row once per epoch
+    batches = [np.asarray(batch)[:, 0].round().astype(int).tolist() for batch in trained_on]
     inputs = {"number of examples": n, "batch_size": batch_size, "epochs": epochs}
     prop = ("`fit` trains on every example exactly once per epoch, in batches of at most batch_size "
             "(the last one may be smaller).")
@@ -236,7 +237,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     layer = probes.Gate(w, c)
     model, optimizer = compiled(beras, worker_side, [layer])
     inputs = {"x": x, "w": w, "c": c, "y": y, "batch_size": batch_size, "model": GATE_MODEL}
-    result = fetch(model.evaluate(x, y, batch_size=batch_size))
+    result = fetch(model.evaluate(x, y, batch_size=batch_size), y.shape)  # the metrics, maybe the predictions
     # The handouts say only "the metrics are returned": the metrics dict alone, or with the predictions.
     prop = ("`evaluate(x, y, batch_size)` returns the metrics `{\"loss\", \"acc\"}`, or "
             "`({\"loss\", \"acc\"}, predictions for every row)`.")
@@ -246,7 +247,7 @@ def test_evaluate_predicts_every_row_and_changes_nothing(beras, worker_side, cas
     expect({"loss", "acc"} <= set(stats) and all(np.all(np.isfinite(stats[k])) for k in ("loss", "acc")),
            prop, inputs=inputs, detail=f"The dict is `{show(stats)}`.")
     # Changed weights first: they also change the predictions, and are then the real mistake.
-    after = fetch(worker_side("probes").values_of([layer.w, layer.c]))
+    after = fetch(worker_side("probes").values_of([layer.w, layer.c]), w.shape, c.shape)
     expect(np.array_equal(after[0], w) and np.array_equal(after[1], c) and fetch(optimizer.calls) == 0,
            "`evaluate` does not change the weights.", inputs=inputs,
            detail="After evaluate, w =\n\n" + code_block(show(np.asarray(after[0]))),
@@ -275,7 +276,7 @@ def test_fit_lowers_the_loss(beras, worker_side):
     layer = probes.Gate(np.zeros((3, 2)), np.ones((1, 2)))
     model, _ = compiled(beras, worker_side, [layer], learning_rate=0.05)
     history = fetch(model.fit(x, y, epochs=5, batch_size=8))
-    w, c = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.c])))
+    w, c = (np.asarray(v) for v in fetch(probes.values_of([layer.w, layer.c]), (3, 2), (1, 2)))
     before, after = log_cosh(np.zeros_like(y), y), log_cosh(gate(x, w, c), y)
     inputs = {"data": "40 examples, y = (x @ w_true) * c_true, 3 inputs, 2 outputs",
               "model": "SequentialModel([Gate(w, c)]) from w = 0, c = 1; sign descent, steps of 0.05; "

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import judge
 import strategies as S
-from autograder.sandbox import StudentError, fetch
+from autograder.sandbox import StudentError
+from replies import fetch
 from feedback import NEUTRAL, OBSERVATION, Check, Hint, choose, describe_error, expect, expect_close, fail, mistake_of
 
 # Exact sequences. Each step moves a parameter by about lr; differences of 1e-4 of a step
@@ -97,7 +98,7 @@ def check_sequence(beras, worker_side, kind, hyper, case):
                                                "operation: keep each parameter's state (v, m) apart, e.g. by "
                                                "position."))
             raise
-        got = fetch(helpers.plain(originals))
+        got = fetch(helpers.plain(originals), *map(np.shape, params))
         for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
             observed = None
             if not close_enough(g_i, e_i, hyper):  # what the values show, looked at only when they differ
@@ -196,7 +197,7 @@ def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=None, sig
         remote = helpers.params(params)
         originals = [remote[j] for j in range(len(params))]
         getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, bigger)
-        return params[i], fetch(helpers.plain(originals))[i], expected[0][i], bigger[i]
+        return params[i], fetch(helpers.plain(originals), *map(np.shape, params))[i], expected[0][i], bigger[i]
     return second
 
 
@@ -253,7 +254,7 @@ def learning_rate_hint(beras, helpers, kind, hyper, params, grads, i, before, go
         remote = helpers.params(params)
         originals = [remote[j] for j in range(len(params))]
         getattr(beras.optimizers, kind)(**other).apply_gradients(originals, grads)
-        got2 = fetch(helpers.plain(originals))[i]
+        got2 = fetch(helpers.plain(originals), *map(np.shape, params))[i]
     except StudentError:
         return None
     if meaning(step_ratio(other["learning_rate"], got2, expected2[0][i]), other["learning_rate"]) != found:
@@ -280,11 +281,11 @@ def forgets_state_hint(beras, helpers, kind, hyper, params, steps):
         originals = [remote[j] for j in range(len(params))]
         optimizer = beras.optimizers.Adam(**hyper)
         optimizer.apply_gradients(originals, first)
-        after_first = fetch(helpers.plain(originals))
+        after_first = fetch(helpers.plain(originals), *map(np.shape, params))
         if not all(close_enough(a, e, hyper) for a, e in zip(after_first, expected[0])):
             return None
         optimizer.apply_gradients(originals, zero)
-        after_zero = fetch(helpers.plain(originals))
+        after_zero = fetch(helpers.plain(originals), *map(np.shape, params))
     except StudentError:
         return None
     stood = all(np.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(after_zero, after_first))
@@ -304,7 +305,7 @@ def zero_gradient_moves(beras, helpers, hyper, start, steps):
         optimizer = beras.optimizers.Adam(**hyper)
         for grads in steps:
             optimizer.apply_gradients([pair[0], pair[1]], [grads[0], np.zeros_like(grads[0])])
-        moved = fetch(helpers.plain(pair))[1]
+        moved = fetch(helpers.plain(pair), np.shape(start), np.shape(start))[1]
     except StudentError:
         return False
     return bool(np.all(np.isfinite(moved)) and not np.allclose(moved, start, rtol=0, atol=1e-9))
@@ -321,7 +322,7 @@ def alone_right_hint(beras, helpers, kind, hyper, params, steps, expected):
             optimizer = getattr(beras.optimizers, kind)(**hyper)
             for step, grads in enumerate(steps):
                 optimizer.apply_gradients([alone[0]], [grads[j]])
-                if not close_enough(fetch(helpers.plain(alone))[0], expected[step][j], hyper):
+                if not close_enough(fetch(helpers.plain(alone), np.shape(start))[0], expected[step][j], hyper):
                     return None
     except StudentError:
         return None
@@ -373,7 +374,7 @@ def check_tiny_gradients(beras, worker_side, kind, hyper, params, signs, title):
     remote = helpers.params(params)
     originals = [remote[i] for i in range(len(params))]
     getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, grads)
-    got = fetch(helpers.plain(originals))
+    got = fetch(helpers.plain(originals), *map(np.shape, params))
     expected = judge.value("optimizer_sequence", kind, hyper, params, [grads])
     if not judge.known(expected):
         return  # student kit, an example with no recorded answer: checked on Gradescope
@@ -451,7 +452,7 @@ def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side
     helpers = worker_side("optimizing")
     params = helpers.params([p])
     getattr(beras.optimizers, kind)(learning_rate=1e-3).apply_gradients([params[0]], [grad])
-    after = np.asarray(fetch(helpers.plain(params))[0])
+    after = np.asarray(fetch(helpers.plain(params), shape)[0])
     loss = lambda q: float(np.sum(a * (q - c) ** 2))
     inputs = {"optimizer": f"{kind}(learning_rate=1e-3)", "p": p, "loss": "sum(a * (p - c)^2)", "a": a, "c": c}
     if np.allclose(after, p, rtol=0, atol=1e-12):
@@ -474,7 +475,7 @@ def test_q4_a_small_step_against_the_gradient_lowers_the_loss(beras, worker_side
 def test_q7_optimizers_reach_the_minimum_of_the_bump(beras, worker_side, kind, x, y):
     """[Q7] optimizers reach (-1/√2, 0) on x·exp(-(x²+y²))"""
     optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
-    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, [x, y], 300)))
+    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, [x, y], 300), (2,)))
     inputs = {"optimizer": f"{kind}({OPTIMIZERS[kind]})", "start (x, y)": (x, y), "steps": 300}
     expect(end.shape == (2,) and np.all(np.isfinite(end)) and np.linalg.norm(end - MINIMUM) < 0.05,
            "[Q7] Driven by the exact gradient of z = x exp(-(x^2 + y^2)), the optimizer reaches the minimum "
@@ -492,7 +493,7 @@ def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
     """[Q7] no move on a perfectly flat loss at (-2, 2)"""
     optimizer = getattr(beras.optimizers, kind)(**OPTIMIZERS[kind])
     start = np.array([-2.0, 2.0])
-    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, start, 50, True)))
+    end = np.asarray(fetch(worker_side("optimizing").descend(optimizer, start, 50, True), (2,)))
     expect(end.shape == (2,) and np.allclose(end, start, rtol=0, atol=1e-12),
            "[Q7] Where the loss is perfectly flat (gradient exactly 0, as at (-2, 2) in the question), the "
            "optimizer does not move, so it never reaches the minimum.",
@@ -504,7 +505,7 @@ def test_q7_optimizers_do_not_move_on_a_flat_loss(beras, worker_side, kind):
     # Standing still on a flat loss is this question's point only for an optimizer that moves
     # where the loss is not flat: one that never moves gives the same answer for no reason.
     sloped = np.asarray(fetch(worker_side("optimizing").descend(getattr(beras.optimizers, kind)(**OPTIMIZERS[kind]),
-                                                                start, 1)))
+                                                                start, 1), (2,)))
     expect(sloped.shape == (2,) and not np.allclose(sloped, start, rtol=0, atol=1e-12),
            "[Q7] The same optimizer moves where the gradient is not 0 (one step from (-2, 2) on x exp(-(x^2 + y^2)), "
            "whose gradient there is small but not 0).",

@@ -12,7 +12,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 import idx
 import judge
 import numerics as M
-from autograder.sandbox import fetch
+from replies import fetch
 from autograder.untrusted import code_span
 from feedback import Hint, expect, expect_close, show
 
@@ -81,7 +81,8 @@ def test_load_and_preprocess_data(student_file, worker_side):
     }
     what = "load_and_preprocess_data()"
     train_inputs, train_labels, test_inputs, test_labels = four_values(
-        fetch(student_file("preprocess").load_and_preprocess_data()), what, inputs)
+        fetch(student_file("preprocess").load_and_preprocess_data(), (len(TRAIN_LABELS), 784), len(TRAIN_LABELS),
+              (len(TEST_LABELS), 784), len(TEST_LABELS)), what, inputs)
 
     for split, returned in (("train", train_inputs), ("test", test_inputs)):
         pixels = images[split].reshape(len(images[split]), -1).astype(np.float64)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import strategies as S
-from autograder.sandbox import fetch
+from replies import fetch
 from feedback import Hint, expect, expect_close, rests_on, show
 
 
@@ -22,7 +22,7 @@ def test_tensor_and_variable_construction(beras, student, shape, as_list, data):
     core = beras.core
     tensor = core.Tensor(given_value)
     prop = "`Tensor(a)` is `np.asarray(a)` viewed as a Tensor, with `trainable` True."
-    expect_close(prop, expected=values, returned=fetch(tensor), what="Tensor(a)", inputs=inputs)
+    expect_close(prop, expected=values, returned=fetch(tensor, values.shape), what="Tensor(a)", inputs=inputs)
     builtins = student.import_module("builtins")
     expect(fetch(builtins.isinstance(tensor, core.Tensor)), prop, inputs=inputs,
            detail="`Tensor(a)` is not an instance of Tensor.",

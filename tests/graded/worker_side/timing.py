@@ -5,7 +5,7 @@ This file is NOT imported by the grader: its source is sent to a worker and run 
 `conftest.WorkerNamespace`). It is public by construction and holds no answer: it calls the
 student's layers, it never computes what they should return (no x @ w + b, no softmax, no
 Jacobian). Nothing here measures time either: the grader reads every worker's CPU time from
-the kernel around each call (autograder/sandbox/cputime.py), and decides on the grader's side.
+the kernel around each call (autograder/sandbox/grader/cputime.py), and decides on the grader's side.
 
 A result leaves the worker as a digest: for each row of the result (its first axis), the dot
 product of the row's values with weights drawn from a seed that arrives with the same call.

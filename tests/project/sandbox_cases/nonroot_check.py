@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.sandbox import Sandbox, SandboxConfig, StudentError, WorkerCrashed, fetch, limits
+from autograder.sandbox import Sandbox, SandboxConfig, StudentError, WorkerCrashed, fetch, processes
 
 cases = Path(sys.argv[1])
 found = {"my_uid": os.getuid()}
@@ -19,7 +19,7 @@ with Sandbox(cases / "hostile", SandboxConfig(call_timeout_s=5, max_processes=16
         limits_text = fetch(h.read_file("/proc/self/limits"))
         found["core_limit_zero"] = any(l.startswith("Max core file size") and l.split()[4] == "0"
                                        for l in limits_text.splitlines())
-    found["daemon_gone"] = limits.read_proc(pid) is None
+    found["daemon_gone"] = processes.read_proc(pid) is None
     found["layers"] = box.layers
     with box.worker() as w:  # student code kills the zygote (same user: possible without Landlock's signal scope)...
         zygote = box._zygote.pid

@@ -308,7 +308,7 @@ def try_read(paths):
 
 def ignore_fetch_budgets():
     """Make the worker drop every fetch's budget, so that it sends whatever it is asked for."""
-    import _agsandbox.worker_main as worker_main
+    import _agsandbox.inside.worker_main as worker_main
     original = worker_main.Dispatcher._handle
 
     def handle(self, header, payload):

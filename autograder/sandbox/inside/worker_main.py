@@ -17,7 +17,8 @@ import traceback
 
 import numpy as np
 
-from . import import_watch, protocol, stubs
+from .. import protocol
+from . import import_watch, stubs
 
 MAX_ITEMS = 100_000      # cap on `list(remote)`
 MAX_STR = 1_000_000      # longer strings stay in the worker as handles
@@ -27,6 +28,8 @@ MAX_FRAMES = 30
 # calls back into or which call student code) is named "<grader: NAME>": a crash inside it, or
 # in code it called directly, is reported as such, so that feedback does not blame a student file.
 TEST_CODE_PREFIX = "<grader:"
+# Our runtime's top package: `_agsandbox` in the sandbox, autograder.sandbox in-process.
+RUNTIME_PACKAGE = (__package__ or "_agsandbox.inside").rpartition(".")[0]
 # Taken before student code can replace them. CPU: this thread's clock, because the
 # process clock is only updated at scheduler ticks once RLIMIT_CPU arms the process timer.
 _clock, _cpu_clock = time.perf_counter, time.thread_time
@@ -43,6 +46,10 @@ OPERATORS.update(len=len, repr=repr, str=str, type_name=lambda x: type(x).__qual
 
 class BadValueError(Exception):
     """A value asked for by `fetch` that may not cross the boundary."""
+
+
+class OverBudget(BadValueError):
+    """A fetched value larger than the fetch's budget (told apart: the test says what it expected)."""
 
 
 class Handles:
@@ -148,10 +155,10 @@ class Dispatcher:
                     encoded = self.student(lambda: enc.encode(value), timed=False)  # serialisation
                     size = enc.offset + len(json.dumps(encoded, separators=(",", ":"), allow_nan=True)) + 16
                     if size > budget:  # numbers in lists take header room, not payload
-                        raise BadValueError(f"the value takes {size} bytes, over the {budget} bytes "
-                                            f"the test allows for it")
+                        raise OverBudget(f"the value takes {size} bytes, over the {budget} bytes "
+                                         f"the test allows for it")
                 except BadValueError as exc:
-                    return {"bad": str(exc)}, b""
+                    return {"bad": str(exc), **({"big": True} if isinstance(exc, OverBudget) else {})}, b""
                 return {"ok": encoded}, enc.parts()
             args = [decode(a) for a in header.get("args", ())]
             kwargs = decode(header.get("kwargs", {"d": []}))
@@ -206,12 +213,12 @@ def fetch_leaf(obj, enc, path, max_payload):
         if arr.dtype.kind not in protocol.ALLOWED_KINDS:
             raise BadValueError(f"{path} is an array of dtype {arr.dtype}; only arrays of bool, int or float can be checked")
         if arr.nbytes > max_payload:
-            raise BadValueError(f"{path} is an array of shape {arr.shape} and dtype {arr.dtype} ({arr.nbytes} "
+            raise OverBudget(f"{path} is an array of shape {arr.shape} and dtype {arr.dtype} ({arr.nbytes} "
                                 f"bytes), over the {max_payload} bytes the test allows for it")
         try:
             return enc.array(arr)
-        except protocol.ProtocolError as exc:
-            raise BadValueError(f"{path}: {exc}") from None
+        except protocol.ProtocolError as exc:  # with the arrays before it, over the budget
+            raise OverBudget(f"{path}: {exc}") from None
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.integer):
@@ -281,7 +288,7 @@ def describe_exception(exc, root, fatal):
     """What the trusted side learns of an exception: its type and message, and the frames
     in the submission (paths relative to `root`, the submission with a trailing separator)."""
     t = type(exc)
-    ours = t.__module__.startswith((__package__ or "_agsandbox") + ".")
+    ours = t.__module__.startswith(RUNTIME_PACKAGE + ".")
     plain = ours or t.__module__ in ("builtins", "__main__")
     name = t.__qualname__ if plain else f"{t.__module__}.{t.__qualname__}"
     try:

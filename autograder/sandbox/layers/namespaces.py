@@ -1,4 +1,11 @@
-"""The trusted side's part of isolation, done as root BEFORE anything untrusted runs.
+"""Layer: the namespaces (PID with a fresh /proc, mount, net, IPC). The trusted side's part
+of isolation, done as root BEFORE anything untrusted runs.
+
+Full mode: all four where the host allows them, as below.
+Docker mode: none (Gradescope's container has no CAP_SYS_ADMIN; AUTOGRADER_NAMESPACES=off
+           forces the same anywhere): every guarantee must hold with the other layers, and
+           workers see the container's processes and have no total cap on what they write.
+Portable mode: none.
 
 The zygote is started by the grader as the sandbox user, never as root. Between fork and
 exec (Popen's preexec_fn: code already in the grader's memory, no file the sandbox user

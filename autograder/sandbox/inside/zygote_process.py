@@ -27,7 +27,9 @@ import sys
 import time
 import traceback
 
-from . import confine, import_watch, ipc, limits, protocol, stubs, workdir
+from .. import ipc, processes, protocol
+from ..layers import landlock, non_dumpable, rlimits, seccomp
+from . import import_watch, stubs, workdir
 from .worker_main import Dispatcher, serve
 
 REAP_DEADLINE_S = 5.0  # a killed worker is reaped by then, or reported as stuck
@@ -45,10 +47,10 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.umask(0o077)
     cwd = os.path.join(folder, workdir.FOLDER_NAME)  # made by the zygote (make_worker_folder)
     lim = cfg["limits"]
-    limits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
-    limits.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
-    limits.no_new_privileges()
-    limits.die_with_parent()
+    rlimits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
+    non_dumpable.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
+    processes.no_new_privileges()
+    processes.die_with_parent()
     home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
     os.environ["HOME"], os.environ["TMPDIR"] = home, tmp
     import tempfile
@@ -57,7 +59,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     os.chdir(cwd)  # its own writable copy; imports still come from the read-only root
     if cfg.get("landlock"):
         readable = list(cfg.get("readable", ())) + [cfg["root"]]
-        if not confine.landlock_restrict(readable, [folder, os.devnull]):
+        if not landlock.restrict(readable, [folder, os.devnull]):
             raise RuntimeError("Landlock could not be applied in this worker")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", line_buffering=True)
@@ -123,23 +125,23 @@ def zygote_main(cfg_json, ctl_fd):
         if os.getpid() != 1:
             raise RuntimeError("the zygote should be init of its PID namespace")
     else:
-        limits.become_subreaper()
+        processes.become_subreaper()
     # Warm what every worker needs, once: numpy and the submodules it loads lazily.
     import numpy.fft, numpy.linalg, numpy.random  # noqa: F401
     import tempfile  # noqa: F401  (workers reset its cached folder)
     finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
     layers = []
-    if limits.set_dumpable(False):  # workers (same user) cannot read or write our memory
+    if non_dumpable.set_dumpable(False):  # workers (same user) cannot read or write our memory
         layers.append("zygote-not-dumpable")
-    limits.no_new_privileges()
-    if confine.seccomp_filter(bool(cfg.get("network"))):
+    processes.no_new_privileges()
+    if seccomp.seccomp_filter(bool(cfg.get("network"))):
         layers.append("seccomp")
     elif cfg.get("sandbox_user"):
         # Workers may make IPC objects: clear them after each one. Only as a sandbox user:
         # as an ordinary user (no root) the uid's objects are that person's own.
         cfg["clear_ipc"] = True
     if cfg.get("landlock"):
-        abi = confine.landlock_abi()
+        abi = landlock.available_abi()
         if abi:
             layers.append(f"landlock(abi {abi})")
         else:
@@ -224,7 +226,7 @@ def zygote_main(cfg_json, ctl_fd):
     else:
         for pid in list(live):
             _killpg(pid)
-        limits.kill_tree(os.getpid())
+        processes.kill_tree(os.getpid())
     reap()
 
 
@@ -256,9 +258,9 @@ def finish(pid, grace, live, statuses, reap, in_namespace):
     else:
         # Whatever the worker started and left alive is now our child (we are the subreaper),
         # so the full /proc scan is needed only when we have children besides live workers.
-        strays = limits.children_of(os.getpid())
+        strays = processes.children_of(os.getpid())
         if strays is None or strays - others:
-            swept = limits.kill_tree(os.getpid(), spare=list(others)) or len(strays or ())
+            swept = processes.kill_tree(os.getpid(), spare=list(others)) or len(strays or ())
     reap()
     status, cpu = statuses.pop(pid, [None, 0.0])
     out = {"killed": killed, "cpu": cpu, "swept": swept, "others": len(others)}

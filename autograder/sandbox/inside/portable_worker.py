@@ -20,7 +20,9 @@ import json
 import os
 import sys
 
-from . import import_watch, limits, protocol, stubs, workdir
+from .. import processes, protocol
+from ..layers import rlimits
+from . import import_watch, stubs, workdir
 from .worker_main import Dispatcher, serve
 
 
@@ -64,11 +66,11 @@ def apply_limits(lim):
         return  # Windows: the trusted side's time limit only
     memory = lim.get("memory_mb") if sys.platform.startswith("linux") else None
     try:
-        limits.apply_rlimits(lim.get("cpu_s"), memory, lim.get("file_size_mb"), None)
+        rlimits.apply_rlimits(lim.get("cpu_s"), memory, lim.get("file_size_mb"), None)
     except (ValueError, OSError):
         pass  # a limit this system refuses; the trusted side's time limit still holds
     if sys.platform.startswith("linux"):
-        limits.die_with_parent()
+        processes.die_with_parent()
 
 
 def main(cfg_json):

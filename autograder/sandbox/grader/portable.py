@@ -21,18 +21,18 @@ import subprocess
 import sys
 import weakref
 
-from .. import timing
+from ... import timing
 from .config import checked_setup
 from .errors import SandboxError
 from .folder import make_sandbox_dir
-from . import workdir
+from ..inside import workdir
 from .pipe_channel import PipeChannel
 from .launch import HASH_SEED, THREAD_VARS
 from .worker import StartsWorkers, Worker
 
 _MB = 1024 * 1024
 BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
-        "from _agsandbox.portable_worker import main; main(sys.argv[2])")
+        "from _agsandbox.inside.portable_worker import main; main(sys.argv[2])")
 # What a Windows process needs from the environment to start Python and numpy at all.
 WINDOWS_ENV = ("SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATH", "PATHEXT", "OS",
                "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE", "USERNAME", "APPDATA", "LOCALAPPDATA")
@@ -122,7 +122,7 @@ class PortableSandbox(StartsWorkers):
         shutil.rmtree(channel.folder, ignore_errors=True)
         if self.user is not None and sys.platform.startswith("linux"):
             # No seccomp here: what the worker made in System V IPC goes with it.
-            from .ipc import remove_all_of
+            from ..ipc import remove_all_of
             remove_all_of(self.user.pw_uid)
 
     def _process_options(self):
@@ -158,7 +158,7 @@ def _sandbox_user_if_root(config):
     sandbox user of this process's own; otherwise as whoever runs the grader."""
     if os.name != "posix" or os.geteuid() != 0:
         return None
-    from .users import check_interpreter_runnable, claim_sandbox_user
+    from ..layers.sandbox_user import check_interpreter_runnable, claim_sandbox_user
     user = claim_sandbox_user(config.user)
     try:
         check_interpreter_runnable(config.python or sys.executable, user)
@@ -169,8 +169,8 @@ def _sandbox_user_if_root(config):
 
 
 def _release(user):
-    from .ipc import remove_all_of
-    from .users import kill_everything_of, release_sandbox_user
+    from ..ipc import remove_all_of
+    from ..layers.sandbox_user import kill_everything_of, release_sandbox_user
     if release_sandbox_user(user.pw_name) and sys.platform.startswith("linux"):
         kill_everything_of(user.pw_uid, user.pw_gid)  # a daemon that left its process group
         remove_all_of(user.pw_uid)

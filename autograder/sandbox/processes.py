@@ -1,8 +1,9 @@
-"""Resource limits and killing process trees (stdlib only: also runs inside the sandbox).
+"""Finding and killing processes, and the prctl switches every side uses (stdlib only:
+shared by both sides, so it is also copied into the sandbox).
 
 Processes are found through /proc, so this is Linux-only, like Gradescope. It still
 imports everywhere (a student's `check` on Windows reaches it): without /proc no process
-is found, and `resource` (POSIX only) is imported only by what sets rlimits.
+is found. The rlimits are a layer of their own (layers/rlimits.py).
 """
 import ctypes
 import os
@@ -10,12 +11,11 @@ import signal
 import time
 
 _PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def _prctl(option, value):
+def prctl(option, value):
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
@@ -26,57 +26,15 @@ def _prctl(option, value):
 def become_subreaper():
     """Orphaned descendants (e.g. setsid daemons) are re-parented to us, not to init,
     so that we can still find and kill them."""
-    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    return prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def die_with_parent():
-    return _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def set_dumpable(flag):
-    """A process that is not dumpable cannot be reached through /proc/PID/mem and the like
-    by other processes of its user (ptrace rules); seccomp alone does not stop that."""
-    return _prctl(_PR_SET_DUMPABLE, 1 if flag else 0)
+    return prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def no_new_privileges():
-    return _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-
-
-def leave_network():
-    """Move into a new, empty network namespace (needs root): no interface but a downed
-    loopback, so student code can neither reach out nor be reached. Costs ~50 ms, so the
-    zygote does it once and every worker inherits it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.unshare(0x40000000) == 0  # CLONE_NEWNET
-    except (OSError, AttributeError):
-        return False
-
-
-def apply_rlimits(cpu_s=None, memory_mb=None, file_size_mb=None, max_processes=None):
-    """Hard and soft limits alike, so the process cannot raise them again. None = leave as is.
-    The CPU soft limit sends SIGXCPU; the hard one, a second later, SIGKILL. POSIX only."""
-    import resource
-    mb = 1024 * 1024
-    _set(resource.RLIMIT_CORE, 0)
-    if cpu_s is not None:
-        _set(resource.RLIMIT_CPU, int(cpu_s), int(cpu_s) + 1)
-    if memory_mb is not None:
-        _set(resource.RLIMIT_AS, int(memory_mb) * mb)
-    if file_size_mb is not None:
-        _set(resource.RLIMIT_FSIZE, int(file_size_mb) * mb)
-    if max_processes is not None:
-        _set(resource.RLIMIT_NPROC, int(max_processes))
-
-
-def _set(which, soft, hard=None):
-    import resource
-    hard = soft if hard is None else hard
-    _, old_hard = resource.getrlimit(which)
-    if old_hard != resource.RLIM_INFINITY:
-        soft, hard = min(soft, old_hard), min(hard, old_hard)
-    resource.setrlimit(which, (soft, hard))
+    return prctl(_PR_SET_NO_NEW_PRIVS, 1)
 
 
 # ---------------------------------------------------------------- /proc

@@ -5,7 +5,7 @@ os.times, ...) can change it, and load from other processes does not stretch it.
 Which processes count (a Scope):
 
 - `everything_of(pid)`, for a worker that ran student code. With a sandbox user (the grader
-  is root; each grading has a user of its own, users.py): EVERY process of that user, and
+  is root; each grading has a user of its own, layers/sandbox_user.py): EVERY process of that user, and
   every process in the worker's PID namespace where it has one (the second check: a process
   cannot leave its PID namespace). A helper made by a double fork and `setsid`, re-parented
   and in a session of its own, is still the user's and still in the namespace. Without a

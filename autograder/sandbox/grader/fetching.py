@@ -3,14 +3,15 @@ plain (see protocol.decode_value), and may not hold a handle: a worker (whose en
 student may have patched) cannot slip a live Remote into "plain" data."""
 import numpy as np
 
-from . import protocol
+from .. import protocol
 from .errors import BadValue
 from .remote import Remote
 
 
-# What a fetch may bring back unless the test says more: plenty for the values a test
-# computes on small inputs, and a bound on what one reply can cost the trusted process.
-DEFAULT_BUDGET = 8 * 1024 * 1024
+# What a fetch may bring back unless the test says more (`budget_for`): plenty for the numbers,
+# flags and small arrays a test computes on small inputs, and a small bound on what one reply
+# can cost the trusted process (a test that reads more says so).
+DEFAULT_BUDGET = 1024 * 1024
 
 
 def budget_for(*shapes, dtype=np.float64, slack=2):

@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import time
 
-from . import launch, limits, namespaces
+from . import launch
+from .. import processes
+from ..layers import namespaces
 from .channel import _ProcessChannel
 from .errors import SandboxError
 
@@ -24,7 +26,7 @@ from .errors import SandboxError
 # or neither may a grade. -E would protect nothing here: the environment is entirely ours
 # (launch.worker_env). The boot drops the '' (current directory) that -c puts on sys.path.
 ZYGOTE_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
-               "from _agsandbox.zygote_process import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
+               "from _agsandbox.inside.zygote_process import zygote_main; zygote_main(sys.argv[2], sys.argv[3])")
 REQUEST_TIMEOUT_S = 30.0
 FINISH_TIMEOUT_S = 15   # the zygote itself waits at most 5 s for a killed worker
 
@@ -71,7 +73,7 @@ class Zygote:
             self.stop()
             raise SandboxError(f"grader error: the sandbox could not start:\n{text}") from None
         if self.plan is not None and self.plan.pid:
-            children = limits.children_of(self.pid) or set()
+            children = processes.children_of(self.pid) or set()
             if len(children) != 1:
                 self.stop()
                 raise SandboxError("grader error: the sandbox's zygote did not start its namespace")
@@ -128,7 +130,7 @@ class Zygote:
         if self.init_pid is None:
             return zpid, zpid
         for _ in range(1000):  # the child exists when the reply comes; /proc may lag a moment
-            for child in limits.children_of(self.init_pid) or ():
+            for child in processes.children_of(self.init_pid) or ():
                 if namespaces.ns_pid_of(child) == zpid:
                     return zpid, child
             time.sleep(0.001)

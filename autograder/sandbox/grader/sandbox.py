@@ -10,13 +10,14 @@ import os
 import shutil
 import sys
 
-from .. import timing
-from . import backend, launch, namespaces, sweeping
+from ... import timing
+from . import backend, launch
+from ..layers import namespaces, sweeping
 from .channel import _InProcessChannel
 from .config import SandboxConfig, checked_setup
 from .errors import SandboxError
 from .folder import make_sandbox_dir
-from .users import check_interpreter_runnable, claim_sandbox_user
+from ..layers.sandbox_user import check_interpreter_runnable, claim_sandbox_user
 from .worker import StartsWorkers, Worker
 from .zygote import Zygote, spawn_worker
 

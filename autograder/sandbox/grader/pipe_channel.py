@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from . import protocol
+from .. import protocol
 from .channel import _Conversation, _Died, _OutputBuffer
 
 _MB = 1024 * 1024

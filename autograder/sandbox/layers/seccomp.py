@@ -1,17 +1,24 @@
-"""Kernel layers the untrusted side puts on itself: seccomp (once, in the zygote) and
-Landlock (per worker). Both are unprivileged (they need only no_new_privs) and only ever
-take rights away, so a process can apply them to itself and every child inherits them.
+"""Layer: seccomp, a syscall filter the zygote loads on itself once (inside/zygote_process.py);
+every worker inherits it. Unprivileged (it needs only no_new_privs) and it only takes rights
+away.
 
-Runs inside the sandbox (stdlib, ctypes, and pyseccomp from the venv when installed).
-Each layer is best effort: when the kernel or container lacks it, grading goes on with
-the others, and the zygote reports which layers are active (the grader logs them).
+Stops: tracing or reading other processes (ptrace, process_vm_readv/writev, pidfd_getfd,
+kcmp), new namespaces (so no user namespace gives capabilities back), mounts, bpf,
+perf_event_open, keyrings, userfaultfd, io_uring, inotify/fanotify, the kernel log; System V
+IPC and POSIX message queues (objects that outlive a process); naming a socket and, without
+network, reaching one by name or making any socket but AF_UNIX.
+
+Full mode: yes, behind the namespaces.
+Docker mode: yes (Docker's own profile allows loading a filter): the wall for everything
+           above, with no namespace behind it.
+Portable mode: none.
+
+Runs inside the sandbox (stdlib and pyseccomp from the venv). Best effort: without
+pyseccomp or libseccomp2 grading goes on with the other layers, and the zygote reports
+which layers are active (the grader logs them).
 """
-import ctypes
 import errno
-import os
 import socket
-
-# ------------------------------------------------------------------ seccomp
 
 # Syscalls no student code needs and that reach other processes, the kernel's attack
 # surface, or new namespaces (a user namespace would give back capabilities).
@@ -75,78 +82,3 @@ def seccomp_filter(network):
         return True
     except Exception:
         return False
-
-
-# ------------------------------------------------------------------ Landlock
-
-_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on every arch
-_CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
-EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
-REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG = 16, 32, 64, 128, 256
-MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM, REFER, TRUNCATE, IOCTL_DEV = (
-    512, 1024, 2048, 4096, 8192, 16384, 32768)
-READ = EXECUTE | READ_FILE | READ_DIR
-_FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
-_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-class _Ruleset(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def landlock_abi():
-    try:
-        return max(int(_libc().syscall(_SYS_CREATE_RULESET, None, 0, _CREATE_RULESET_VERSION)), 0)
-    except (OSError, AttributeError):
-        return 0
-
-
-def landlock_restrict(readable, writable, abi=None):
-    """From now on this process and its children may read (and execute) only below
-    `readable`, and write only below `writable`; with ABI 6, signal only processes in
-    their own domain. Paths that do not exist are skipped. Returns True when enforced."""
-    abi = landlock_abi() if abi is None else abi
-    if abi < 1:
-        return False
-    handled = (READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR | MAKE_REG
-               | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK | MAKE_SYM)
-    if abi >= 2:
-        handled |= REFER
-    if abi >= 3:
-        handled |= TRUNCATE
-    if abi >= 5:
-        handled |= IOCTL_DEV
-    libc = _libc()
-    attr = _Ruleset(handled, 0, (_SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX) if abi >= 6 else 0)
-    size = ctypes.sizeof(_Ruleset) if abi >= 6 else 8  # older kernels want the short struct
-    fd = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
-    if fd < 0:
-        return False
-    try:
-        for paths, access in ((readable, READ), (writable, handled)):
-            for path in paths:
-                try:
-                    pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except OSError:
-                    continue
-                try:
-                    allowed = access if os.path.isdir(path) else access & _FILE_ONLY
-                    rule = _PathBeneath(allowed & handled, pfd)
-                    if libc.syscall(_SYS_ADD_RULE, fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
-                        return False
-                finally:
-                    os.close(pfd)
-        return libc.syscall(_SYS_RESTRICT_SELF, fd, 0) == 0
-    finally:
-        os.close(fd)

@@ -8,7 +8,7 @@ runs the workers, so that user can rename or plant nothing at its top):
                          what workers import
     work/                the workers' writable folders, work/<n>/{home,tmp,submission}: one
                          per worker, deleted after it; `submission` is the worker's own
-                         writable copy of the submission, its current directory (workdir.py)
+                         writable copy of the submission, its current directory (inside/workdir.py)
 """
 import os
 import shutil
@@ -16,13 +16,15 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .. import tempfolders
+from ... import tempfolders
 from .errors import SandboxError
 
 RUNTIME_PACKAGE = "_agsandbox"
-RUNTIME_FILES = ("__init__.py", "protocol.py", "limits.py", "worker_main.py", "import_watch.py",
-                 "zygote_process.py", "confine.py", "portable_worker.py", "ipc.py", "workdir.py")
-HERE = Path(__file__).resolve().parent
+# What runs as the sandbox user, as paths below autograder/sandbox/: copied with the same
+# layout below runtime/_agsandbox, so their relative imports (of each other only) still hold.
+RUNTIME_FILES = ("protocol.py", "processes.py", "ipc.py", "inside",
+                 "layers/rlimits.py", "layers/seccomp.py", "layers/landlock.py", "layers/non_dumpable.py")
+HERE = Path(__file__).resolve().parents[1]  # autograder/sandbox
 
 
 def make_sandbox_dir(submission_root, user=None):
@@ -41,12 +43,7 @@ def make_sandbox_dir(submission_root, user=None):
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
     runtime = top / "runtime" / RUNTIME_PACKAGE
     runtime.mkdir(parents=True)
-    for name in RUNTIME_FILES:
-        if name == "__init__.py":
-            (runtime / name).write_text("")
-        else:
-            shutil.copy2(HERE / name, runtime / name)
-    shutil.copytree(HERE / "stubs", runtime / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_runtime(runtime)
     (top / "work").mkdir()
     for path in [top / "runtime", *(top / "runtime").rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -61,6 +58,21 @@ def make_sandbox_dir(submission_root, user=None):
         os.chown(top / "work", user.pw_uid, user.pw_gid)
         (top / "work").chmod(stat.S_IRWXU)
     return top
+
+
+def copy_runtime(runtime):
+    """RUNTIME_FILES into `runtime`, each package with an `__init__.py` (empty unless it
+    has its own: the grader-side packages' are never copied)."""
+    for name in RUNTIME_FILES:
+        source, target = HERE / name, runtime / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    for folder in [runtime, *(p for p in runtime.rglob("*") if p.is_dir())]:
+        if not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
 
 
 def within(path, root):

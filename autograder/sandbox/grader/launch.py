@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import limits
+from .. import processes
 from .folder import within
 
 HASH_SEED = "0"
@@ -82,5 +82,5 @@ def nproc_limit(box):
     n = box.config.max_processes
     if box.user is None:
         uid = os.getuid()
-        n += sum(1 for p in limits.processes().values() if p.uid == uid)
+        n += sum(1 for p in processes.processes().values() if p.uid == uid)
     return n

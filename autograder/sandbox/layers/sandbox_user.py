@@ -1,4 +1,18 @@
-"""The unprivileged user that runs student code when the grader is root."""
+"""Layer: the sandbox user. The unprivileged user that runs student code when the grader is
+root: claimed per grading process (`claim_sandbox_user`), created if missing, and every
+process of it killed when the grading ends (`kill_everything_of`).
+
+Stops: reading root's files (the course, `source/` on Gradescope, results), writing what root
+runs or trusts (the runtime, the submission copy, results.json), signalling or tracing the
+grader, and one grading reaching another's processes (each has a user of its own).
+
+Full mode: the zygote drops to it between fork and exec (namespaces.py), so nothing of the
+           student's ever runs as root.
+Docker mode: the same (Gradescope grades as root): the first wall, and on its own the one
+           that keeps `source/` (0700) unreadable.
+Portable mode: as root on POSIX each worker is started as it too; otherwise (not root, or
+           Windows) student code runs as the student, on their own machine.
+"""
 import os
 import signal
 import stat
@@ -6,7 +20,7 @@ import subprocess
 import threading
 import time
 
-from .errors import SandboxError
+from ..grader.errors import SandboxError
 
 # pwd, grp and fcntl are POSIX only, and only root needs them here: they are imported by the
 # functions that use them, so a student's `check` on Windows imports this module too.
@@ -144,12 +158,12 @@ def kill_everything_of(uid, gid=65534, deadline_s=10):
     counted, not states). kill(-1) is sent by a helper that becomes that user: it reaches
     exactly the user's processes, in any PID namespace below ours, at once. Returns the
     pids still running at the deadline (normally none)."""
-    from . import limits
+    from .. import processes
     if uid == 0:
         raise ValueError("refusing to kill every process of root")
     deadline = time.monotonic() + deadline_s
     while True:
-        left = limits.tasks_of_user(uid)
+        left = processes.tasks_of_user(uid)
         if not left or time.monotonic() > deadline:
             return left
         pid = os.fork()

@@ -1,7 +1,7 @@
 """What student code did wrong, as the trusted side reports it (Markdown for feedback)."""
 from typing import List, NamedTuple
 
-from ..untrusted import code_span, fence
+from ...untrusted import code_span, fence
 
 
 # Type names the engine gives what it saw (never an exception of the student's code).
@@ -93,6 +93,14 @@ class BadValue(StudentError):
 
     def headline(self):
         return "Your code returned a value the grader cannot check"
+
+
+class TooLarge(BadValue):
+    """A fetched value over its fetch's budget: refused by the worker before it was sent (or,
+    from a worker that ignored the budget, from the frame's header before any byte was read)."""
+
+    def headline(self):
+        return "Your code returned a value far larger than the test expects"
 
 
 def _frame(file, line, function, source=""):

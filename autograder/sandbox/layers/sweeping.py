@@ -1,13 +1,28 @@
-"""Nothing a worker started survives it, and nothing it left in the shared temporary
-folders or in System V IPC stays: how a full Sandbox (sandbox.py) sweeps after each worker
-and when it closes."""
+"""Layer: the sweeps. Nothing a worker started survives it, and nothing it left in the shared
+temporary folders or in System V IPC stays: how a full Sandbox (grader/sandbox.py) sweeps
+after each worker and when it closes.
+
+Stops: a process outliving its test or the grading (setsid daemons, threads outliving their
+main thread), files left in `/tmp`, `/var/tmp`, `/dev/shm`, `/run/lock`, `/dev/mqueue` for a
+later test or a concurrent grading, System V IPC objects of the sandbox user (ipc.py).
+
+Full mode: a second wall: the zygote is init of its PID namespace (killing it ends every
+           process inside) and the IPC namespace dies with it; the sweep still checks from
+           outside, by uid and by the sandbox's token in the environment.
+Docker mode: the wall itself for what outlives a worker: the zygote (a subreaper) kills each
+           worker's tree, the grader kills what escaped it by uid, removes what the user
+           left in the shared folders and System V IPC, and at close sends `kill(-1)` as
+           the user until /proc shows none of its processes.
+Portable mode: grader/portable.py kills each worker's process group; as root on POSIX it
+           also kills every process of the sandbox user and removes its IPC objects.
+"""
 import contextlib
 import os
 import shutil
 import weakref
 
-from . import ipc, limits
-from .users import kill_everything_of, release_sandbox_user
+from .. import ipc, processes
+from .sandbox_user import kill_everything_of, release_sandbox_user
 
 # Where any user may create files: whatever the sandbox user left there goes after each worker.
 # (/dev/mqueue lists POSIX message queues where the host mounts it; seccomp refuses them anyway.)
@@ -25,11 +40,11 @@ def sweep(box):
         token = f"AUTOGRADER_SANDBOX_TOKEN={box._token}"
         spare = set()
         if box._zygote is not None:
-            procs = limits.processes()
+            procs = processes.processes()
             for root in box._zygote.tree_roots():
-                spare |= {root, *limits.descendants(root, procs)}
-        return limits.kill_until_gone(
-            lambda procs: [p for p in limits.pids_with_env(token) if p in procs and p not in spare])
+                spare |= {root, *processes.descendants(root, procs)}
+        return processes.kill_until_gone(
+            lambda procs: [p for p in processes.pids_with_env(token) if p in procs and p not in spare])
     return 0
 
 
@@ -58,7 +73,7 @@ def strays_possible(box):
     z = box._zygote
     if z is None or z.init_pid is None or box._plan is None or not box._plan.pid:
         return True
-    children = limits.children_of(z.init_pid)
+    children = processes.children_of(z.init_pid)
     if children is None:
         return True
     if children - {c.pid for c in box._live}:
@@ -81,12 +96,12 @@ def sweep_user(box, uid):
             spared |= roots
             if other is not box:
                 for root in roots:
-                    spared.update(limits.descendants(root, procs))
+                    spared.update(processes.descendants(root, procs))
             for ch in list(other._live):
                 spared.add(ch.pid)
-                spared.update(limits.descendants(ch.pid, procs))
+                spared.update(processes.descendants(ch.pid, procs))
         return [p.pid for p in procs.values() if p.uid == uid and p.pid not in spared]
-    return limits.kill_until_gone(select)
+    return processes.kill_until_gone(select)
 
 
 def release_user(box, user):

@@ -10,8 +10,8 @@ import selectors
 import sys
 import time
 
-from .. import timing
-from . import protocol
+from ... import timing
+from .. import protocol
 
 _MB = 1024 * 1024
 MIN_BUDGET = 64 * 1024  # room for the greeting and import notes that may precede a reply
@@ -272,8 +272,8 @@ class _InProcessChannel:
     """BENCHMARK ONLY: the same dispatcher, run in this process. No isolation at all."""
 
     def __init__(self, box):
-        from . import stubs
-        from .worker_main import Dispatcher
+        from ..inside import stubs
+        from ..inside.worker_main import Dispatcher
         self.root = str(box.submission_root)
         self.modules_before = set(sys.modules)
         self.path_before = list(sys.path)
@@ -302,7 +302,7 @@ class _InProcessChannel:
         if not self.closed:
             self.closed = True
             with timing.measure("sandbox.finish"):
-                from . import stubs
+                from ..inside import stubs
                 stubs.uninstall(self.finder)
                 sys.path[:] = self.path_before
                 for name in set(sys.modules) - self.modules_before:  # next worker: fresh imports

@@ -8,10 +8,10 @@ import weakref
 
 import numpy as np
 
-from .. import timing
-from . import protocol
+from ... import timing
+from .. import protocol
 from .channel import _Died
-from .errors import BadValue, SandboxError, StudentError, GraderCodeFrame, WorkerCrashed, WorkerTimeout
+from .errors import BadValue, SandboxError, TooLarge, StudentError, GraderCodeFrame, WorkerCrashed, WorkerTimeout
 from .remote import Remote
 from .worker_api import WorkerOperations
 
@@ -123,7 +123,8 @@ class Worker(WorkerOperations):
                 raise self._die("fatal", what, err, memory=info.get("memory") is True) from None
             raise err
         if "bad" in reply:
-            raise BadValue("BadValue", f"while {what}: {str(reply['bad'])[:2000]}")
+            refused = TooLarge if reply.get("big") is True else BadValue  # over the fetch's budget
+            raise refused("BadValue", f"while {what}: {str(reply['bad'])[:2000]}")
         raise self._die(str(reply.get("proto", "malformed reply"))[:2000], what) from None
 
     def _leaf(self, obj, enc, path):

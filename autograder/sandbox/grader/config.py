@@ -85,7 +85,7 @@ def checked_setup(submission_root, config):
     """(the submission folder, the config), or SandboxError: what every sandbox checks first
     (the full one, sandbox.py, and the portable one, portable.py)."""
     from .errors import SandboxError
-    from .stubs import STAND_INS
+    from ..inside.stubs import STAND_INS
     root = Path(submission_root).resolve()
     if not root.is_dir():
         raise SandboxError(f"submission directory {root} does not exist")

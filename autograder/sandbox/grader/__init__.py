@@ -1,0 +1,1 @@
+"""The trusted side: what runs in the grading process."""

@@ -1,0 +1,1 @@
+"""The isolation layers, one module each."""
