@@ -339,14 +339,14 @@ def choose(checks: Sequence[Check]) -> None:
 def retitled(failed: Failed, title: str, new_title: str, hint: "Hint | None") -> Failed:
     """The same failure under another title and, when `hint` is given, with that hint."""
     text = str(failed).replace(f"**Property.** {title}", f"**Property.** {new_title}", 1)
-    hints = [h for h in failed.extra_data["hints"]]
+    hints = list(failed.extra_data["hints"])
     if hint is not None:
         paragraphs = [p for p in text.split("\n\n") if not p.startswith(HINT_PARAGRAPH)]
         text = "\n\n".join(paragraphs + [HINT_PARAGRAPH + hint])
         hints = [mistake_of(hint)]
     again = Failed(text, (), new_title)
     again.extra_data = {"hints": hints}
-    again.observed = set(failed.observed) | ({check_word for check_word in getattr(hint, "shows", ())} if hint else set())
+    again.observed = set(failed.observed) | set(getattr(hint, "shows", ()))
     return again
 
 

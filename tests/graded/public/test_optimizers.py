@@ -88,16 +88,21 @@ def check_sequence(beras, worker_side, kind, hyper, case):
             pass
     inputs = {"hyperparameters": hyper, "initial parameters": params, "gradients per step": steps}
     for step, grads in enumerate(steps):
+        mixed = None
         try:
             optimizer.apply_gradients(originals, grads)
         except StudentError as error:
-            if "could not be broadcast" in error.message and len({np.shape(p) for p in params}) > 1:
-                fail(f"`{kind}.apply_gradients` updates each parameter by its own gradient and state.",
-                     inputs=inputs, detail=f"Step {step + 1} failed:\n\n{describe_error(error)}",
-                     hint=Hint("state-shared", "values of two parameters of different shapes met in one "
-                                               "operation: keep each parameter's state (v, m) apart, e.g. by "
-                                               "position."))
-            raise
+            if not ("could not be broadcast" in error.message and len({np.shape(p) for p in params}) > 1):
+                raise
+            mixed = error
+        if mixed is not None:
+            # Raised outside the handler: a verdict whose context held the crash would be shown
+            # as that crash, without this hint (conftest.explained_crash reads the context).
+            fail(f"`{kind}.apply_gradients` updates each parameter by its own gradient and state.",
+                 inputs=inputs, detail=f"Step {step + 1} failed:\n\n{describe_error(mixed)}",
+                 hint=Hint("state-shared", "values of two parameters of different shapes met in one "
+                                           "operation: keep each parameter's state (v, m) apart, e.g. by "
+                                           "position."))
         got = fetch(helpers.plain(originals), *map(np.shape, params))
         for i, (g_i, e_i) in enumerate(zip(got, expected[step])):
             observed = None
