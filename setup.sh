@@ -3,7 +3,7 @@
 #
 #   AUTOGRADER_ROOT  the Gradescope root (default /autograder): source/ results/ below it
 #   BERAS_VENV       the Python environment to create (default /opt/beras-autograder/venv)
-#   AUTOGRADER_SANDBOX_USER  the unprivileged user that runs student code (default beras-sandbox)
+#   AUTOGRADER_SANDBOX_USER  a fixed user to run student code (default: one made per grading)
 #   AUTOGRADER_SKIP_DATA=1   do not try to download MNIST (offline tests)
 set -euo pipefail
 
@@ -25,7 +25,24 @@ PY="$BERAS_VENV/bin/python"
 
 # 2. The sandbox user, and nothing of ours readable by it: the reference and hidden tests
 #    live in source/, results in results/.
-"$PY" -c "from autograder.sandbox import ensure_sandbox_user; print('setup.sh: sandbox user', ensure_sandbox_user().pw_name)"
+#    Unless AUTOGRADER_SANDBOX_USER names one, no sandbox user is made here: each grading
+#    makes its own, with a uid drawn at random (Docker shares per-uid kernel accounting such
+#    as RLIMIT_NPROC between the containers of a host). Checked now: one can be made and can
+#    run the venv.
+"$PY" - <<'CHECKUSER'
+import os, sys
+from autograder.sandbox.layers.sandbox_user import (check_interpreter_runnable, create_grading_user,
+                                                   ensure_sandbox_user, remove_grading_user)
+if os.environ.get("AUTOGRADER_SANDBOX_USER"):
+    print("setup.sh: sandbox user", ensure_sandbox_user().pw_name)
+    sys.exit(0)
+user = create_grading_user()
+try:
+    check_interpreter_runnable(sys.executable, user)
+finally:
+    remove_grading_user(user.pw_name)
+print(f"setup.sh: a sandbox user is made per grading, with a random uid (checked with uid {user.pw_uid})")
+CHECKUSER
 mkdir -p "$ROOT/results"
 chown root:root "$SOURCE" "$ROOT/results"
 chmod 700 "$SOURCE" "$ROOT/results"

@@ -28,7 +28,8 @@ DEFAULT_TEST_TIMEOUT_S = 180.0
 DEFAULT_TOTAL_TIMEOUT_S = 540.0  # under Gradescope's default 10-minute limit, with room to finish
 
 AUTOGRADER_KEYS = {"suite", "public_suite", "reference", "template", "kit_files", "kit_recording",
-                   "test_timeout_s", "total_timeout_s", "set_aside_syntax_errors"}
+                   "test_timeout_s", "total_timeout_s", "set_aside_syntax_errors",
+                   "set_aside_import_errors"}
 DATA_KEYS = {"folder", "from_env", "required"}
 
 
@@ -65,6 +66,10 @@ class Course:
     # Partial work keeps its points: a block Python cannot read is replaced by a stub that
     # raises its error, so the rest of the file is graded (autograder/partial.py).
     set_aside_syntax_errors: bool = True
+    # ... and a module that raises while it is imported is kept as far as it ran, so only the
+    # tests needing what it never reached fail (sandbox/inside/partial_import.py; carried to the
+    # workers as `sandbox.keep_partial_imports`).
+    set_aside_import_errors: bool = True
     data: DataFiles | None = None  # None: the course has no [data] section
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
@@ -102,6 +107,7 @@ def load(explicit: Path | str | None = None) -> Course:
         raise ConfigError(f"{path}: {err}") from None
     section = _section(parser, "autograder", AUTOGRADER_KEYS, path)
     root = path.parent
+    import_errors = _value(bool, section.get("set_aside_import_errors", "yes"), "set_aside_import_errors", path)
 
     def where(key: str, default: str) -> Path:
         return (root / section.get(key, default)).resolve()
@@ -119,8 +125,9 @@ def load(explicit: Path | str | None = None) -> Course:
         total_timeout_s=_value(float, section.get("total_timeout_s", DEFAULT_TOTAL_TIMEOUT_S), "total_timeout_s", path),
         set_aside_syntax_errors=_value(bool, section.get("set_aside_syntax_errors", "yes"),
                                        "set_aside_syntax_errors", path),
+        set_aside_import_errors=import_errors,
         data=_data(parser, path),
-        sandbox=_sandbox(parser, path),
+        sandbox=_sandbox(parser, path).with_(keep_partial_imports=import_errors),
     )
 
 
@@ -144,7 +151,8 @@ def _data(parser: configparser.ConfigParser, path: Path) -> DataFiles | None:
 
 def _sandbox(parser: configparser.ConfigParser, path: Path) -> SandboxConfig:
     types = typing.get_type_hints(SandboxConfig)
-    keys = {f.name for f in fields(SandboxConfig)}
+    # keep_partial_imports is [autograder]'s set_aside_import_errors: one place to set it.
+    keys = {f.name for f in fields(SandboxConfig)} - {"keep_partial_imports"}
     section = _section(parser, "sandbox", keys, path)
     return SandboxConfig(**{key: _value(types[key], raw, key, path) for key, raw in section.items()})
 

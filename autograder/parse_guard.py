@@ -6,7 +6,8 @@ overflows the C stack and kills the interpreter with SIGSEGV. So the grading pro
 parses student source itself: a child interpreter (stdlib only, its address space capped)
 parses each file and sends back a small summary, one JSON line per file. A file that
 crashes the child is reported as too deeply nested to parse, and the child is started
-again for the files after it.
+again for the files after it. `per_item_in_child` is that capped, restarting child for
+any script that works file by file (partial.py's repairs use it too).
 """
 from __future__ import annotations
 
@@ -19,15 +20,20 @@ TOO_DEEP = "an expression is nested too deeply to parse"
 MEMORY_MB = 1024
 TIMEOUT_S = 60.0
 
-# The child: paths on stdin (JSON), one summary per line on stdout, flushed as it goes.
-CHILD = r'''
-import ast, json, sys
+# Every child first caps its own address space (sys.argv[1], in MB) where the system can.
+CAP = r'''
+import sys
 try:
     import resource
-    limit = int(sys.argv[1]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _limit = int(sys.argv[1]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (_limit, _limit))
 except (ImportError, ValueError, OSError):
     pass
+'''
+
+# The summaries' child: paths on stdin (JSON), one summary per line on stdout, flushed as it goes.
+CHILD = r'''
+import ast, json, sys
 for path in json.load(sys.stdin):
     try:
         with open(path, "rb") as handle:
@@ -49,32 +55,43 @@ for path in json.load(sys.stdin):
     sys.stdout.flush()
 '''
 
+KILLED = None  # what per_item_in_child gives for the item that killed the child
+
+
+def per_item_in_child(script: str, items: list[str], args=()) -> dict[str, object]:
+    """Run `script` in a child interpreter (stdlib only, no site, its address space capped),
+    handing it `items` as a JSON list on stdin; it answers one JSON line per item, in order,
+    flushed as it goes. Returns item -> its answer; KILLED for an item during which the child
+    died (on 3.10 a C stack overflow in the parser kills it: no `except` catches that), and
+    the child is started again for the items after it. An item missing from the result could
+    not be done in time (or the child stopped early without crashing: nothing more to learn).
+    `script` reads its own arguments, `args`, from sys.argv[2:]."""
+    found: dict[str, object] = {}
+    todo = list(items)
+    while todo:
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-S", "-c", CAP + script, str(MEMORY_MB), *map(str, args)],
+                                  input=json.dumps(todo).encode(), capture_output=True, timeout=TIMEOUT_S)
+        except (subprocess.TimeoutExpired, OSError):
+            return found
+        done = 0
+        for line in proc.stdout.decode("utf-8", "replace").splitlines()[:len(todo)]:
+            try:
+                found[todo[done]] = json.loads(line)
+            except ValueError:
+                break
+            done += 1
+        if done == len(todo) or proc.returncode == 0:
+            return found
+        found[todo[done]] = KILLED
+        todo = todo[done + 1:]
+    return found
+
 
 def summaries(paths: list[Path]) -> dict[Path, dict]:
     """path -> {"imports": [[module, line], ...]} | {"syntax_error": [line, message]} |
     {"too_deep": True} | {"unreadable": reason}; a path missing from the result could not be
-    scanned in time."""
-    found: dict[Path, dict] = {}
-    todo = list(paths)
-    while todo:
-        try:
-            proc = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, str(MEMORY_MB)],
-                                  input=json.dumps([str(p) for p in todo]).encode(),
-                                  capture_output=True, timeout=TIMEOUT_S)
-        except (subprocess.TimeoutExpired, OSError):
-            return found
-        lines = proc.stdout.decode("utf-8", "replace").splitlines()
-        done = 0
-        for line in lines:
-            try:
-                found[todo[done]] = json.loads(line)
-            except (ValueError, IndexError):
-                break
-            done += 1
-        if done == len(todo):
-            return found
-        if proc.returncode == 0:  # ended early without crashing: nothing more to learn
-            return found
-        found[todo[done]] = {"too_deep": True}  # this file killed the child (C stack overflow)
-        todo = todo[done + 1:]
-    return found
+    scanned in time. A file that crashes the child is too deeply nested to parse."""
+    answers = per_item_in_child(CHILD, [str(p) for p in paths])
+    return {p: {"too_deep": True} if answers[str(p)] is KILLED else answers[str(p)]
+            for p in paths if str(p) in answers}

@@ -11,7 +11,8 @@ line (or the error's own), blank lines the rest.
 
 Only blocks that do not run at import are set aside: a function's body (or a block inside
 one), or an `if __name__ == ...:` block. An error in module-level code, a class body or a
-`def` line we cannot rebuild leaves the file as it was: it fails to import, as before.
+`def` line we cannot rebuild leaves the file as it was: it fails to import, and the worker
+sets the module aside then (sandbox/inside/partial_import.py: only the tests that need it fail).
 A pathological file (RecursionError, MemoryError in the parser, a crash of the parsing child,
 too large) is left as is. The grading process itself never parses student source: a child
 interpreter does (see set_aside_unparseable).
@@ -22,7 +23,6 @@ import ast
 import dataclasses
 import json
 import re
-import subprocess
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -83,24 +83,12 @@ def set_aside_unparseable(root: Path) -> list[SetAside]:
         except OSError:
             continue
     found: list[SetAside] = []
-    while paths:
+    answers = parse_guard.per_item_in_child(CHILD, paths, (ENGINE_ROOT, root))
+    for rel in paths:  # a file that killed the child (KILLED) or was not reached: as uploaded
         try:
-            proc = subprocess.run([sys.executable, "-I", "-S", "-c", CHILD, str(ENGINE_ROOT), str(root),
-                                   str(parse_guard.MEMORY_MB)],
-                                  input=json.dumps(paths).encode(), capture_output=True,
-                                  timeout=parse_guard.TIMEOUT_S)
-        except (subprocess.TimeoutExpired, OSError):
-            return found
-        done = 0
-        for line in proc.stdout.decode("utf-8", "replace").splitlines():
-            try:
-                found += [SetAside(**item) for item in json.loads(line)]
-            except (ValueError, TypeError):
-                break
-            done += 1
-        if done >= len(paths) or proc.returncode == 0:
-            return found
-        paths = paths[done + 1:]  # that file killed the child before it was written: as uploaded
+            found += [SetAside(**item) for item in answers.get(rel) or ()]
+        except TypeError:
+            continue
     return found
 
 
@@ -118,16 +106,10 @@ def _child_main(root: Path) -> None:
 ENGINE_ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import sys
-try:
-    import resource
-    limit = int(sys.argv[3]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-except (ImportError, ValueError, OSError):
-    pass
-sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 from autograder import partial
-partial._child_main(Path(sys.argv[2]))
+partial._child_main(Path(sys.argv[3]))
 """
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from autograder import course as course_mod
 from autograder import results as results_mod
+from autograder import tempfolders
 from autograder.commands import EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PROG
 from autograder.results import format_points
 from autograder.sandbox.grader.backend import gradescope_refusal
@@ -101,6 +102,7 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
         doc = results_mod.grader_error("The course configuration could not be read.")
         results_mod.write_atomic(out, doc)
         return EXIT_GRADER, doc
+    _sweep_what_ended_gradings_left()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: workers, then the file
     try:
         timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
@@ -119,6 +121,18 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
         doc = results_mod.grader_error(f"The test run ended with pytest exit code {code}.")
         results_mod.write_atomic(out, doc)
     return (EXIT_GRADER if results_mod.is_incomplete(doc) else EXIT_OK), doc
+
+
+def _sweep_what_ended_gradings_left() -> None:
+    """A grading killed with no parent to clean up after it (a `grade` run by hand and
+    SIGKILLed) left its folders, and maybe its sandbox user's processes: they go now."""
+    try:
+        removed = tempfolders.sweep_stale()
+    except Exception as err:  # noqa: BLE001 - never a reason not to grade
+        print(f"{PROG}: could not sweep what earlier gradings left: {err}", flush=True)
+        return
+    if removed:
+        print(f"{PROG}: removed {len(removed)} temporary folder(s) that ended gradings left", flush=True)
 
 
 def _interrupt(signum, frame):

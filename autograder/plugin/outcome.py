@@ -26,6 +26,10 @@ class ImportFailure:
     module: str     # what the test was importing
     short: str      # Markdown: importing `beras` failed with `SyntaxError` at `beras/core.py` line 3
     markdown: str   # Markdown: the whole message, as one test would have shown it
+    type_name: str = ""  # the error, and where it was raised (the innermost file of the
+    message: str = ""    # submission; "" when none): what matches it with a module set
+    file: str = ""       # aside at import (sandbox.grader.errors.SetAsideAtImport)
+    line: int = 0
 
 
 def pending_entry(item: pytest.Item) -> TestEntry:
@@ -130,9 +134,13 @@ def import_failure(exc: BaseException, root: Path | None) -> ImportFailure | Non
                 short = missing.replace("**", "").replace(", which this test needs.", "")
                 short = short[0].lower() + short[1:]
             else:
-                full = (f"{missing}\n\n" if missing else "") + failure_markdown(e, root, 0)[0]
-            return ImportFailure(key=f"{e.type_name}|{e.message}|{loc}", module=str(module),
-                                 short=short, markdown=full)
+                text = failure_markdown(e, root, 0)[0]
+                full = f"{missing}\n\n{text}" if missing and missing not in text else text
+            # A missing file is one failure, whichever of the student's files imports it.
+            key = f"{e.type_name}|{e.message}" + ("" if missing else f"|{loc}")
+            return ImportFailure(key=key, module=str(module), short=short, markdown=full,
+                                 type_name=str(e.type_name), message=str(e.message),
+                                 file=str(loc.file) if loc else "", line=loc.line if loc else 0)
     return None
 
 

@@ -57,6 +57,9 @@ class StudentCode:
         self.grading = grading
         self.box: Sandbox | None = None
         self.error: BaseException | None = None
+        # module name -> SetAsideAtImport: what the workers kept after it raised at import
+        # (the Sandbox's own record, kept here after the Sandbox is closed)
+        self.imports_set_aside: dict = {}
 
     def get(self) -> Sandbox:
         if self.error is not None:
@@ -67,8 +70,10 @@ class StudentCode:
                 raise pytest.UsageError("the `student` fixture needs --submission DIR")
             try:
                 in_process = bool(grading.config.getoption("--in-process"))
-                settings = grading.course.sandbox if grading.course else SandboxConfig()
+                # Without a usable course file, the course defaults: partial imports kept.
+                settings = grading.course.sandbox if grading.course else SandboxConfig(keep_partial_imports=True)
                 self.box = Sandbox(grading.prepared.root, settings.with_(in_process=in_process))
+                self.imports_set_aside = self.box.imports_set_aside
                 capture = grading.config.pluginmanager.getplugin("capturemanager")
                 with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
                     grading.log.staff(f"autograder: {self.box.describe()}")  # which user and layers

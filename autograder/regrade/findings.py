@@ -65,10 +65,11 @@ def failures_by_test(rows: list[Row], top: int) -> list[tuple[str, int, int, lis
 
 
 def _said_at_the_top(output: str) -> list[str]:
-    """The import failures the plugin states once at the top when many tests share them."""
+    """The import failures the plugin states once at the top when many tests share them, and
+    the modules it set aside at import (their first item: the file, line and error)."""
     lines, found = output.splitlines(), []
     for i, line in enumerate(lines):
-        if "Your code could not be imported" not in line:
+        if "Your code could not be imported" not in line and "Part of your code stopped while it was imported" not in line:
             continue
         for following in lines[i + 1:]:
             text = re.sub(r"^In \d+ tests: ", "", plain(following))

@@ -40,8 +40,10 @@ Header keys. A request (trusted -> worker):
 What the worker sends (worker -> trusted), one frame each:
 
     "hello"   its pid, once, when set up and before any student code (not a reply)
-    "imp"     ["start" | "end", module name]: a submission import began or ended; may come
-              before any reply, any number of times (not a reply)
+    "imp"     ["start" | "end", module name]: a submission import began or ended; or
+              ["aside", module name, {"type", "message", "file", "line", "stopped",
+              "unreadable"}]: it raised and was kept as far as it ran (partial_import.py);
+              may come before any reply, any number of times (not a reply)
     a reply holds exactly one of:
     "ok"      the result: a value (handles as "r" tags; plain data only for fetch)
     "err"     student code raised: {"type", "message", "frames", "fatal", "memory",

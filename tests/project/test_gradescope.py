@@ -4,8 +4,10 @@ offline, as setup.sh does when it already matches pyproject.toml)."""
 from __future__ import annotations
 
 import json
+import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -153,6 +155,29 @@ def test_a_grading_killed_alone_is_cleaned_up_and_reported(tree, tmp_path):
     harness.validate(doc)
     assert doc["output"].startswith("**Grading did not finish:** the grading process was killed by SIGKILL")
     assert not left.exists()
+
+
+def test_each_grading_runs_as_a_user_of_its_own_with_a_random_uid_removed_after_it(tree):
+    """Docker gives containers no user namespace: RLIMIT_NPROC (and the kernel's other per-uid
+    accounting) counts a uid across the host, so a uid fixed in the image would let a fork
+    bomb held at the cap in one container fail another student's fork. Without a configured
+    user, every grading makes a user of its own, far above the image's users, and removes it."""
+    static = {entry.pw_uid for entry in pwd.getpwall()}
+    seen = []
+    for _ in range(2):
+        doc, proc = tree.run(harness.CASES / "submissions" / "correct", AUTOGRADER_SANDBOX_USER="")
+        assert harness.validate(doc)["score"] == 10, proc.stdout[-3000:]
+        found = re.search(r"student code runs as user (\S+) \(uid (\d+)\)", proc.stdout)
+        assert found, proc.stdout[-3000:]
+        name, uid = found.group(1), int(found.group(2))
+        seen.append(uid)
+        assert uid >= 1 << 20 and uid not in static, (name, uid)
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)  # removed with its grading
+        with pytest.raises(KeyError):
+            grp.getgrgid(uid)
+        assert harness.processes_of(uid) == [] and harness.ipc_objects_of(uid) == []
+    assert seen[0] != seen[1]
 
 
 # ---------------------------------------------------------------- this course's zip and its data

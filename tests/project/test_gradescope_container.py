@@ -95,6 +95,21 @@ def test_graded_with_gradescope_layers_only(graded, name):
     assert "Docker mode" not in log
 
 
+def test_each_grading_ran_as_a_user_of_its_own_with_a_random_uid(image, graded):
+    # The container shares the host's uids (no user namespace), so RLIMIT_NPROC counts them
+    # host-wide: each grading makes a user of its own, far above the image's users.
+    static = {int(line.split(":")[2]) for line in (image / "etc/passwd").read_text().splitlines()}
+    uids = []
+    for name in SUBMISSIONS:
+        found = re.search(r"student code runs as user (\S+) \(uid (\d+)\)", graded[name][1])
+        assert found, graded[name][1][-3000:]
+        uid = int(found.group(2))
+        assert found.group(1) == f"beras-grading-{uid}" and uid >= 1 << 20 and uid not in static
+        assert harness.processes_of(uid) == []  # as seen from the host
+        uids.append(uid)
+    assert len(set(uids)) == len(uids)
+
+
 def test_the_reference_scores_full_marks(graded):
     doc = graded["reference"][0]
     assert doc["score"] == total(doc) == sum(t["max_score"] for t in doc["tests"]) == 100, \

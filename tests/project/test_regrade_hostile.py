@@ -60,7 +60,7 @@ def assert_student_code_runs_unprivileged(tmp_path):
     init.write_text('import os\nraise RuntimeError(f"running as uid={os.getuid()}")\n' + init.read_text())
     proc = regrade(export, tmp_path / "out", "--jobs", 1)
     results = json.loads((tmp_path / "out" / "probe" / "results.json").read_text())
-    # an import that fails for every test is told once, at the top of the results
+    # a module that raises at import is told once, at the top of the results
     outputs = " ".join([results["output"], *(t.get("output", "") for t in results["tests"])])
     assert "running as uid=" in outputs, proc.stderr[-3000:]
     assert "running as uid=0" not in outputs
@@ -87,13 +87,13 @@ def test_hostile_and_correct_graded_side_by_side(tmp_path):
     # user's process quota stopped it (the sandbox may allow a worker no fork at all).
     assert records["a_hostile"]["status"] in ("graded", "not_graded")
     hostile = json.loads((out / "a_hostile" / "results.json").read_text())
-    assert hostile["score"] == 0
-    # Every test failed on that same import (which raises after the attack), so the message
-    # is told once, at the top of the results.
+    # Its beras/__init__.py raises after the attack; that module is set aside at import
+    # (issue 17), which the top of the results says with the attack's own report. The
+    # modules the tests need are the reference's: they earn what they earn, attack or not.
     report = r"HOSTILE: kill\(-1\) reached [^;]*; forked \d+ children, then fork failed"
     assert re.search(report, hostile["output"]), hostile["output"]
-    assert len(hostile["tests"]) == 4 and all(
-        t["extra_data"].get("import_failure") for t in hostile["tests"]), [t.get("output") for t in hostile["tests"]]
+    assert "`beras/__init__.py` line" in hostile["output"], hostile["output"]
+    assert len(hostile["tests"]) == 4
     # The two really ran at the same time, under two different users.
     users = {r["sandbox_user"] for r in records.values()}
     assert len(users) == 2 and None not in users

@@ -21,7 +21,7 @@ SUBMISSIONS = {
     "submission_1": ("correct", 10.0),  # unchanged
     "submission_2": ("wrong", 10.0),  # a stricter test took points since the export
     "submission_3": ("misnamed package", 0.0),  # calc/ uploaded as calculator/: nothing imports
-    "submission_4": ("syntax error", 0.0),  # calc/__init__.py's top level does not parse: nothing imports
+    "submission_4": ("syntax error", 0.0),  # no file's top level parses: nothing imports
     "submission_5": ("correct", None),  # never scored on Gradescope
 }
 
@@ -35,9 +35,12 @@ def build_export(root):
         if kind == "misnamed package":
             (target / "calc").rename(target / "calculator")
         elif kind == "syntax error":
-            with open(target / "calc" / "__init__.py", "a") as handle:
-                # Module-level: a broken function alone would be set aside (autograder/partial.py).
-                handle.write("\nbroken = (\n")
+            # Module-level: a broken function alone would be set aside (autograder/partial.py);
+            # in every file: one file that cannot be read costs only the tests that need it
+            # (sandbox/inside/partial_import.py), and calc/vec.py needs nothing of calc/__init__.py.
+            for name in ("__init__.py", "vec.py"):
+                with open(target / "calc" / name, "a") as handle:
+                    handle.write("\nbroken = (\n")
         number = sub_id.split("_")[1]
         lines += [f"{sub_id}:", "  :submitters:", f"  - :name: Student {number}", f"    :sid: '{number}'",
                   f"    :email: s{number}@example.edu", "  :created_at: 2026-10-01 12:00:00.000000000 -04:00",
@@ -120,7 +123,7 @@ def test_report_flags_packaging_zeros_with_their_reason_and_names_the_assignment
     assert "submission_3" in packaging and "submission_4" in packaging
     assert "submission_2" not in packaging and "submission_1" not in packaging
     assert "Your submission has no calc.py or calc/, which this test needs." in packaging
-    assert "Your code raised SyntaxError at calc/__init__.py line" in packaging
+    assert re.search(r"calc/(__init__|vec)\.py line \d+: SyntaxError", packaging), packaging
     assert "Python cannot read this file" in packaging
     changed = section(page, "exported")
     assert re.search(r"submission_2</td><td>Student 2</td><td class=\"n\">10</td><td class=\"n\">[\d.]+</td>"

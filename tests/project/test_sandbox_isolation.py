@@ -1,6 +1,7 @@
 """Who the worker is and what it can reach: the real sandbox user, sessions, limits, files.
 
 We are root here (like CI and Gradescope); these tests need root to create users."""
+import grp
 import json
 import os
 import pwd
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from engine_cases.harness import ipc_objects_of  # what `ipcs -a` lists of a uid
+from autograder.sandbox.layers.sandbox_user import is_grading_user
 from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, SandboxError, StudentError,
                                 ensure_sandbox_user, fetch, processes)
 
@@ -42,7 +44,7 @@ def box(sandbox_mode):
 
 
 def test_worker_runs_as_the_unprivileged_sandbox_user_in_its_own_session(box):
-    user = pwd.getpwnam(os.environ.get("AUTOGRADER_SANDBOX_USER", "beras-sandbox"))
+    user = pwd.getpwnam(os.environ.get("AUTOGRADER_SANDBOX_USER") or box.user.pw_name)
     assert box.user.pw_uid == user.pw_uid != 0
     with box.worker() as w:
         uid, gid, cwd, env = fetch(w.import_module("hostile").whoami())
@@ -209,6 +211,41 @@ def test_an_interpreter_the_sandbox_user_cannot_run_fails_fast(tmp_path):
     with pytest.raises(SandboxError) as info:
         Sandbox(CASES / "hostile", SandboxConfig(python=str(python)))
     assert "grader error" in str(info.value) and str(python) in str(info.value)
+
+
+ONE_GRADING = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from autograder.sandbox import Sandbox, SandboxConfig, fetch
+with Sandbox(sys.argv[2], SandboxConfig()) as box:
+    with box.worker() as w:
+        seen = fetch(w.import_module("os").getuid())
+        fetch(w.import_module("hostile").daemon())  # a setsid daemon: the close kills it
+    print(json.dumps([box.user.pw_name, box.user.pw_uid, box.user.pw_gid, seen]))
+"""
+
+
+def test_each_grading_process_gets_a_user_of_its_own_with_a_random_uid():
+    """Without a configured user, a grading process's sandbox user is made for it, with a uid
+    drawn from 2**20..2**31 (Docker shares per-uid accounting such as RLIMIT_NPROC across the
+    containers of a host), and removed with everything of it when its Sandbox closes."""
+    env = {k: v for k, v in os.environ.items() if k != "AUTOGRADER_SANDBOX_USER"}
+    static = {entry.pw_uid for entry in pwd.getpwall()}
+    seen = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", ONE_GRADING, str(PROJECT), str(CASES / "hostile")],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        name, uid, gid, worker_uid = json.loads(done.stdout.splitlines()[-1])
+        assert (1 << 20) <= uid < (1 << 31) and uid not in static and gid == worker_uid == uid
+        assert name == f"beras-grading-{uid}"
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)
+        with pytest.raises(KeyError):
+            grp.getgrgid(uid)
+        assert processes.tasks_of_user(uid) == [] and ipc_objects_of(uid) == []
+        seen.append(uid)
+    assert seen[0] != seen[1]
 
 
 @pytest.mark.parametrize("leftover_group", [False, True])
@@ -522,7 +559,11 @@ def test_concurrent_graders_get_users_of_their_own(box):
         env={**os.environ}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     other = done.stdout.strip().splitlines()[-1]
-    assert other != box.user.pw_name and other.startswith(box.user.pw_name + "-g")
+    assert other != box.user.pw_name
+    if is_grading_user(box.user.pw_name):  # each made for its grading process, with its own uid
+        assert is_grading_user(other)
+    else:  # a configured name: the next free alternate
+        assert other.startswith(box.user.pw_name + "-g")
 
 
 def test_a_temp_folder_others_can_rename_in_is_not_used(open_dir, monkeypatch):

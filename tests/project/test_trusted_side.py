@@ -154,6 +154,64 @@ def test_a_grading_process_killed_mid_run_leaves_no_folder_and_says_so(reference
     assert left == [], f"left behind: {left}"
 
 
+DAEMON_AND_SLOW_SIGMOID = SLOW_SIGMOID.replace("def _slow_forward(self, x):\n", """def _slow_forward(self, x):
+    import os as _os
+    if _os.fork() == 0:  # a setsid daemon: nothing but a sweep of its uid ends it
+        _os.setsid()
+        if _os.fork() == 0:
+            _time.sleep(600)
+        _os._exit(0)
+""")
+
+
+@pytest.mark.needs_root
+def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_starts(reference_dir, tmp_path,
+                                                                                      mnist_dir):
+    """`python -m autograder grade` run by hand has no parent to clean up after it: SIGKILLed
+    mid-grading, it leaves its folders (student code), its sandbox user and that user's
+    processes. Every grading starts by sweeping what gradings whose process is gone left."""
+    import grp
+    import pwd
+    tmp = Path(tempfile.mkdtemp(prefix="killed-by-hand-", dir=tempfile.gettempdir()))
+    tmp.chmod(0o1777)
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOGRADER_SANDBOX_USER", "AUTOGRADER_TEMP_RECORD")}
+    env.update(TMPDIR=str(tmp), AUTOGRADER_NAMESPACES="off")  # as on Gradescope: no PID namespace ends the daemon
+    submission = with_sigmoid(reference_dir, tmp_path / "slow", DAEMON_AND_SLOW_SIGMOID)
+    command = [*grade_command(submission, tmp_path / "killed.json", extra_pytest_args=TESTS)]
+    proc = subprocess.Popen(command, cwd=ENGINE_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(p.name.startswith("beras-sandbox-") for p in tmp.iterdir()):
+            time.sleep(0.05)
+        time.sleep(4)  # Sigmoid's test runs: its daemon is up
+        sandbox = next(p for p in tmp.iterdir() if p.name.startswith("beras-sandbox-"))
+        name = grp.getgrgid(sandbox.stat().st_gid).gr_name  # root:<the grading user's group>
+        uid = pwd.getpwnam(name).pw_uid
+    finally:
+        proc.kill()  # SIGKILL, no clean-up of any kind
+        proc.wait()
+    left = sorted(p.name for p in tmp.iterdir())
+    assert any(n.startswith("beras-sandbox-") for n in left) and any(n.startswith("autograder-submission-") for n in left)
+    assert tasks_of_user(uid), "the student's daemon should have outlived its grading"
+
+    nxt = subprocess.run(grade_command(reference_dir, tmp_path / "next.json",
+                                       extra_pytest_args=["-k", "test_dense_forward"]),
+                         cwd=ENGINE_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert nxt.returncode == 0, nxt.stdout[-3000:]
+    left = [p.name for p in tmp.iterdir()]
+    tmp.rmdir() if not left else None
+    assert left == [], f"left behind: {left}"
+    assert tasks_of_user(uid) == []
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)  # a user made for that grading only
+    assert "temporary folder(s) that ended gradings left" in nxt.stdout
+
+
+def tasks_of_user(uid: int) -> list[int]:
+    from autograder.sandbox import processes
+    return processes.tasks_of_user(uid)
+
+
 @pytest.mark.needs_root
 def test_the_sandbox_folder_is_reachable_by_its_own_user_only(tmp_path):
     import pwd

@@ -12,9 +12,11 @@ import time
 
 from ... import timing
 from .. import protocol
+from .errors import SetAsideAtImport
 
 _MB = 1024 * 1024
 MIN_BUDGET = 64 * 1024  # room for the greeting and import notes that may precede a reply
+MAX_SET_ASIDE = 100     # modules set aside at import, recorded per Sandbox
 
 
 class _Died(Exception):
@@ -31,6 +33,7 @@ class _Conversation:
 
     greeted = False  # the worker says hello once set up, before any student code
     importing = ()   # submission modules whose import started and has not ended
+    set_aside = None  # module name -> SetAsideAtImport, the Sandbox's (set by Worker)
     budget = None    # the most bytes the awaited reply may take (a fetch's budget), or None
 
     def exchange(self, header, payload, timeout, budget=None):
@@ -61,6 +64,9 @@ class _Conversation:
             self.budget = None
 
     def _note_import(self, note):
+        if type(note) is list and len(note) == 3 and note[0] == "aside":
+            self._note_set_aside(note[1], note[2])
+            return
         if not (type(note) is list and len(note) == 2 and note[0] in ("start", "end")
                 and type(note[1]) is str and _MODULE_NAME.fullmatch(note[1])):
             raise _Died("malformed import note")
@@ -72,6 +78,17 @@ class _Conversation:
 
     def unfinished_imports(self):
         return list(self.importing)
+
+    def _note_set_aside(self, name, info):
+        """A submission module raised at import and was kept as far as it ran (see
+        partial_import.py): recorded in `set_aside` (shared by the Sandbox's workers)."""
+        if type(name) is not str or not _MODULE_NAME.fullmatch(name):
+            raise _Died("malformed import note")
+        record = SetAsideAtImport.from_note(name, info)
+        if record is None:
+            raise _Died("malformed import note")
+        if self.set_aside is not None and len(self.set_aside) < MAX_SET_ASIDE:
+            self.set_aside.setdefault(name, record)
 
     closed = False
 

@@ -29,6 +29,10 @@ class SandboxConfig:
     user: Optional[str] = None       # when root; default $AUTOGRADER_SANDBOX_USER or beras-sandbox
     python: Optional[str] = None     # interpreter for the worker; default sys.executable
     env: Dict[str, str] = field(default_factory=dict)  # extra environment for the worker
+    # A submission module that raises at import is kept as far as it ran, its other names
+    # re-raising the error (partial_import.py). Courses turn it on with autograder.cfg's
+    # [autograder] set_aside_import_errors (on by default); off, an import error raises.
+    keep_partial_imports: bool = False
     in_process: bool = False         # BENCHMARK ONLY: same API, student code in this process
 
     def __post_init__(self):

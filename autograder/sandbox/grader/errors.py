@@ -111,3 +111,33 @@ def _frame(file, line, function, source=""):
     except (TypeError, ValueError):
         line = 0
     return StudentFrame(str(file), line, str(function), str(source or ""))
+
+
+class SetAsideAtImport(NamedTuple):
+    """A submission module that raised while it was imported, kept as far as it ran (the
+    worker's note, see partial_import.py): the error, where it was raised, and the line of
+    the module itself that was running then (the same place unless the error came from
+    another file, e.g. a name missing from a module set aside before)."""
+    module: str         # e.g. "beras.losses"
+    type_name: str
+    message: str
+    file: str           # relative to the submission, "" if no file of it
+    line: int
+    stopped_file: str   # the module's own file and line
+    stopped_line: int
+    unreadable: bool = False  # Python could not compile the module: none of it ran
+
+    @classmethod
+    def from_note(cls, module, info):
+        """The record of a worker's note, or None when the note is malformed (it is untrusted)."""
+        if type(info) is not dict:
+            return None
+        texts = [info.get(k) for k in ("type", "message", "file")]
+        stopped = info.get("stopped")
+        if not (all(type(t) is str for t in texts) and type(info.get("line")) is int
+                and type(stopped) is list and len(stopped) == 2 and type(stopped[0]) is str
+                and type(stopped[1]) is int):
+            return None
+        kind, message, file = texts
+        return cls(module, kind[:200], message[:300], file[:300], max(info["line"], 0),
+                   stopped[0][:300], max(stopped[1], 0), info.get("unreadable") is True)

@@ -68,6 +68,7 @@ def zygote_config(box):
         "limits": {"cpu_s": c.cpu_s, "memory_mb": c.memory_mb,
                    "file_size_mb": c.file_size_mb, "max_processes": nproc_limit(box)},
         "max_payload": c.max_value_mb * _MB,
+        "keep_partial_imports": c.keep_partial_imports,
         "network": c.network,
         "pidns": bool(box._plan is not None and box._plan.pid),
         "sandbox_user": box.user is not None,

@@ -46,6 +46,7 @@ class PortableSandbox(StartsWorkers):
             self.submission_root, self.config = checked_setup(submission_root, config)
             self.user = None
             self.import_timeouts = {}  # as Sandbox's: imports that hung are not tried again
+            self.imports_set_aside = {}  # as Sandbox's: modules kept after raising at import
             self._dir = None
             self._live = weakref.WeakSet()
             self._spawned = 0
@@ -61,7 +62,7 @@ class PortableSandbox(StartsWorkers):
         if self._dir is None:
             raise SandboxError("this sandbox is closed")
         with timing.measure("sandbox.spawn"):
-            return Worker(self._spawn(), self.config, self.import_timeouts)
+            return Worker(self._spawn(), self.config, self.import_timeouts, self.imports_set_aside)
 
     network_isolated = False
 
@@ -138,6 +139,7 @@ class PortableSandbox(StartsWorkers):
         return {"root": str(self._dir / "submission"), "cwd": str(folder / workdir.FOLDER_NAME),
                 "forbidden": list(c.forbidden),
                 "stand_ins": list(c.stand_ins), "max_payload": c.max_value_mb * _MB, "sync": sync,
+                "keep_partial_imports": c.keep_partial_imports,
                 "limits": {"cpu_s": c.cpu_s, "memory_mb": c.memory_mb, "file_size_mb": c.file_size_mb}}
 
     def _worker_env(self, folder):
@@ -170,7 +172,9 @@ def _sandbox_user_if_root(config):
 
 def _release(user):
     from ..ipc import remove_all_of
-    from ..layers.sandbox_user import kill_everything_of, release_sandbox_user
+    from ..layers.sandbox_user import is_grading_user, kill_everything_of, release_sandbox_user, remove_grading_user
     if release_sandbox_user(user.pw_name) and sys.platform.startswith("linux"):
         kill_everything_of(user.pw_uid, user.pw_gid)  # a daemon that left its process group
         remove_all_of(user.pw_uid)
+        if is_grading_user(user.pw_name):
+            remove_grading_user(user.pw_name)

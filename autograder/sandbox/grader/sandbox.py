@@ -42,6 +42,9 @@ class Sandbox(StartsWorkers):
         self.user = None
         # module name -> the timeout that stopped its import (see Worker.import_module)
         self.import_timeouts = {}
+        # module name -> SetAsideAtImport: modules kept as far as they ran after raising at
+        # import (config.keep_partial_imports), as the workers noted them
+        self.imports_set_aside = {}
         self._zygote = None
         self._dir = None
         self._plan = None
@@ -74,8 +77,8 @@ class Sandbox(StartsWorkers):
     def start_worker(self):
         with timing.measure("sandbox.spawn"):
             if self.config.in_process:
-                return Worker(_InProcessChannel(self), self.config, self.import_timeouts)
-            return Worker(self._spawn(), self.config, self.import_timeouts)
+                return Worker(_InProcessChannel(self), self.config, self.import_timeouts, self.imports_set_aside)
+            return Worker(self._spawn(), self.config, self.import_timeouts, self.imports_set_aside)
 
     @property
     def network_isolated(self):

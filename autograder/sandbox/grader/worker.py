@@ -25,8 +25,9 @@ class Worker(WorkerOperations):
     operations tests use are WorkerOperations' (worker_api.py); here: requests, replies,
     and what a dead worker means for the student."""
 
-    def __init__(self, channel, config, import_timeouts=None):
+    def __init__(self, channel, config, import_timeouts=None, set_aside=None):
         self._channel = channel
+        channel.set_aside = set_aside  # modules kept after raising at import, noted by the worker
         self._config = config
         self._import_timeouts = {} if import_timeouts is None else import_timeouts
         self._blocked_sent = 0  # how many of those this worker has been told about

@@ -8,11 +8,17 @@ tells the trusted side when the import of a submission module starts and when it
 a timeout the trusted side knows which imports never ended, and later workers refuse those at
 once (ImportTimedOutBefore) instead of hanging again.
 
+With `keep_partial`, a submission module whose top level raises is kept as far as it ran
+(partial_import.py), and the trusted side is told ("aside"), so that it costs only the tests
+that need what the module never reached.
+
 Student code can fake or suppress these notes; that can only change how fast its own tests
-fail, never a result of ours.
+fail, or what the top of its own results says, never a result of ours.
 """
 import os
 import sys
+
+from .partial_import import PartialImports
 
 
 class ImportTimedOutBefore(Exception):
@@ -23,10 +29,11 @@ class ImportWatch:
     """First finder on sys.meta_path in a worker. Finds specs through the other finders; for a
     module of the submission, wraps its loader's exec_module to report start and end."""
 
-    def __init__(self, root, notify):
+    def __init__(self, root, notify, keep_partial=False):
         self.root = os.path.realpath(root) + os.sep
-        self.notify = notify          # notify(event, module name), event "start" or "end"
+        self.notify = notify          # notify(event, module name[, details]): "start", "end", "aside"
         self.blocked = frozenset()    # names whose import timed out before (set by the grader)
+        self.partial = PartialImports(root, notify) if keep_partial else None
         self._searching = False
 
     def find_spec(self, fullname, path=None, target=None):
@@ -58,12 +65,15 @@ class ImportWatch:
         exec_module = getattr(loader, "exec_module", None)
         if exec_module is None:
             return
-        name, notify = spec.name, self.notify
+        name, notify, partial = spec.name, self.notify, self.partial
 
         def watched_exec_module(module):
             notify("start", name)
             try:
-                exec_module(module)
+                if partial is None:
+                    exec_module(module)
+                else:
+                    partial.run(exec_module, module, name)
             finally:
                 notify("end", name)  # raising is not hanging
         try:
@@ -72,7 +82,7 @@ class ImportWatch:
             pass
 
 
-def install(root, notify):
-    watch = ImportWatch(root, notify)
+def install(root, notify, keep_partial=False):
+    watch = ImportWatch(root, notify, keep_partial)
     sys.meta_path.insert(0, watch)
     return watch

@@ -85,7 +85,8 @@ def main(cfg_json):
     sys.argv = [""]
     sys.path.insert(0, root)
     finder = stubs.install(cfg["forbidden"], cfg["stand_ins"])
-    watch = import_watch.install(root, lambda event, name: protocol.send_frame(pipes, {"imp": [event, name]}))
+    watch = import_watch.install(root, lambda *note: protocol.send_frame(pipes, {"imp": list(note)}),
+                                 cfg.get("keep_partial_imports", False))
     sync = cfg["sync"].encode("ascii")
 
     def mark_output_done():

@@ -185,13 +185,19 @@ class Dispatcher:
         except (protocol.ProtocolError, BadValueError):
             raise
         except BaseException as exc:  # SystemExit and KeyboardInterrupt too
-            self.fatal = isinstance(exc, (SystemExit, KeyboardInterrupt, MemoryError))
+            # A module kept after raising at import replays its error for the names it never
+            # defined (partial_import.py): a replayed exit is not the process ending now.
+            self.fatal = isinstance(exc, (SystemExit, KeyboardInterrupt, MemoryError)) and not self.replayed(exc)
             raise StudentRaised(describe_exception(exc, self.root, self.fatal)) from None
         finally:
             if timed:
                 self.student_s += _clock() - started
                 self.student_cpu += _cpu_clock() - cpu
             self.after_student_code()
+
+    def replayed(self, exc):
+        partial = getattr(self.watch, "partial", None)
+        return partial is not None and partial.replays(exc)
 
     def after_student_code(self):
         if os.getpid() != self.pid:

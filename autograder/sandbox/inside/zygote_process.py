@@ -70,7 +70,8 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     sys.path.insert(0, cfg["root"])
     sock = socket.socket(fileno=3)
     sock.setblocking(True)
-    watch = import_watch.install(cfg["root"], lambda event, name: protocol.send_frame(sock, {"imp": [event, name]}))
+    watch = import_watch.install(cfg["root"], lambda *note: protocol.send_frame(sock, {"imp": list(note)}),
+                                 cfg.get("keep_partial_imports", False))
     protocol.send_frame(sock, {"hello": os.getpid()})  # set up: from here on it is the student's
     serve(sock, Dispatcher(cfg["root"], cfg["max_payload"], finder, watch), cfg["max_payload"])
 

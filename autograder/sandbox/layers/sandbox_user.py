@@ -1,10 +1,13 @@
 """Layer: the sandbox user. The unprivileged user that runs student code when the grader is
-root: claimed per grading process (`claim_sandbox_user`), created if missing, and every
-process of it killed when the grading ends (`kill_everything_of`).
+root: claimed per grading process (`claim_sandbox_user`), made for it with a random uid
+unless one is configured (`create_grading_user`), every process of it killed when the
+grading ends (`kill_everything_of`), and a made one removed (`remove_grading_user`).
 
 Stops: reading root's files (the course, `source/` on Gradescope, results), writing what root
 runs or trusts (the runtime, the submission copy, results.json), signalling or tracing the
-grader, and one grading reaching another's processes (each has a user of its own).
+grader, one grading reaching another's processes (each has a user of its own), and, with a
+random uid per grading, one container's student sharing the per-uid accounting of the kernel
+(RLIMIT_NPROC, keyrings, inotify instances) with another container's on the same host.
 
 Full mode: the zygote drops to it between fork and exec (namespaces.py), so nothing of the
            student's ever runs as root.
@@ -104,12 +107,15 @@ _claims_lock = threading.Lock()
 def claim_sandbox_user(configured=None):
     """The passwd entry of a sandbox user no other grading process uses right now.
 
-    As root, a sandbox kills every process of its user when it cleans up, and a student
+    Unless a name is configured, that is a user made for this grading process, with a random
+    uid (_claim_grading_user). As root, a sandbox kills every process of its user when it cleans up, and a student
     process could reach whatever else runs under it, so two graders must never share a
-    user. The configured name ($AUTOGRADER_SANDBOX_USER or beras-sandbox) is taken if free,
+    user. A configured name ($AUTOGRADER_SANDBOX_USER: regrade's and validate's slot users) is taken if free,
     else NAME-g2, NAME-g3, ...; each is claimed with an exclusive flock held until
     release_sandbox_user(). Sandboxes of one process share their claim (the process
     grades one submission at a time)."""
+    if not (configured or os.environ.get("AUTOGRADER_SANDBOX_USER")):
+        return _claim_grading_user()
     import fcntl
     base = sandbox_user_name(configured)
     with _claims_lock:
@@ -149,8 +155,112 @@ def release_sandbox_user(name):
         if claim[1] > 0:
             return False
         del _claims[name]
-        os.close(claim[0])  # releases the lock
+        if claim[0] is not None:
+            os.close(claim[0])  # releases the lock
         return True
+
+
+# ---------------------------------------------------------------- a user made per grading
+#
+# Docker gives containers no user namespace, so RLIMIT_NPROC counts a uid's processes across
+# the whole host, as does the kernel's other per-uid accounting (keyrings, inotify
+# instances, pending signals, locked memory). Every container of an image built by setup.sh
+# would share one sandbox uid: a fork bomb held at the cap in one grading would make
+# another student's worker fail to fork. So, unless a name is configured, each grading
+# process makes its own user, with a uid drawn at random far above any image's static users,
+# and removes it when it is done (or its parent does, tempfolders.py, if it is killed).
+
+GRADING_USER_PREFIX = "beras-grading-"
+GRADING_UIDS = range(1 << 20, (1 << 31) - 1)  # uid == gid == the number in the name
+
+
+def is_grading_user(name):
+    """Whether `name` is a user made per grading (so ours to remove)."""
+    number = name[len(GRADING_USER_PREFIX):] if name.startswith(GRADING_USER_PREFIX) else ""
+    return number.isdigit() and int(number) in GRADING_UIDS and str(int(number)) == number
+
+
+def _claim_grading_user():
+    with _claims_lock:
+        for name, claim in _claims.items():
+            if claim[0] is None:  # this process's own grading user: its Sandboxes share it
+                claim[1] += 1
+                return claim[2]
+        entry = create_grading_user()
+        _claims[entry.pw_name] = [None, 1, entry]
+        return entry
+
+
+def create_grading_user():
+    """A new user and group, both numbered with a uid free here and drawn at random from
+    GRADING_UIDS (two containers on one host share one with odds of about 1 in 2**31).
+    Recorded (tempfolders.record_user) before it exists, for the parent that removes it
+    if this process is killed."""
+    import grp
+    import pwd
+    import secrets
+
+    from autograder import tempfolders
+    if os.geteuid() != 0:
+        raise SandboxError("only root can create a sandbox user")
+    problem = "no free uid"
+    for _ in range(20):
+        uid = GRADING_UIDS.start + secrets.randbelow(len(GRADING_UIDS))
+        name = f"{GRADING_USER_PREFIX}{uid}"
+        if _taken(pwd.getpwuid, uid) or _taken(grp.getgrgid, uid) or _taken(pwd.getpwnam, name) \
+                or _taken(grp.getgrnam, name):
+            continue
+        tempfolders.record_user(name)
+        for cmd in (["groupadd", "--system", "--gid", str(uid), name],
+                    ["useradd", "--system", "--no-log-init", "--uid", str(uid), "--gid", str(uid),
+                     "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]):
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                problem = f"{cmd[0]}: {done.stderr.strip()}"
+                break
+        try:
+            entry = pwd.getpwnam(name)
+            if (entry.pw_uid, entry.pw_gid) == (uid, uid):
+                return entry
+        except KeyError:
+            pass
+        remove_grading_user(name)  # e.g. a concurrent grading took this uid at the same moment
+    raise SandboxError(f"grader error: could not create a sandbox user ({problem})")
+
+
+def _taken(lookup, key):
+    try:
+        lookup(key)
+        return True
+    except KeyError:
+        return False
+
+
+def grading_uid(name):
+    return int(name[len(GRADING_USER_PREFIX):])
+
+
+def remove_grading_user(name):
+    """A user made per grading goes: its processes, its System V IPC objects, then its passwd
+    and group entries (what it left in the shared temporary folders is the caller's:
+    sweeping.clean_shared_temp). Idempotent; refuses any other user. True if it was there."""
+    import grp
+    import pwd
+
+    from ..ipc import remove_all_of
+    if not is_grading_user(name):
+        raise ValueError(f"{name!r} is not a user made per grading")
+    uid = grading_uid(name)
+    user_there, group_there = _taken(pwd.getpwnam, name), _taken(grp.getgrnam, name)
+    if user_there:
+        if pwd.getpwnam(name).pw_uid != uid:
+            raise ValueError(f"user {name!r} does not have uid {uid}")
+        kill_everything_of(uid, uid)
+        remove_all_of(uid)
+        subprocess.run(["userdel", name], capture_output=True)
+    if group_there and _taken(grp.getgrnam, name) and grp.getgrnam(name).gr_gid == uid:
+        subprocess.run(["groupdel", name], capture_output=True)
+    return user_there or group_there
 
 
 def kill_everything_of(uid, gid=65534, deadline_s=10):

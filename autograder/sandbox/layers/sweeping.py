@@ -22,7 +22,7 @@ import shutil
 import weakref
 
 from .. import ipc, processes
-from .sandbox_user import kill_everything_of, release_sandbox_user
+from .sandbox_user import is_grading_user, kill_everything_of, release_sandbox_user, remove_grading_user
 
 # Where any user may create files: whatever the sandbox user left there goes after each worker.
 # (/dev/mqueue lists POSIX message queues where the host mounts it; seccomp refuses them anyway.)
@@ -107,12 +107,15 @@ def sweep_user(box, uid):
 def release_user(box, user):
     """The Sandbox is closing: every process of its user goes, unless other Sandboxes of this
     process still use the user (then only what is not theirs)."""
-    if release_sandbox_user(user.pw_name):
+    last = release_sandbox_user(user.pw_name)
+    if last:
         kill_everything_of(user.pw_uid, user.pw_gid)  # nothing of this user may outlive us
     else:
         sweep_user(box, user.pw_uid)  # other Sandboxes of this process still use it
     clean_shared_temp(user.pw_uid)
     clean_ipc(user.pw_uid)
+    if last and is_grading_user(user.pw_name):
+        remove_grading_user(user.pw_name)  # made for this grading: it goes with it
 
 
 def clean_ipc(uid):

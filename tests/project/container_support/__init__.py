@@ -42,7 +42,6 @@ PACKAGES = ("python3", "python3-venv", "libseccomp2", "ca-certificates")
 LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 RECIPE = "1"  # bump when the way a root filesystem or image is made changes
 KEEP_IMAGES = 2
-SANDBOX_USER = "beras-sandbox"
 
 
 def missing_tools() -> list[str]:
@@ -131,40 +130,15 @@ def base_rootfs(log=print) -> Path:
         return final
 
 
-def free_host_uid() -> int:
-    """A uid no account and no process of this host has. The container shares the host's
-    uids (no user namespace, as with Docker), so a sandbox user whose uid a grading ON THE
-    HOST also uses (beras-sandbox is 999 on both) would have its workers killed by that
-    grading's `kill(-1)` sweep, which reaches into the container from the host's PID
-    namespace. Gradescope has no such neighbour; here the test must avoid it."""
-    import grp
-    import pwd
-    busy = {_uid_of(p) for p in os.listdir("/proc") if p.isdigit()}
-    for uid in range(61000, 65000):
-        if uid in busy:
-            continue
-        try:
-            pwd.getpwuid(uid)
-            continue
-        except KeyError:
-            pass
-        try:
-            grp.getgrgid(uid)
-            continue
-        except KeyError:
-            return uid
-    raise AssertionError("no free uid in 61000-65000")
-
-
 def prepared_image(rootfs: Path, autograder_zip: Path, log=print) -> Path:
     """Gradescope's image build: the zip's contents in /autograder/source, run_autograder
     copied to /autograder/run_autograder, then setup.sh as root with the network. Kept under
     CACHE by the root filesystem and the zip's bytes (the newest KEEP_IMAGES only).
 
-    The sandbox user exists before setup.sh runs (setup.sh keeps an existing one), with a
-    uid of its own on this host: see free_host_uid."""
-    uid = free_host_uid()
-    key = _digest(RECIPE, rootfs.name, uid, autograder_zip.read_bytes())
+    No sandbox user is made: each grading makes its own with a random uid (the container
+    shares the host's uids, as Docker's do, so a uid fixed in the image could meet a grading
+    of the host, whose kill(-1) sweep would reach into the container)."""
+    key = _digest(RECIPE, rootfs.name, autograder_zip.read_bytes())
     final = CACHE / f"image-{key}"
     with _locked("image"):
         if (final / ".complete").is_file():
@@ -184,10 +158,6 @@ def prepared_image(rootfs: Path, autograder_zip: Path, log=print) -> Path:
                 if mode:
                     (source / info.filename).chmod(mode)
         shutil.copy2(source / "run_autograder", building / "autograder" / "run_autograder")
-        _run(["chroot", str(building), "groupadd", "--system", "--gid", str(uid), SANDBOX_USER], timeout=60)
-        _run(["chroot", str(building), "useradd", "--system", "--uid", str(uid), "--gid", SANDBOX_USER,
-              "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", SANDBOX_USER],
-             timeout=60)
         done = run_container(building, ["bash", "/autograder/source/setup.sh"], network=True, overlay=False,
                              workdir="/autograder/source", timeout=1200)
         if done.returncode != 0:
@@ -205,10 +175,6 @@ def grade(image: Path, submission: Path, work: Path, timeout: float = 900) -> tu
     """One submission in a fresh container of `image` (an overlay: nothing it writes stays),
     as Gradescope runs it: /autograder/run_autograder as root, from /autograder, no network.
     Returns results.json and the staff log (the run's output)."""
-    uid = next(int(line.split(":")[2]) for line in (image / "etc/passwd").read_text().splitlines()
-               if line.startswith(SANDBOX_USER + ":"))
-    assert not [p for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) == uid], \
-        f"a process of this host runs as uid {uid}, the container's sandbox user (see free_host_uid)"
     sub, results = work / "submission", work / "results"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -281,13 +247,6 @@ def _stop_leftovers(state: Path) -> None:
             time.sleep(0.5)
             return
         time.sleep(0.2)
-
-
-def _uid_of(pid: str):
-    try:
-        return os.stat(f"/proc/{pid}").st_uid
-    except OSError:
-        return None
 
 
 def _processes_mentioning(text: str) -> list[int]:
