@@ -28,9 +28,14 @@ class Failed(AssertionError):
     the results' extra_data: validation measures with it whether a hint names the real mistake.
     It is never shown to students."""
 
-    def __init__(self, text: str, hints: Sequence["Hint | str"] = ()):
+    def __init__(self, text: str, hints: Sequence["Hint | str"] = (), prop: str = ""):
         super().__init__(text)
         self.extra_data = {"hints": [mistake_of(h) for h in hints if h]}
+        self.prop = prop
+        # What the values showed, in the hints' vocabulary: their mistake classes and the
+        # observations they declare (`Hint.shows`). The case chooser matches titles on it.
+        self.observed = {c for c in self.extra_data["hints"] if c} | {
+            key for h in hints if h for key in getattr(h, "shows", ())}
 
 
 # ---------------------------------------------------------------------------- mistake classes
@@ -75,15 +80,19 @@ NEUTRAL = (OBSERVATION, REMINDER)
 
 
 class Hint(str):
-    """A hint's text (what students read), with the class of mistake it names (never shown)."""
+    """A hint's text (what students read), with the class of mistake it names (never shown)
+    and `shows`: what the values showed, in words a sub-check's cause can name (e.g. "ties",
+    "distribution"), for the case chooser (`choose`)."""
 
     mistake: str
+    shows: tuple = ()
 
-    def __new__(cls, mistake: str, text: str) -> "Hint":
+    def __new__(cls, mistake: str, text: str, shows: Iterable[str] = ()) -> "Hint":
         if mistake not in MISTAKES and mistake not in NEUTRAL:
             raise ValueError(f"unknown mistake class {mistake!r}")
         self = super().__new__(cls, text)
         self.mistake = mistake
+        self.shows = tuple(shows)
         return self
 
 
@@ -254,12 +263,91 @@ def message(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str =
 def failure(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str = "",
             hint: str | None = None) -> Failed:
     """The exception `fail` raises, for code that raises it itself."""
-    return Failed(message(prop, inputs=inputs, detail=detail, hint=hint), [hint] if hint else [])
+    return Failed(message(prop, inputs=inputs, detail=detail, hint=hint), [hint] if hint else [], prop)
 
 
 def fail(prop: str, *, inputs: Mapping[str, Any] | None = None, detail: str = "",
          hint: str | None = None) -> None:
     raise failure(prop, inputs=inputs, detail=detail, hint=hint)
+
+
+# ---------------------------------------------------------------------------- the case chooser
+
+class Check:
+    """One sub-check of a test: a property checked on one input, whose title the student reads.
+
+    run(title, hint) checks it and raises `Failed` (hint: the test's own hint, or None).
+    cause:    what the title names beyond the plain property, in the hints' vocabulary (a mistake
+              class, or a word of `Hint.shows` such as "ties" or "distribution"); None for the
+              plain property.
+    neutral:  the title to show when the values did not show that cause.
+    contrast: the title of the sub-check on the same input without the cause: when that one
+              passes and this one fails, the failure lies where the cause is, so it is observed.
+    hint:     the hint of a cause observed by contrast (the values alone cannot say it).
+    size:     how big the input is; the smaller is shown first.
+    """
+
+    def __init__(self, title: str, run: Callable[[str, "Hint | None"], None], *, cause: str | None = None,
+                 neutral: str | None = None, contrast: str | None = None, hint: "Hint | None" = None,
+                 size: int = 0):
+        self.title, self.run, self.cause, self.neutral = title, run, cause, neutral or title
+        self.contrast, self.hint, self.size = contrast, hint, size
+
+
+def choose(checks: Sequence[Check]) -> None:
+    """Run every sub-check of a test and, when some fail, raise the failure that teaches most.
+
+    A failure is shown under a title only when its values show what that title names. So the
+    failures are ranked: (1) a sub-check whose cause was observed (its hint says it, or its
+    contrast passed); (2) a plain property whose hint names a mistake; (3) any plain property;
+    (4) a sub-check whose cause was NOT observed, under its neutral title. Within a rank, the
+    smallest input, then the order given. A crash (of student code in a sub-check) is raised
+    only when no sub-check failed with a verdict, which says more."""
+    failures, crashes = [], []
+    for order, check in enumerate(checks):
+        try:
+            check.run(check.title, None)
+        except Failed as failed:
+            failures.append((order, check, failed))
+        except Exception as crash:  # noqa: BLE001 - kept, and raised below if nothing says more
+            crashes.append(crash)
+    if not failures:
+        if crashes:
+            raise crashes[0]
+        return
+    failed_titles = {check.title for _, check, _ in failures}
+    passed_titles = {check.title for check in checks} - failed_titles
+
+    def rank(entry):
+        order, check, failed = entry
+        if check.cause is not None:
+            seen = check.cause in failed.observed or check.contrast in passed_titles
+            return (0 if seen else 3, check.size, order)
+        diagnosed = bool(failed.observed - set(NEUTRAL))
+        return (1 if diagnosed else 2, check.size, order)
+
+    _, check, failed = min(failures, key=rank)
+    if check.cause is None:
+        raise failed
+    if check.cause in failed.observed:
+        raise failed
+    if check.contrast in passed_titles:
+        raise retitled(failed, check.title, check.title, check.hint)
+    raise retitled(failed, check.title, check.neutral, None)
+
+
+def retitled(failed: Failed, title: str, new_title: str, hint: "Hint | None") -> Failed:
+    """The same failure under another title and, when `hint` is given, with that hint."""
+    text = str(failed).replace(f"**Property.** {title}", f"**Property.** {new_title}", 1)
+    hints = list(failed.extra_data["hints"])
+    if hint is not None:
+        paragraphs = [p for p in text.split("\n\n") if not p.startswith(HINT_PARAGRAPH)]
+        text = "\n\n".join(paragraphs + [HINT_PARAGRAPH + hint])
+        hints = [mistake_of(hint)]
+    again = Failed(text, (), new_title)
+    again.extra_data = {"hints": hints}
+    again.observed = set(failed.observed) | set(getattr(hint, "shows", ()))
+    return again
 
 
 # ---------------------------------------------------------------------------- values
@@ -412,6 +500,16 @@ def _factor_meanings(c: float, batch: int | None, classes: int | None) -> list:
     return meanings
 
 
+def _key_ratio(key: str, batch: int, classes: int | None) -> float | None:
+    """The ratio a meaning's key (N, 1/N, C, N*C, N/C, ...) stands for at these sizes."""
+    sizes = {"N": batch, "C": classes, "N*C": batch * classes if classes else None,
+             "N/C": batch / classes if classes else None, "C/N": classes / batch if classes else None}
+    if key.startswith("1/"):
+        size = sizes.get(key[2:])
+        return 1.0 / size if size else None
+    return sizes.get(key)
+
+
 def factor_hint(c: float, batch: int | None, classes: int | None,
                 second: Callable[[], tuple] | None = None) -> Hint:
     """What a ratio c between the returned and the expected values means, from the sizes of
@@ -420,7 +518,26 @@ def factor_hint(c: float, batch: int | None, classes: int | None,
     another batch size, and only the meanings that hold at both sizes are kept."""
     meanings = _factor_meanings(c, batch, classes)
     checked = ""
-    if len({m[0] for m in meanings}) > 1 and second is not None:
+    if batch is not None and batch <= 1 and second is not None:
+        # One row hides every factor of N (N = 1): what the ratio means is read at a second
+        # batch size, and kept only when it also gives this input's ratio at N = 1.
+        try:
+            exp2, got2, batch2 = second()
+            if judge.is_unknown(exp2) or batch2 <= 1:
+                raise LookupError
+            exp2, got2 = np.asarray(exp2, dtype=np.float64), np.asarray(got2, dtype=np.float64)
+            c2 = _ratio(exp2, got2) if exp2.shape == got2.shape and (exp2.ndim == 0 or np.count_nonzero(exp2) >= 2) \
+                else None
+        except Exception:  # the student's code failed at the second size: keep what we know
+            c2 = None
+        if c2 is None:
+            return Hint(OBSERVATION, f"on this input your result is {c:.6g} times the expected one.")
+        classes2 = exp2.shape[1] if exp2.ndim == 2 and exp2.shape[0] == batch2 else classes
+        meanings = [m for m in _factor_meanings(c2, batch2, classes2)
+                    if _key_ratio(m[0], 1, classes) is not None and np.isclose(_key_ratio(m[0], 1, classes), c,
+                                                                                 rtol=1e-4)]
+        checked = f" (seen on a second input with N = {batch2}: on one row a factor of N does not show)"
+    elif len({m[0] for m in meanings}) > 1 and second is not None:
         try:
             exp2, got2, batch2 = second()
             if judge.is_unknown(exp2):  # student kit: no recording at the second size
@@ -450,20 +567,35 @@ def value_hint(exp: np.ndarray, got: np.ndarray, batch: int | None,
                mistakes: Mapping[str, Any] | None, rtol: float, atol: float,
                classes: int | None = None, second: Callable[[], tuple] | None = None,
                ratios: bool = True) -> str | None:
+    matched = []
     for text, candidate in (mistakes or {}).items():
         if judge.is_unknown(candidate):
             continue
         cand = np.asarray(candidate, dtype=np.float64)
         if cand.shape == got.shape and np.allclose(got, cand, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9)):
-            return text
+            matched.append(text)
+    if len({mistake_of(text) for text in matched}) > 1:
+        return None  # two kinds of mistake give this value on this input: nothing was observed
+    one_row = batch is not None and batch <= 1 and second is not None
+    if matched and not one_row:
+        return matched[0]
+    # On one row, a typical mistake that differs from the answer by a factor may be another
+    # one whose factor involves N: the second batch size tells (factor_hint).
     # A ratio is a pattern only when several entries agree on it: any two numbers have one.
-    c = _ratio(exp, got) if ratios and np.count_nonzero(exp) >= 2 else None
+    # (A scalar's ratio says something only when a second batch size confirms it.)
+    c = _ratio(exp, got) if ratios and (np.count_nonzero(exp) >= 2 or (
+        second is not None and batch is not None and batch <= 1 and np.count_nonzero(exp) == 1)) else None
     if c is not None and not np.isclose(c, 1.0):
         if np.isclose(c, -1.0, rtol=1e-4):
             return Hint("sign", "your result has the wrong sign everywhere: check the sign of the formula.")
         if np.isclose(c, 0.0, atol=1e-12):
             return Hint(OBSERVATION, "your result is all zeros: is the computation missing, or overwritten?")
-        return factor_hint(c, batch, classes, second)
+        found = factor_hint(c, batch, classes, second)
+        if matched and mistake_of(found) in NEUTRAL:
+            return matched[0]  # no factor of N at the second size: the listed mistake stands
+        return found
+    if matched:
+        return matched[0]
     if exp.ndim == 2 and exp.shape[0] == exp.shape[1] and exp.shape[0] > 1 \
             and not np.allclose(exp, exp.T) and np.allclose(got, exp.T, rtol=1e-5, atol=1e-9):
         return Hint("transpose", "your result is the transpose of the expected one.")
@@ -477,6 +609,9 @@ def shape_hint(exp: np.ndarray, got: np.ndarray, batch: int | None) -> str | Non
     if got.ndim == exp.ndim and got.shape == exp.shape[::-1]:
         return Hint("transpose", "your result has the transposed shape: check the order of a matrix product "
                                  "or a `.T`.")
+    if got.shape == (1, *exp.shape) and batch != 1:  # (on one row, an unsummed batch axis looks the same)
+        return Hint("shape", "your result holds the expected array inside one more outer axis of length 1: "
+                             "a list (or an extra pair of brackets) wrapped around the array?")
     if got.size == exp.size:
         return Hint("shape", "your result has the right number of entries but the wrong shape: "
                              "check a reshape, a missing `keepdims=True`, or the axis you reduce over.")

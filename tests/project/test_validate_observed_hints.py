@@ -109,3 +109,161 @@ def test_an_all_ties_input_shows_the_tie_free_case_unless_only_ties_are_wrong(su
     ties = accuracy_feedback(suite, LastOfTiesAccuracy, probs, labels)
     assert "(ties: the first largest entry, as np.argmax)" in str(ties).split("\n\n")[0]
     assert ties.extra_data["hints"] == ["observation"]
+
+
+# ---------------------------------------------------------------------------- the case chooser
+
+def failing(suite, title, hint=None):
+    def run(shown_title, _hint):
+        suite.feedback.fail(shown_title, detail="wrong", hint=hint)
+    return run
+
+
+def passing(title, hint):
+    return None
+
+
+def test_the_chooser_shows_a_cause_only_where_the_values_show_it(suite):
+    fb = suite.feedback
+    plain = fb.Check("P.", failing(suite, "P."), size=5)
+    ties = fb.Check("P (ties).", failing(suite, "P (ties)."), cause="ties", neutral="P (shown plain).",
+                    contrast="P.", hint=fb.Hint(fb.OBSERVATION, "ties!", shows=("ties",)), size=1)
+    with pytest.raises(fb.Failed) as raised:  # both fail: the plain property, though its input is larger
+        fb.choose([ties, plain])
+    assert str(raised.value).startswith("**Property.** P.") and "ties" not in str(raised.value)
+    with pytest.raises(fb.Failed) as raised:  # only the cause's input fails: the cause, with its hint
+        fb.choose([ties, fb.Check("P.", passing)])
+    assert "P (ties)." in str(raised.value) and "ties!" in str(raised.value)
+    assert raised.value.extra_data["hints"] == ["observation"]
+    epsilon = fb.Check("Q, where epsilon matters.", failing(suite, "Q", fb.Hint("sign", "signs")),
+                       cause="epsilon-placement", neutral="Q (tiny).")
+    with pytest.raises(fb.Failed) as raised:  # alone, a cause not seen is shown under its neutral title
+        fb.choose([epsilon])
+    assert "Q (tiny)." in str(raised.value) and "epsilon" not in str(raised.value)
+    assert raised.value.extra_data["hints"] == ["sign"]
+    seen = fb.Check("Q, where epsilon matters.",
+                    failing(suite, "Q", fb.Hint("epsilon-placement", "inside the root")),
+                    cause="epsilon-placement", neutral="Q (tiny).", size=9)
+    with pytest.raises(fb.Failed) as raised:  # a cause the values show beats a smaller plain input
+        fb.choose([plain, seen])
+    assert "where epsilon matters" in str(raised.value)
+    diagnosed = fb.Check("R.", failing(suite, "R.", fb.Hint("batch-mean", "a divisor")), size=20)
+    with pytest.raises(fb.Failed) as raised:  # a plain failure that names a mistake beats one that names none
+        fb.choose([plain, diagnosed])
+    assert raised.value.extra_data["hints"] == ["batch-mean"]
+    fb.choose([fb.Check("S.", passing)])  # nothing fails: nothing raised
+
+
+class ClassesDivisorAccuracy:
+    def __call__(self, probs, labels):
+        return float(np.sum(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1)) / probs.shape[1])
+
+
+class MaxForArgmaxAccuracy:
+    def __call__(self, probs, labels):
+        return float(np.mean(np.argmax(probs, axis=-1) == np.max(labels, axis=-1)))
+
+
+def test_one_row_names_no_accuracy_mistake_that_a_batch_of_every_class_tells_apart(suite):
+    probs, labels = np.array([[0.0, -0.0005]]), np.array([[1.0, 0.0]])
+    # On one row of two classes, hits / C and "compared with the one-hot row" are both 0.5.
+    divided = accuracy_feedback(suite, ClassesDivisorAccuracy, probs, labels)
+    assert divided.extra_data["hints"] == ["batch-mean"] and "divided by C = 2" in str(divided)
+    assert "rows of every class" in str(divided).split("\n\n")[0]
+    maximum = accuracy_feedback(suite, MaxForArgmaxAccuracy, probs, labels)
+    assert maximum.extra_data["hints"] == ["wrong-input"] and (
+        "predicted as class 1" in str(maximum) or "one-hot VALUES" in str(maximum))
+
+
+def test_value_hint_names_nothing_when_two_kinds_of_mistake_give_the_value(suite):
+    fb = suite.feedback
+    both = {fb.Hint("batch-mean", "a"): 0.5, fb.Hint("wrong-input", "b"): 0.5}
+    assert fb.value_hint(np.array(1.0), np.array(0.5), None, both, 1e-9, 1e-9) is None
+    same = {fb.Hint("batch-mean", "a"): 0.5, fb.Hint("batch-mean", "c"): 0.5}
+    assert fb.value_hint(np.array(1.0), np.array(0.5), None, same, 1e-9, 1e-9) == "a"
+
+
+def test_on_one_row_a_factor_is_read_at_a_second_batch_size(suite):
+    fb = suite.feedback
+    # A loss summed over the batch axis and averaged over C = 2: on one row, half the answer,
+    # like a mean over all N*C entries; on 3 rows, 3/2 of it: a mean over the wrong axis.
+    over_all = {fb.Hint("batch-mean", "you averaged over all N*C entries"): 0.5}
+    hint = fb.value_hint(np.array(1.0), np.array(0.5), 1, over_all, 1e-7, 1e-7, classes=2,
+                         second=lambda: (np.array(2.0), np.array(3.0), 3))
+    assert hint.mistake == "wrong-axis" and "second input with N = 3" in hint
+    hint = fb.value_hint(np.array(1.0), np.array(0.5), 1, over_all, 1e-7, 1e-7, classes=2,
+                         second=lambda: (np.array(2.0), np.array(1.0), 3))
+    assert hint.mistake == "batch-mean"
+
+
+def test_a_standard_deviation_that_is_the_square_of_the_right_one_is_the_variance(suite):
+    m, r, n = 600, 200, 120_000
+    stds = dict(zip(suite.dense.STD_CANDIDATES, [np.sqrt(2 / (m + r)), np.sqrt(2 / m), np.sqrt(2 / r),
+                                                 np.sqrt(1 / m), np.sqrt(1 / (m + r)), 1.0, np.sqrt(2 / m + r),
+                                                 np.sqrt(1 / 3)]))
+    sigma = np.sqrt(2 / m)
+    hint = suite.dense.std_hint("kaiming", sigma ** 2, sigma, n, stds)
+    assert hint.mistake == "wrong-formula" and "variance" in hint
+    assert suite.dense.std_hint("normal", 1.0, 1.0, n, stds) is None
+
+
+def test_weights_spread_evenly_are_named_uniform_with_the_bounds_seen(suite):
+    rng = np.random.default_rng(0)
+    hint = suite.dense.distribution_hint(rng.random((600, 200)))
+    assert hint.mistake == "wrong-formula" and "between 0.000 and 1.000" in hint and "distribution" in hint.shows
+    assert suite.dense.distribution_hint(rng.normal(size=(600, 200))) is None
+
+
+def test_nan_exactly_where_the_gradient_is_negative_is_a_negative_second_moment(suite):
+    opt = suite.optimizers
+    g = np.array([[0.5, -0.2, 3.0]])
+    got = np.array([[0.1, np.nan, 0.2]])
+    hint = opt.negative_root_hint("RMSProp", got, g, None)
+    assert hint.mistake == "wrong-formula" and "negative" in hint
+    assert opt.negative_root_hint("RMSProp", np.full((1, 3), np.nan), g, None) is None  # nan everywhere: no
+    assert opt.negative_root_hint("BasicOptimizer", got, g, None) is None
+    one = np.array([[-0.1]])
+    finite_flipped = lambda: (None, np.array([[0.03]]), None, -one)
+    nan_flipped = lambda: (None, np.array([[np.nan]]), None, -one)
+    assert opt.negative_root_hint("Adam", np.array([[np.nan]]), one, finite_flipped).mistake == "wrong-formula"
+    assert opt.negative_root_hint("Adam", np.array([[np.nan]]), one, nan_flipped) is None
+
+
+def test_an_extra_outer_axis_of_one_is_a_list_around_the_array(suite):
+    fb = suite.feedback
+    exp = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(fb.Failed) as raised:
+        fb.expect_close("P.", expected=exp, returned=exp[None], batch=2)
+    assert raised.value.extra_data["hints"] == ["shape"] and "a list" in str(raised.value)
+
+
+class WithoutLabelArgmaxAccuracy:
+    def __call__(self, probs, labels):
+        return float(np.mean(np.argmax(probs, axis=-1) == labels))
+
+
+def test_one_hot_rows_compared_with_classes_are_named_where_the_batch_is_square(suite):
+    probs, labels = np.array([[0.0, -0.0005]]), np.array([[1.0, 0.0]])
+    shown = accuracy_feedback(suite, WithoutLabelArgmaxAccuracy, probs, labels)
+    assert shown.extra_data["hints"] == ["wrong-input"] and "one row of each class" in str(shown)
+    assert "one-hot VALUES" in str(shown)
+
+
+def test_a_crash_in_one_sub_check_does_not_hide_another_ones_verdict(suite):
+    fb = suite.feedback
+
+    def crashes(title, hint):
+        raise ValueError("operands could not be broadcast")
+
+    with pytest.raises(fb.Failed):
+        fb.choose([fb.Check("P.", failing(suite, "P.")), fb.Check("Q.", crashes)])
+    with pytest.raises(ValueError):
+        fb.choose([fb.Check("P.", passing), fb.Check("Q.", crashes)])
+
+
+def test_on_one_row_a_listed_mistake_stands_when_no_factor_of_n_shows_at_the_second_size(suite):
+    fb = suite.feedback
+    two = {fb.Hint("constant-factor", "the factor 2 from the square is missing."): np.array([[0.5, 1.0]])}
+    hint = fb.value_hint(np.array([[1.0, 2.0]]), np.array([[0.5, 1.0]]), 1, two, 1e-7, 1e-7,
+                         second=lambda: (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 1.0], [1.5, 2.0]]), 2))
+    assert hint.mistake == "constant-factor"

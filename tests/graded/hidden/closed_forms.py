@@ -176,6 +176,7 @@ FORMS = {
     "accuracy_against_label_column": lambda probs, labels, j: float(np.mean(np.argmax(probs, axis=-1)
                                                                              == np.asarray(labels)[:, j])),
     "accuracy_hit_count": lambda probs, labels: float(np.sum(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1))),
+    "accuracy_against_constant_class": lambda probs, k: float(np.mean(np.argmax(probs, axis=-1) == k)),
     "pixels_floor_divided": lambda pixels: pixels // 255,
     "pixels_over_256": lambda pixels: pixels / 256,
     "gated_committee_sum": lambda x, members: np.sum([(x @ a) * c for a, c in members], axis=0),

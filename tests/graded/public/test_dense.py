@@ -13,7 +13,7 @@ import numerics as M
 import strategies as S
 from autograder.sandbox import StudentError
 from replies import fetch
-from feedback import Hint, code_block, expect, expect_close, fail, gradient_list, show
+from feedback import Check, Hint, choose, code_block, expect, expect_close, fail, gradient_list, show
 from shapes import is_per_sample_copy, note_unusual, shared_gradient
 
 
@@ -215,6 +215,30 @@ def std_hint(name, std, sigma, n, stds):
         return Hint("wrong-formula", f"your standard deviation is 1/sqrt(3) of the one \"{name}\" needs, which is "
                                      f"what uniform draws between -std and +std give: draw from a normal "
                                      f"distribution with that standard deviation.")
+    # A power of the right one (when it is not 1, whose powers are all 1).
+    for power, what in ((2, "the SQUARE of the one \"{name}\" needs: you used the variance where the standard "
+                            "deviation (its square root) belongs"),
+                        (0.5, "the square root of the one \"{name}\" needs: a square root taken twice?")):
+        wanted = sigma ** power
+        if abs(np.log(sigma)) > 0.1 and abs(std - wanted) < Z * wanted / np.sqrt(2 * n):
+            return Hint("wrong-formula", f"your standard deviation {std:.4g} is {what.format(name=name)}.")
+    return None
+
+
+def distribution_hint(w):
+    """What the histogram of the weights shows, when it is not a normal one: evenly spread
+    between two bounds (uniform draws), said with the bounds observed."""
+    w = np.asarray(w, dtype=float).reshape(-1)
+    low, high = float(w.min()), float(w.max())
+    if high <= low:
+        return None
+    # Uniform draws fill [low, high] evenly: every tenth of the range holds about a tenth.
+    counts, _ = np.histogram(w, bins=10, range=(low, high))
+    if np.all(np.abs(counts / w.size - 0.1) < Z * np.sqrt(0.09 / w.size)):
+        digits = max(0, int(-np.floor(np.log10(high - low)))) + 2
+        return Hint("wrong-formula", f"your weights are spread evenly between {low:.{digits}f} and {high:.{digits}f} (uniform "
+                                     f"draws); a normal draw gathers them around 0 and thins out to both sides.",
+                    shows=("distribution",))
     return None
 
 
@@ -226,6 +250,7 @@ def test_dense_initializer_statistics(beras, student):
     """initializer statistics (normal, xavier, kaiming)"""
     student.import_module("numpy.random").seed(25)  # the same draws on every run of the grader
     Dense = beras.layers.Dense
+    checks = []
     for name in ("normal", "xavier", "kaiming"):
         for m, r in INIT_SHAPES:
             w, b = (np.asarray(v, dtype=float) for v in fetch(Dense._initialize_weight(name, m, r), (m, r), (1, r)))
@@ -234,25 +259,42 @@ def test_dense_initializer_statistics(beras, student):
                    detail=f"w has shape {w.shape}; expected {(m, r)}.")
             expect(b.shape in ((1, r), (r,)) and not np.any(b), "The bias starts at zero, shape (1, r).",
                    inputs=inputs, detail=f"b has shape {b.shape} and max |b| = {np.max(np.abs(b)) if b.size else 0:g}.")
-            sigma = judge.value("initializer_std", name, m, r)
-            n = w.size
-            mean, std = float(w.mean()), float(w.std())
-            stds = dict(zip(STD_CANDIDATES, judge.value("initializer_std_candidates", m, r)))
-            hint = std_hint(name, std, sigma, n, stds)
-            expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n),
-                   f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
-                   inputs=inputs, detail=f"The sample standard deviation is {std:.5g}.", hint=hint)
-            expect(abs(mean) < Z * sigma / np.sqrt(n),
-                   f"\"{name}\" weights have mean 0 (checked within 6 standard errors).",
-                   inputs=inputs, detail=f"The sample mean of {n:,} weights is {mean:.5g}; "
-                                         f"allowed |mean| < {Z * sigma / np.sqrt(n):.3g}.")
-            inside = float(np.mean(np.abs(w) < sigma))
-            se = np.sqrt((ONE_SIGMA_MASS - ONE_SIGMA_MASS ** 2) / n)  # binomial p (1 - p) / n
-            expect(abs(inside - ONE_SIGMA_MASS) < Z * se,
-                   f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation.",
-                   inputs=inputs, detail=f"{inside:.2%} lie within one standard deviation.",
-                   hint=Hint("wrong-formula", "draw with np.random.normal (not uniform).")
-                   if abs(inside - 0.577) < Z * se else None)
+            checks += initializer_checks(name, w, inputs)
+    choose(checks)
+
+
+def initializer_checks(name, w, inputs):
+    """Three sub-checks of one draw, each of one cause: its scale, its centre, its shape."""
+    m, r = w.shape
+    sigma = judge.value("initializer_std", name, m, r)
+    n = w.size
+    mean, std = float(w.mean()), float(w.std())
+    stds = dict(zip(STD_CANDIDATES, judge.value("initializer_std_candidates", m, r)))
+
+    def scale(title, hint):
+        expect(abs(std - sigma) < Z * sigma / np.sqrt(2 * n), title, inputs=inputs,
+               detail=f"The sample standard deviation is {std:.5g}.", hint=std_hint(name, std, sigma, n, stds))
+
+    def centre(title, hint):
+        expect(abs(mean) < Z * sigma / np.sqrt(n), title, inputs=inputs,
+               detail=f"The sample mean of {n:,} weights is {mean:.5g}; allowed |mean| < {Z * sigma / np.sqrt(n):.3g}.")
+
+    def shape(title, hint):
+        # Measured against the weights' own mean and spread: this checks the shape of the
+        # distribution only, whatever its scale (which `scale` checks).
+        inside = float(np.mean(np.abs(w - mean) < std))
+        se = np.sqrt((ONE_SIGMA_MASS - ONE_SIGMA_MASS ** 2) / n)  # binomial p (1 - p) / n
+        expect(abs(inside - ONE_SIGMA_MASS) < Z * se, title, inputs=inputs,
+               detail=f"{inside:.2%} lie within one standard deviation of their mean.",
+               hint=distribution_hint(w))
+
+    return [Check(f"\"{name}\" weights have standard deviation {sigma:.5g} (checked within 6 standard errors).",
+                  scale),
+            Check(f"\"{name}\" weights have mean 0 (checked within 6 standard errors).", centre),
+            Check(f"\"{name}\" weights are normally distributed: 68.3% lie within one standard deviation of "
+                  f"their mean.", shape, cause="distribution",
+                  neutral=f"\"{name}\" weights are spread like normal draws: 68.3% lie within one standard "
+                          f"deviation of their mean.")]
 
 
 @weight(1)

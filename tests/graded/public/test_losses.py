@@ -57,6 +57,15 @@ def loss_gradient_at(loss_class, loss_name, y_pred, y_true, position=0):
     return second
 
 
+def loss_value_at(loss_class, loss_name, y_pred, y_true):
+    """() -> (the judge's loss `loss_name`, the student's loss, N + 2) with the first row
+    twice more (see expect_close): on one row, a factor of N cannot show."""
+    def second():
+        yp, yt = (np.concatenate([a, a[:1], a[:1]]) for a in (y_pred, y_true))
+        return judge.value(loss_name, yp, yt), scalar(fetch(loss_class()(yp, yt))), len(yp)
+    return second
+
+
 def shapes_of(case):
     """The shapes of a loss's inputs, which its gradients have."""
     return case["y_pred"].shape, case["y_true"].shape
@@ -125,6 +134,7 @@ def test_cross_entropy_value(beras, case):
     expect_close("`CategoricalCrossEntropy()(y_pred, y_true)` is the batch mean of -sum_c y_true * log(y_pred).",
                  expected=judge.value("cce", p, y), returned=scalar(fetch(beras.losses.CategoricalCrossEntropy()(p, y))),
                  what="CategoricalCrossEntropy()(y_pred, y_true)", inputs=case, **M.VALUE, batch=n,
+                 classes=p.shape[1], second=loss_value_at(beras.losses.CategoricalCrossEntropy, "cce", p, y),
                  mistakes={Hint("batch-mean", "you summed over the batch; the loss is the batch MEAN."):
                            judge.value("cce_batch_sum", p, y),
                            Hint("batch-mean", "you averaged over all N*C entries; average over the N rows only."):

@@ -9,7 +9,7 @@ import judge
 import strategies as S
 from autograder.sandbox import StudentError
 from replies import fetch
-from feedback import OBSERVATION, Hint, describe_error, expect, expect_close, fail, show
+from feedback import OBSERVATION, Check, Hint, choose, describe_error, expect, expect_close, fail, show
 
 
 @st.composite
@@ -20,6 +20,10 @@ def accuracy_case(draw):
     return {"probs": probs, "labels": draw(S.one_hot(n, c))}
 
 
+ONE_HOT_VALUES = Hint("wrong-input", "you compared the predicted classes with the one-hot VALUES of the labels (0s "
+                                     "and 1s), not with their classes: take argmax of the labels too.")
+
+
 def without_argmax(probs, labels):
     """{hint: accuracy computed against the one-hot rows themselves}, when numpy can broadcast
     the predicted classes (N,) against the labels (N, C) at all (N == C, or one row)."""
@@ -27,29 +31,34 @@ def without_argmax(probs, labels):
         value = judge.value("accuracy_without_label_argmax", probs, labels)
     except ValueError:
         return {}
-    return {Hint("wrong-input", "you compared the predicted classes with the one-hot rows themselves: take "
-                                "argmax of the labels too."): value}
+    return {ONE_HOT_VALUES: value}
 
 
 def accuracy_mistakes(probs, labels):
     """{hint: what a typical wrong accuracy returns} on this input."""
     # An accuracy is a fraction k/N: on a few rows many formulas agree by chance, so a column
-    # is named only on 4 rows or more, and only when one column alone gives the value.
-    columns, seen = {}, []
-    for j in range(np.shape(labels)[1] if len(labels) >= 4 else 0):
-        value = judge.value("accuracy_against_label_column", probs, labels, j)
-        if judge.known(value):
-            seen.append(value)
-            columns[value] = j
-    columns = {value: j for value, j in columns.items() if seen.count(value) == 1}
+    # or a constant class is named only on 4 rows or more, and only when it alone gives the
+    # value (value_hint also names nothing when two kinds of mistake give the same value).
+    n, c = np.shape(labels)
+    columns, constants = {}, {}
+    for j in range(c if n >= 4 else 0):
+        columns.setdefault(judge.value("accuracy_against_label_column", probs, labels, j), []).append(j)
+        constants.setdefault(judge.value("accuracy_against_constant_class", probs, j), []).append(j)
+    hits = judge.value("accuracy_hit_count", probs, labels)
     return {Hint("wrong-axis", "you took argmax over the batch axis (0); take it per row (axis -1)."):
             judge.value("accuracy_over_batch_axis", probs, labels),
-            Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."):
-            judge.value("accuracy_hit_count", probs, labels),
+            Hint("batch-mean", "you counted the hits; the accuracy is their fraction (the mean)."): hits,
+            Hint("batch-mean", f"your accuracy is the number of hits divided by C = {c}, the number of classes: "
+                               f"the fraction is over the N = {n} rows."):
+            judge.apply(lambda h: h / c, hits) if c != n else judge.UNKNOWN,
             **without_argmax(probs, labels),
-            **{Hint("wrong-input", f"your accuracy is that of comparing the predicted classes with column {j} of "
+            **{Hint("wrong-input", f"your accuracy is that of comparing the predicted classes with column {js[0]} of "
                                    f"the one-hot labels: compare with each row's label class (where its 1 is)."):
-               value for value, j in columns.items()}}
+               value for value, js in columns.items() if judge.known(value) and len(js) == 1},
+            **{Hint("wrong-input", f"your accuracy is the fraction of rows predicted as class {ks[0]}, whatever their "
+                                   f"labels: compare each row's predicted class with its own label class (where "
+                                   f"its 1 is)."):
+               value for value, ks in constants.items() if judge.known(value) and len(ks) == 1}}
 
 
 def untied(probs):
@@ -62,8 +71,34 @@ def has_ties(probs):
     return bool(np.any(np.sum(probs == probs.max(axis=-1, keepdims=True), axis=-1) > 1))
 
 
+def square_batch(c):
+    """C rows, row j labelled and predicted j: N = C, so that predicted classes (N,) broadcast
+    against one-hot rows (N, C), as a comparison without argmax of the labels does; every row
+    right, so that a count of hits (C) is never a fraction."""
+    label = judge.value("one_hot_encoding", np.arange(c), np.arange(c))
+    if not judge.known(label):
+        return None  # student kit, a size with no recorded answer: checked on Gradescope
+    return 0.1 + 0.5 * label, label
+
+
+def every_class_batch(c):
+    """A batch that tells accuracy mistakes apart: j + 2 right rows of each class j, then one
+    wrong row per class (predicted j + 1), so each class k is predicted k + 3 times, never as
+    often as there are hits, N differs from C, and no row has a tie."""
+    right = [j for j in range(c) for _ in range(j + 2)]
+    label = np.array(right + list(range(c)))
+    predicted = np.array(right + [(j + 1) % c for j in range(c)])
+    predicted, label = (judge.value("one_hot_encoding", np.arange(c), v) for v in (predicted, label))
+    if not (judge.known(predicted) and judge.known(label)):
+        return None  # student kit, a size with no recorded answer: checked on Gradescope
+    return 0.1 + 0.5 * predicted, label
+
+
 ACCURACY = ("`CategoricalAccuracy()(probs, labels)` is the fraction of rows where argmax(probs) equals "
             "argmax(labels)")
+TIES = " (ties: the first largest entry, as np.argmax)"
+TIES_HINT = Hint(OBSERVATION, "your accuracy is right when each row has one largest entry, and wrong on rows "
+                              "with ties: np.argmax takes the FIRST largest entry.", shows=("ties",))
 
 
 @weight(2)
@@ -74,31 +109,42 @@ ACCURACY = ("`CategoricalAccuracy()(probs, labels)` is the fraction of rows wher
 def test_categorical_accuracy(beras, case):
     """categorical accuracy (ties as np.argmax)"""
     probs, labels = case["probs"], case["labels"]
-    accuracy = beras.metrics.CategoricalAccuracy()
-    returned = fetch(accuracy(probs, labels))
-    expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.", inputs=case,
-           detail=f"Returned `{show(returned)}`.", hint=Hint("shape", "take the mean of the per-row hits."))
-    got = float(np.asarray(returned, dtype=float).reshape(-1)[0])
-    expected = judge.value("categorical_accuracy", probs, labels)
+
+    def on(p, y, shown):
+        def run(title, hint):
+            crash = None
+            try:
+                returned = fetch(beras.metrics.CategoricalAccuracy()(p, y))
+            except StudentError as error:
+                crash = error
+            if crash is not None:  # shown with the input it happened on (outside the handler, see
+                # test_optimizers.check_sequence: a verdict holding the crash as context shows the crash)
+                fail(title, inputs=shown, detail=describe_error(crash),
+                     hint=ONE_HOT_VALUES
+                     if f"shapes ({p.shape[0]},) ({p.shape[0]},{p.shape[1]})" in crash.message else None)
+            expect(np.size(returned) == 1, "`CategoricalAccuracy()(probs, labels)` returns one number.",
+                   inputs=shown, detail=f"Returned `{show(returned)}`.",
+                   hint=Hint("shape", "take the mean of the per-row hits."))
+            expect_close(title, expected=judge.value("categorical_accuracy", p, y),
+                         returned=float(np.asarray(returned, dtype=float).reshape(-1)[0]),
+                         what="CategoricalAccuracy()(probs, labels)", inputs=shown, rtol=1e-9, atol=1e-9,
+                         mistakes=accuracy_mistakes(p, y), hint=hint)
+        return run
+
+    # The sub-checks: the rows with every tie broken (when there are ties), the rows as drawn
+    # under the tie-breaking rule, and a fixed batch of every class where mistakes differ in
+    # value. The chooser shows the one whose title matches what the values show.
+    plain = untied(probs) if has_ties(probs) else probs
+    checks = [Check(ACCURACY + ".", on(plain, labels, {**case, "probs": plain}), size=len(probs))]
     if has_ties(probs):
-        # The case shown is chosen by what it shows: wrong without ties too, the tie-free input
-        # (and no word of ties); wrong only with ties, this one, under the tie-breaking rule.
-        plain = untied(probs)
-        plain_expected = judge.value("categorical_accuracy", plain, labels)
-        if judge.known(expected) and judge.known(plain_expected) and not np.isclose(got, expected, rtol=1e-9, atol=1e-9):
-            plain_got = np.asarray(fetch(accuracy(plain, labels)), dtype=float).reshape(-1)
-            if plain_got.size == 1 and not np.isclose(plain_got[0], plain_expected, rtol=1e-9, atol=1e-9):
-                expect_close(ACCURACY + ".", expected=plain_expected, returned=float(plain_got[0]),
-                             what="CategoricalAccuracy()(probs, labels)", inputs={**case, "probs": plain},
-                             rtol=1e-9, atol=1e-9, mistakes=accuracy_mistakes(plain, labels))
-            expect_close(ACCURACY + " (ties: the first largest entry, as np.argmax).", expected=expected,
-                         returned=got, what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
-                         hint=Hint(OBSERVATION, "your accuracy is right when each row has one largest entry, and "
-                                                "wrong on rows with ties: np.argmax takes the FIRST largest entry."))
-    expect_close(ACCURACY + (" (ties: the first largest entry, as np.argmax)." if has_ties(probs) else "."),
-                 expected=expected, returned=got,
-                 what="CategoricalAccuracy()(probs, labels)", inputs=case, rtol=1e-9, atol=1e-9,
-                 mistakes=accuracy_mistakes(probs, labels))
+        checks.append(Check(ACCURACY + TIES + ".", on(probs, labels, case), cause="ties", neutral=ACCURACY + ".",
+                            contrast=ACCURACY + ".", hint=TIES_HINT, size=len(probs)))
+    for title, block in ((" (on a batch with one row of each class).", square_batch(labels.shape[1])),
+                         (" (on a batch with rows of every class).", every_class_batch(labels.shape[1]))):
+        if block is not None:
+            checks.append(Check(ACCURACY + title, on(*block, {"probs": block[0], "labels": block[1]}),
+                                size=len(block[0])))
+    choose(checks)
 
 
 @weight(2)
