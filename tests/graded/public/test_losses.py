@@ -50,6 +50,9 @@ def loss_gradient_at(loss_class, loss_name, y_pred, y_true, position=0):
     at one row more (see expect_close)."""
     def second():
         yp, yt = one_row_more(y_pred, y_true)
+        if judge.recording():  # the kit may show this case itself (a failure that needs two
+            # rows is first seen here): the build records its own second size as well
+            judge.fd_gradient(loss_name, *one_row_more(yp, yt), wrt=position)
         loss = loss_class()
         loss(yp, yt)
         got = fetch(loss.get_input_gradients(), yp.shape, yt.shape)[position]
@@ -62,6 +65,8 @@ def loss_value_at(loss_class, loss_name, y_pred, y_true):
     twice more (see expect_close): on one row, a factor of N cannot show."""
     def second():
         yp, yt = (np.concatenate([a, a[:1], a[:1]]) for a in (y_pred, y_true))
+        if judge.recording():  # the kit may show this case itself: record its second size too
+            judge.value(loss_name, *(np.concatenate([a, a[:1], a[:1]]) for a in (yp, yt)))
         return judge.value(loss_name, yp, yt), scalar(fetch(loss_class()(yp, yt))), len(yp)
     return second
 
