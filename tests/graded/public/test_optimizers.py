@@ -196,14 +196,24 @@ def first_step_at(beras, helpers, kind, hyper, params, grads, i, scale=None, sig
         if sign is not None:
             factor = sign
         bigger = [factor * np.asarray(g, dtype=float) for g in grads]
-        expected = judge.value("optimizer_sequence", kind, hyper, params, [bigger])
-        if not judge.known(expected):
+        stepped = one_fresh_step(beras, helpers, kind, hyper, params, bigger)
+        if stepped is None:
             return None
-        remote = helpers.params(params)
-        originals = [remote[j] for j in range(len(params))]
-        getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, bigger)
-        return params[i], fetch(helpers.plain(originals), *map(np.shape, params))[i], expected[0][i], bigger[i]
+        expected, got = stepped
+        return params[i], got[i], expected[i], bigger[i]
     return second
+
+
+def one_fresh_step(beras, helpers, kind, hyper, params, grads):
+    """(the parameters after one step of a fresh optimizer as the judge computes them, as the
+    student's optimizer leaves them), or None where the kit has no recorded answer."""
+    expected = judge.value("optimizer_sequence", kind, hyper, params, [grads])
+    if not judge.known(expected):
+        return None
+    remote = helpers.params(params)
+    originals = [remote[j] for j in range(len(params))]
+    getattr(beras.optimizers, kind)(**hyper).apply_gradients(originals, grads)
+    return expected[0], fetch(helpers.plain(originals), *map(np.shape, params))
 
 
 def negative_root_hint(kind, got, g, flipped):
@@ -253,16 +263,13 @@ def learning_rate_hint(beras, helpers, kind, hyper, params, grads, i, before, go
         return None
     other = {**hyper, "learning_rate": lr / 4}
     try:  # the same step at another learning rate: the factor must follow it
-        expected2 = judge.value("optimizer_sequence", kind, other, params, [grads])
-        if not judge.known(expected2):
-            return None
-        remote = helpers.params(params)
-        originals = [remote[j] for j in range(len(params))]
-        getattr(beras.optimizers, kind)(**other).apply_gradients(originals, grads)
-        got2 = fetch(helpers.plain(originals), *map(np.shape, params))[i]
+        stepped = one_fresh_step(beras, helpers, kind, other, params, grads)
     except StudentError:
         return None
-    if meaning(step_ratio(other["learning_rate"], got2, expected2[0][i]), other["learning_rate"]) != found:
+    if stepped is None:
+        return None
+    expected2, got2 = stepped
+    if meaning(step_ratio(other["learning_rate"], got2[i], expected2[i]), other["learning_rate"]) != found:
         return None
     return Hint("constant-factor", f"your step is {'1/lr' if found == 'left out' else 'lr'} times the expected "
                                    f"one, at learning rate {lr:g} and again at {other['learning_rate']:g}: the "
