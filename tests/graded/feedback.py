@@ -646,6 +646,14 @@ def gradient_list(value: Any, count: int, what: str, prop: str,
     return items
 
 
+def stopped_at_import(error: BaseException) -> bool:
+    """Whether the student's crash is their code failing to import (a missing file, a module
+    that raises at its top): the engine says that once, at the top of the results, so a test
+    lets it through instead of making it a verdict on its input."""
+    from autograder.plugin.outcome import import_failure
+    return import_failure(error, None) is not None
+
+
 def describe_error(error: BaseException) -> str:
     """A student's exception as Markdown, using the engine's rendering when it has one."""
     markdown = getattr(error, "markdown", None)

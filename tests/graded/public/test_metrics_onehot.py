@@ -9,7 +9,7 @@ import judge
 import strategies as S
 from autograder.sandbox import StudentError
 from replies import fetch
-from feedback import OBSERVATION, Check, Hint, choose, describe_error, expect, expect_close, fail, show
+from feedback import OBSERVATION, Check, Hint, choose, describe_error, expect, expect_close, fail, show, stopped_at_import
 
 
 @st.composite
@@ -117,6 +117,8 @@ def test_categorical_accuracy(beras, case):
                 returned = fetch(beras.metrics.CategoricalAccuracy()(p, y))
             except StudentError as error:
                 crash = error
+            if crash is not None and stopped_at_import(crash):
+                raise crash
             if crash is not None:  # shown with the input it happened on (outside the handler, see
                 # test_optimizers.check_sequence: a verdict holding the crash as context shows the crash)
                 fail(title, inputs=shown, detail=describe_error(crash),
