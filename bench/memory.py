@@ -55,22 +55,20 @@ def rss_bytes(pid: int) -> int:
 
 
 def pss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    return 0
+    return _proc_field_bytes(f"/proc/{pid}/smaps_rollup", b"Pss:")
 
 
 def high_water_mark(pid: int) -> int:
     """The process's own peak resident set (VmHWM): the kernel's, so no sample can miss it."""
+    return _proc_field_bytes(f"/proc/{pid}/status", b"VmHWM:")
+
+
+def _proc_field_bytes(path: str, field: bytes) -> int:
+    """A `field: N kB` line of a /proc file, in bytes; 0 when the process or the line is gone."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as f:
+        with open(path, "rb") as f:
             for line in f:
-                if line.startswith(b"VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, IndexError, ValueError):
         pass
