@@ -159,6 +159,7 @@ DAEMON_AND_SLOW_SIGMOID = SLOW_SIGMOID.replace("def _slow_forward(self, x):\n", 
     if _os.fork() == 0:  # a setsid daemon: nothing but a sweep of its uid ends it
         _os.setsid()
         if _os.fork() == 0:
+            open("daemon-up", "w").close()  # in its working copy: the test waits for this
             _time.sleep(600)
         _os._exit(0)
 """)
@@ -180,10 +181,10 @@ def test_a_grade_run_by_hand_and_killed_leaves_nothing_once_the_next_grading_sta
     command = [*grade_command(submission, tmp_path / "killed.json", extra_pytest_args=TESTS)]
     proc = subprocess.Popen(command, cwd=ENGINE_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(p.name.startswith("beras-sandbox-") for p in tmp.iterdir()):
+        deadline = time.monotonic() + 300  # no fixed sleep: CI's load decides when Sigmoid's test runs
+        while time.monotonic() < deadline and not list(tmp.glob("beras-sandbox-*/work/*/submission/daemon-up")):
+            assert proc.poll() is None, "the grading ended before the student's daemon started"
             time.sleep(0.05)
-        time.sleep(4)  # Sigmoid's test runs: its daemon is up
         sandbox = next(p for p in tmp.iterdir() if p.name.startswith("beras-sandbox-"))
         name = grp.getgrgid(sandbox.stat().st_gid).gr_name  # root:<the grading user's group>
         uid = pwd.getpwnam(name).pw_uid
