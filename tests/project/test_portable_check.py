@@ -247,3 +247,14 @@ def test_a_portable_worker_that_fills_the_disk_is_stopped(monkeypatch):
         assert "wrote more than 8 MB of files" in info.value.message
         with box.worker() as w:  # the next worker starts with an empty folder
             assert fetch(w.import_module("hostile").fill_home(2)) == (2, None)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="oom_score_adj is Linux's")
+def test_a_portable_worker_is_the_oom_killers_first_choice(monkeypatch):
+    """As in the full sandbox: when memory runs out, the kernel ends the worker, not `check`."""
+    from autograder.sandbox import Sandbox, SandboxConfig, fetch
+
+    monkeypatch.setenv("AUTOGRADER_PORTABLE", "1")
+    with Sandbox(harness.REPO / "tests" / "project" / "sandbox_cases" / "hostile", SandboxConfig()) as box:
+        with box.worker() as w:
+            assert fetch(w.import_module("hostile").read_file("/proc/self/oom_score_adj")).strip() == "1000"

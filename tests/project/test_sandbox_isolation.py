@@ -86,6 +86,20 @@ def test_limits_are_applied_as_configured(box):
     assert rows["Max core file size"][:2] == ["0", "0"]
 
 
+def test_the_oom_killer_takes_a_worker_before_the_grader_and_the_worker_cannot_change_that(box):
+    """Where the container's memory runs out (Gradescope's 768 MB is shared by the grader,
+    the zygote and the worker), the kernel ends the worker, never the process that writes
+    results.json."""
+    with box.worker() as w:
+        hostile = w.import_module("hostile")
+        assert fetch(hostile.read_file("/proc/self/oom_score_adj")).strip() == "1000"
+        with pytest.raises(StudentError) as lowered:
+            hostile.write_file("/proc/self/oom_score_adj", "-1000")
+        assert lowered.value.type_name == "PermissionError"
+    with open("/proc/self/oom_score_adj") as ours:
+        assert int(ours.read()) < 1000
+
+
 def test_the_sandbox_user_can_rename_or_write_nothing_we_run(box):
     # Root owns the top (so nothing below it can be renamed), the runtime the zygote runs, and
     # the submission copy (read-only: no test leaves anything there for a later one). Only

@@ -70,6 +70,7 @@ def apply_limits(lim):
     except (ValueError, OSError):
         pass  # a limit this system refuses; the trusted side's time limit still holds
     if sys.platform.startswith("linux"):
+        rlimits.first_for_the_oom_killer()
         processes.die_with_parent()
 
 

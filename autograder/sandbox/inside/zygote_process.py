@@ -49,6 +49,7 @@ def become_worker(cfg, sock_fd, out_fd, finder, folder):
     lim = cfg["limits"]
     rlimits.apply_rlimits(lim.get("cpu_s"), lim.get("memory_mb"), lim.get("file_size_mb"), lim.get("max_processes"))
     non_dumpable.set_dumpable(True)  # inherited from the zygote; the worker's own /proc stays its own
+    rlimits.first_for_the_oom_killer()  # after set_dumpable: before it, root owns our /proc files
     processes.no_new_privileges()
     processes.die_with_parent()
     home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
