@@ -6,7 +6,9 @@ Stops: tracing or reading other processes (ptrace, process_vm_readv/writev, pidf
 kcmp), new namespaces (so no user namespace gives capabilities back), mounts, bpf,
 perf_event_open, keyrings, userfaultfd, io_uring, inotify/fanotify, the kernel log; System V
 IPC and POSIX message queues (objects that outlive a process); naming a socket and, without
-network, reaching one by name or making any socket but AF_UNIX.
+network, reaching one by name (connect, sendto with an address, and datagram sockets, the
+only ones whose sendmsg takes an address: the filter cannot read sendmsg's) or making any
+socket but AF_UNIX.
 
 Full mode: yes, behind the namespaces.
 Docker mode: yes (Docker's own profile allows loading a filter): the wall for everything
@@ -49,6 +51,8 @@ IPC_SYSCALLS = (
 # their own. A worker's only channel is a connected socketpair, so it needs none of these.
 # (Landlock ABI 6 scopes abstract sockets as well, where the kernel has it.)
 SOCKET_NAMING = ("bind", "listen", "accept", "accept4")
+SOCKET_TYPE_MASK = 0xF  # the type argument without SOCK_NONBLOCK and SOCK_CLOEXEC
+DATAGRAM_TYPES = (socket.SOCK_DGRAM, socket.SOCK_RAW)
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
                    0x40000000, 0x00000080)
@@ -78,6 +82,13 @@ def seccomp_filter(network):
             # Only AF_UNIX sockets exist then; send() passes no address, so this costs nothing.
             f.add_rule(sc.ERRNO(errno.EPERM), "connect")
             f.add_rule(sc.ERRNO(errno.EPERM), "sendto", sc.Arg(4, sc.NE, 0))
+            # sendmsg's address sits behind a pointer no filter can read. AF_UNIX stream and
+            # seqpacket sockets refuse or ignore one; datagram sockets (SOCK_RAW is one too
+            # for AF_UNIX) would send to any name, so none can be made.
+            for kind in DATAGRAM_TYPES:
+                for call in ("socket", "socketpair"):
+                    f.add_rule(sc.ERRNO(errno.EPERM), call, sc.Arg(0, sc.EQ, socket.AF_UNIX),
+                               sc.Arg(1, sc.MASKED_EQ, SOCKET_TYPE_MASK, kind))
         f.load()
         return True
     except Exception:

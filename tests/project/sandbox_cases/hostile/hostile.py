@@ -156,10 +156,12 @@ def kernel_probe():
         out["read the zygote's memory"] = "ok"
     except OSError as exc:
         out["read the zygote's memory"] = errno.errorcode.get(exc.errno, str(exc.errno))
-    for name, family in (("inet socket", socket.AF_INET), ("inet6 socket", socket.AF_INET6),
-                         ("netlink socket", socket.AF_NETLINK), ("unix socket", socket.AF_UNIX)):
+    for name, family, kind in (("inet socket", socket.AF_INET, socket.SOCK_DGRAM),
+                               ("inet6 socket", socket.AF_INET6, socket.SOCK_DGRAM),
+                               ("netlink socket", socket.AF_NETLINK, socket.SOCK_DGRAM),
+                               ("unix socket", socket.AF_UNIX, socket.SOCK_STREAM)):
         try:
-            socket.socket(family, socket.SOCK_DGRAM).close()
+            socket.socket(family, kind).close()
             out[name] = "ok"
         except OSError as exc:
             out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
@@ -250,35 +252,51 @@ def ipc_probe(key=0x0BE7A5):
 
 
 def named_socket_probe():
-    """Naming an AF_UNIX socket (abstract or in HOME), and reaching one by name."""
+    """Naming an AF_UNIX socket (abstract or in HOME), and reaching one by name: connect,
+    sendto, and sendmsg, whose address no syscall filter can read."""
     import errno
     import socket
-    out = {}
-    for name, address in (("abstract bind", "\0beras-hostile"),
-                          ("path bind", os.path.join(os.environ["HOME"], "sock"))):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+    def attempt(kind, step):
         try:
-            s.bind(address)
-            out[name] = "ok"
+            s = socket.socket(socket.AF_UNIX, kind)
         except OSError as exc:
-            out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+            return errno.errorcode.get(exc.errno, str(exc.errno))
+        try:
+            step(s)
+            return "ok"
+        except OSError as exc:
+            return errno.errorcode.get(exc.errno, str(exc.errno))
         finally:
             s.close()
-    for name, call in (("abstract connect", lambda s: s.connect("\0beras-hostile")),
-                       ("abstract sendto", lambda s: s.sendto(b"x", "\0beras-hostile"))):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            call(s)
-            out[name] = "ok"
-        except OSError as exc:
-            out[name] = errno.errorcode.get(exc.errno, str(exc.errno))
-        finally:
+
+    out = {"abstract bind": attempt(socket.SOCK_STREAM, lambda s: s.bind("\0beras-hostile")),
+           "path bind": attempt(socket.SOCK_STREAM, lambda s: s.bind(os.path.join(os.environ["HOME"], "sock"))),
+           "abstract connect": attempt(socket.SOCK_STREAM, lambda s: s.connect("\0beras-hostile")),
+           "abstract sendto": attempt(socket.SOCK_DGRAM, lambda s: s.sendto(b"x", "\0beras-hostile")),
+           "abstract sendmsg": attempt(socket.SOCK_DGRAM,
+                                       lambda s: s.sendmsg([b"x"], [], 0, "\0beras-hostile"))}
+    try:
+        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        out["datagram socketpair"] = "ok"
+        for s in pair:
             s.close()
+    except OSError as exc:
+        out["datagram socketpair"] = errno.errorcode.get(exc.errno, str(exc.errno))
     a, b = socket.socketpair()
+    out["stream sendmsg to a name"] = attempt_sendmsg(a, errno)
     a.sendall(b"ping")
     out["socketpair"] = "ok" if b.recv(4) == b"ping" else "broken"
     a.close(), b.close()
     return out
+
+
+def attempt_sendmsg(sock, errno):
+    try:
+        sock.sendmsg([b"x"], [], 0, "\0beras-hostile")
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def ipc_find(key=0x0BE7A5):
