@@ -257,46 +257,32 @@ def named_socket_probe():
     import errno
     import socket
 
-    def attempt(kind, step):
+    def outcome(step):
         try:
-            s = socket.socket(socket.AF_UNIX, kind)
-        except OSError as exc:
-            return errno.errorcode.get(exc.errno, str(exc.errno))
-        try:
-            step(s)
+            step()
             return "ok"
         except OSError as exc:
             return errno.errorcode.get(exc.errno, str(exc.errno))
-        finally:
-            s.close()
 
-    out = {"abstract bind": attempt(socket.SOCK_STREAM, lambda s: s.bind("\0beras-hostile")),
-           "path bind": attempt(socket.SOCK_STREAM, lambda s: s.bind(os.path.join(os.environ["HOME"], "sock"))),
-           "abstract connect": attempt(socket.SOCK_STREAM, lambda s: s.connect("\0beras-hostile")),
-           "abstract sendto": attempt(socket.SOCK_DGRAM, lambda s: s.sendto(b"x", "\0beras-hostile")),
-           "abstract sendmsg": attempt(socket.SOCK_DGRAM,
-                                       lambda s: s.sendmsg([b"x"], [], 0, "\0beras-hostile"))}
-    try:
-        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        out["datagram socketpair"] = "ok"
-        for s in pair:
-            s.close()
-    except OSError as exc:
-        out["datagram socketpair"] = errno.errorcode.get(exc.errno, str(exc.errno))
+    def on_a_new_socket(kind, step):
+        def run():
+            with socket.socket(socket.AF_UNIX, kind) as s:
+                step(s)
+        return outcome(run)
+
+    name = "\0beras-hostile"
+    out = {"abstract bind": on_a_new_socket(socket.SOCK_STREAM, lambda s: s.bind(name)),
+           "path bind": on_a_new_socket(socket.SOCK_STREAM, lambda s: s.bind(os.path.join(os.environ["HOME"], "sock"))),
+           "abstract connect": on_a_new_socket(socket.SOCK_STREAM, lambda s: s.connect(name)),
+           "abstract sendto": on_a_new_socket(socket.SOCK_DGRAM, lambda s: s.sendto(b"x", name)),
+           "abstract sendmsg": on_a_new_socket(socket.SOCK_DGRAM, lambda s: s.sendmsg([b"x"], [], 0, name)),
+           "datagram socketpair": outcome(lambda: [s.close() for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)])}
     a, b = socket.socketpair()
-    out["stream sendmsg to a name"] = attempt_sendmsg(a, errno)
+    out["stream sendmsg to a name"] = outcome(lambda: a.sendmsg([b"x"], [], 0, name))
     a.sendall(b"ping")
     out["socketpair"] = "ok" if b.recv(4) == b"ping" else "broken"
     a.close(), b.close()
     return out
-
-
-def attempt_sendmsg(sock, errno):
-    try:
-        sock.sendmsg([b"x"], [], 0, "\0beras-hostile")
-        return "ok"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def ipc_find(key=0x0BE7A5):
