@@ -26,8 +26,9 @@ strings) or one-key tagged objects, so decoding is never ambiguous:
 
 Header keys. A request (trusted -> worker):
 
-    "op"      what to do: import, getattr, setattr, call, getitem, setitem, enter, exit, op,
-              iter, fetch, substitutions, ping (worker_main.py)
+    "op"      what to do: import, getattr, setattr, call, method (getattr then call, for
+              `obj.name(...)`), getitem, setitem, enter, exit, op, iter, fetch,
+              substitutions, ping (worker_main.py)
     "args"    list of values; "kwargs" a {"d": ...} value (every op but fetch)
     "value"   the value to send back as plain data (fetch only)
     "max"     the fetch's budget: the most bytes (header JSON + payload) its reply may take;

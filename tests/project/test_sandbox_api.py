@@ -312,3 +312,59 @@ def test_an_in_process_worker_gives_back_the_real_modules_its_stand_ins_shadowed
     after = {name: module for name, module in sys.modules.items() if name.partition(".")[0] == "matplotlib"}
     assert after == before
     assert issubclass(sys.modules["matplotlib.figure"].Figure, sys.modules["matplotlib.artist"].Artist)
+
+
+# `obj.name(...)`: the read and the call travel as one request, and nothing else changes.
+JOURNAL_EXPRESSIONS = {
+    "a method": lambda j: j.a(1),
+    "nested calls": lambda j: j.a(j.b(1), j.c(2)),
+    "a call inside a call's arguments, and its result": lambda j: j.a(j.b(j.c(3)) + 1),
+    "read now, called later": lambda j: (lambda f: (j.b(2), f(1)))(j.a),
+    "an attribute the call needs": lambda j: j.a(j.number),
+    "a missing method": lambda j: j.missing(1),
+    "a missing method whose argument needs the worker": lambda j: j.missing(j.b(1)),
+    "a missing method in an argument": lambda j: j.a(j.missing(1)),
+    "a plain value called": lambda j: j.number(1),
+    "an argument that fails in the grader": lambda j: j.a(1 / 0),
+}
+# Where the two orders do differ: an argument that fails in the grader, before any request,
+# stops the call; the method is read before the next request instead, and if reading it
+# fails too, the test reports the grader's error rather than the read's.
+
+
+def _outcome(expression, journal):
+    try:
+        return "returned", fetch(expression(journal))
+    except StudentError as err:  # the worker's AttributeError, as the student's code raised it
+        return "raised", err.type_name, err.message
+    except Exception as exc:  # raised by Python here, the same as in-process
+        return "raised", type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("expression", JOURNAL_EXPRESSIONS.values(), ids=JOURNAL_EXPRESSIONS.keys())
+def test_a_method_call_reads_and_calls_in_the_order_and_with_the_errors_of_python(shapes, expression):
+    w, m = shapes
+    local = sys.modules.setdefault("_journal_local", type(sys)("_journal_local"))
+    exec((CASES / "basic" / "shapes" / "core.py").read_text(), local.__dict__)
+    here = local.Journal()
+    remote = m.Journal()
+    outcome_here = _outcome(expression, here)
+    outcome_there = _outcome(expression, remote)
+    assert outcome_there == outcome_here
+    assert fetch(remote.log) == here.log
+
+
+def test_a_method_call_is_one_round_trip(shapes):
+    from autograder import timing
+    w, m = shapes
+    journal = m.Journal()
+    requests = lambda: timing.count("sandbox.request")
+    before = requests()
+    journal.a(1), journal.b(2), journal.c(3)
+    assert requests() - before == 3
+    before = requests()
+    journal.a(journal.b(2))  # a is read before b runs: a read, b read and called, a called
+    assert requests() - before == 3
+    before = requests()
+    journal.a  # not called: read at once, a request of its own
+    assert requests() - before == 1

@@ -1,6 +1,25 @@
 """Remote: a handle on an object living in a worker. Every operation on it is a request
 to that worker; nothing of the object itself ever reaches the trusted side."""
+import dis
+import sys
+
 from .errors import BadValue
+
+# `obj.name(...)` loads the attribute with an instruction that says a call follows at once:
+# LOAD_METHOD up to 3.11, LOAD_ATTR with the low bit of its argument set from 3.12.
+_LOAD_METHOD = dis.opmap["LOAD_METHOD"] if sys.version_info < (3, 12) else None
+_LOAD_ATTR = dis.opmap["LOAD_ATTR"]
+
+
+def _called_at_once(frame):
+    """Whether the attribute `frame` is reading is for a method call (`obj.name(...)`), not
+    for `obj.name`, getattr() or hasattr(), which must read it now and may see it fail."""
+    code, at = frame.f_code.co_code, frame.f_lasti
+    if at < 0 or at + 1 >= len(code):
+        return False
+    if _LOAD_METHOD is not None:
+        return code[at] == _LOAD_METHOD
+    return code[at] == _LOAD_ATTR and code[at + 1] & 1 == 1
 
 
 class Remote:
@@ -19,6 +38,8 @@ class Remote:
         if name.startswith("__") and name.endswith("__"):
             # numpy, pytest, copy... probe dunders; those must not reach student code.
             raise AttributeError(name)
+        if _called_at_once(sys._getframe(1)):
+            return self._w.method(self, name)  # read and called in one request (worker_api.py)
         return self._w.getattr(self, name)
 
     def __setattr__(self, name, value):
@@ -98,3 +119,26 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
 for _name in ("lt", "le", "gt", "ge"):
     setattr(Remote, f"__{_name}__", _binary(_name)[0])
 
+
+
+class RemoteMethod:
+    """`obj.name` of a Remote, loaded for a call that follows at once (`obj.name(...)`): the
+    read and the call go to the worker as one request. If an argument of the call needs the
+    worker first, the worker reads the attribute before that (Worker._read_unread_methods),
+    so student code sees the same order of reads and calls as without this."""
+
+    __slots__ = ("obj", "name", "read", "_bound", "__weakref__")
+
+    def __init__(self, obj, name):
+        self.obj, self.name, self.read, self._bound = obj, name, False, None
+
+    def bind(self, value):
+        self.read, self._bound = True, value
+
+    def __call__(self, *args, **kwargs):
+        if self.read:
+            return self._bound(*args, **kwargs)
+        return self.obj._w.call_method(self, args, kwargs)
+
+    def __repr__(self):
+        return f"<Remote method {self.obj._n}.{self.name}>"

@@ -33,6 +33,7 @@ class Worker(WorkerOperations):
         self._blocked_sent = 0  # how many of those this worker has been told about
         self._remotes = weakref.WeakValueDictionary()
         self._release = []
+        self._unread = []  # weak references to RemoteMethods loaded but not yet called
         self._dead = None  # the StudentError that ended this worker
 
     @property
@@ -75,6 +76,8 @@ class Worker(WorkerOperations):
                                    self._dead.frames)
         if self._channel.closed:
             raise SandboxError("this worker is closed")
+        if self._unread:
+            self._read_unread_methods()
         enc = protocol.Encoder(self._leaf, self._config.max_value_mb * _MB)
         try:
             header = {"op": op}

@@ -1,7 +1,9 @@
 """The operations tests ask of a worker (docs/architecture.md, "The sandbox API"): each is
 one request through Worker._request, which turns whatever the worker does into data,
 a Remote, or the StudentError that explains it."""
-from .remote import Remote
+import weakref
+
+from .remote import Remote, RemoteMethod
 from .errors import StudentError, WorkerTimeout
 
 
@@ -34,6 +36,41 @@ class WorkerOperations:
     def getattr(self, obj, name):
         return self._request("getattr", [obj, name], what=f"reading {_label(obj)}.{name}",
                              label=f"{_label(obj)}.{name}")
+
+    def method(self, obj, name):
+        """`obj.name` about to be called (`obj.name(...)`): read when it is called, in the
+        same request as the call, unless an argument needs the worker first."""
+        m = RemoteMethod(obj, name)
+        self._unread.append((obj, name, weakref.ref(m)))
+        return m
+
+    def call_method(self, m, args, kwargs):
+        self._unread = [entry for entry in self._unread if entry[2]() is not m]
+        label = f"{_label(m.obj)}.{m.name}"
+        called, value = self._request("method", [m.obj, m.name, *args], kwargs,
+                                      what=f"calling {label}(...)", label=f"{label}(...)")
+        # A plain value (None, a number, a string) is not called in the worker, so that
+        # calling it fails here, exactly as the read and the call made one by one would.
+        return value if called else value(*args, **kwargs)
+
+    def _read_unread_methods(self):
+        """Before any other request: read the methods loaded but not yet called, in the
+        order Python loaded them, since Python reads `obj.name` before it evaluates the
+        arguments of `obj.name(...)`, and those now need the worker. A method whose call
+        was abandoned (an argument raised in the grader) is read all the same, for what the
+        read does in the worker; its value and its error go nowhere, as the grader's own
+        error is already on its way."""
+        unread, self._unread = self._unread, []
+        for obj, name, ref in unread:
+            m = ref()
+            if m is None:
+                try:
+                    self.getattr(obj, name)
+                except StudentError:
+                    if not self.alive:  # the read ended the worker: that is this request's news
+                        raise
+            elif not m.read:
+                m.bind(self.getattr(obj, name))
 
     def setattr(self, obj, name, value):
         self._request("setattr", [obj, name, value], what=f"setting {_label(obj)}.{name}")

@@ -167,6 +167,12 @@ class Dispatcher:
                 if len(items) > MAX_ITEMS:
                     raise BadValueError(f"more than {MAX_ITEMS} items to iterate over")
                 return {"ok": {"l": [self.result(x) for x in items]}}, b""
+            if op == "method":  # obj.name(*args, **kwargs): the read, then the call
+                method = self.student(lambda: getattr(args[0], args[1]))
+                if type(method) in protocol.PLAIN_SCALARS:  # not callable: the grader says so
+                    return {"ok": {"l": [False, self.result(method)]}}, b""
+                called = self.student(lambda: method(*args[2:], **kwargs))
+                return {"ok": {"l": [True, self.result(called)]}}, b""
             if op == "substitutions":
                 return {"ok": {"l": list(self.finder.used) if self.finder else []}}, b""
             return {"ok": self.result(self.student(lambda: run_operation(op, args, kwargs)))}, b""

@@ -77,3 +77,23 @@ def chatty(n):
         print(f"line {i}")
     print("\x1b[31mred\x1b[0m", flush=True)
     return n
+
+
+class Journal:
+    """Writes down every attribute it is asked for and every call of what it hands out, in
+    order, as a student's property or __getattr__ would run: the order student code sees."""
+
+    def __init__(self):
+        self.log = []
+
+    def __getattr__(self, name):
+        self.log.append(f"read {name}")
+        if name.startswith("missing"):
+            raise AttributeError(f"no {name}")
+        if name == "number":
+            return 7
+
+        def method(*args):
+            self.log.append(f"call {name}{tuple(a if type(a) is int else '?' for a in args)}")
+            return len(self.log)
+        return method
