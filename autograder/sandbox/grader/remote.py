@@ -120,7 +120,6 @@ for _name in ("lt", "le", "gt", "ge"):
     setattr(Remote, f"__{_name}__", _binary(_name)[0])
 
 
-
 class RemoteMethod:
     """`obj.name` of a Remote, loaded for a call that follows at once (`obj.name(...)`): the
     read and the call go to the worker as one request. If an argument of the call needs the

@@ -33,7 +33,7 @@ class Worker(WorkerOperations):
         self._blocked_sent = 0  # how many of those this worker has been told about
         self._remotes = weakref.WeakValueDictionary()
         self._release = []
-        self._unread = []  # weak references to RemoteMethods loaded but not yet called
+        self._unread = []  # (Remote, name, weak reference to its RemoteMethod): loaded, not yet called
         self._dead = None  # the StudentError that ended this worker
 
     @property
