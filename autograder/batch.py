@@ -6,10 +6,9 @@ import concurrent.futures
 import os
 import queue
 import re
-import tempfile
-from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
+from autograder.lockfiles import try_lock
 from autograder.sandbox.layers.sandbox_user import ensure_sandbox_user, kill_everything_of, sandbox_user_name
 
 Item = TypeVar("Item")
@@ -21,13 +20,6 @@ def natural_key(text: str) -> tuple:
     is the same on every machine and reads sensibly."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
                  for part in re.split(r"(\d+)", text) if part != "")
-
-
-def _lock_dir() -> Path:
-    for candidate in (Path("/run/lock"), Path(tempfile.gettempdir())):
-        if candidate.is_dir() and os.access(candidate, os.W_OK):
-            return candidate
-    return Path(tempfile.gettempdir())
 
 
 class SlotUsers:
@@ -43,8 +35,6 @@ class SlotUsers:
         self._locks: list[int] = []
         if os.geteuid() != 0:
             return
-        import fcntl  # POSIX only, and only root batches claim users
-
         base = sandbox_user_name()
         claimed: list[str] = []
         index = 0
@@ -53,11 +43,8 @@ class SlotUsers:
             if index > 10000:
                 raise RuntimeError("no free sandbox slot user: too many batch gradings are running")
             name = f"{base}-{index}"
-            fd = os.open(_lock_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = try_lock(f"{name}.lock")
+            if fd is None:
                 continue
             self._locks.append(fd)
             claimed.append(name)

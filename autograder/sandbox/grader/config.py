@@ -33,6 +33,8 @@ class SandboxConfig:
     # re-raising the error (partial_import.py). Courses turn it on with autograder.cfg's
     # [autograder] set_aside_import_errors (on by default); off, an import error raises.
     keep_partial_imports: bool = False
+    share_cpu: bool = True           # the grader and its workers on one CPU that no other
+                                     # grading claims (cpu_share.py; Linux only)
     in_process: bool = False         # BENCHMARK ONLY: same API, student code in this process
 
     def __post_init__(self):

@@ -12,6 +12,7 @@ import sys
 
 from ... import timing
 from . import backend, launch
+from .cpu_share import CpuShare
 from ..layers import disk_budget, namespaces, sweeping
 from .channel import _InProcessChannel
 from .config import SandboxConfig, checked_setup
@@ -50,6 +51,7 @@ class Sandbox(StartsWorkers):
         self._plan = None
         self._live = set()  # channels of workers not finished yet
         self._disk = None   # the workers' folders' budget, watched where no tmpfs caps them
+        self._cpu = CpuShare()  # none yet: nothing pinned
         if self.config.in_process:
             return
         try:
@@ -63,9 +65,12 @@ class Sandbox(StartsWorkers):
             if not (self._plan is not None and self._plan.mount):
                 self._disk = disk_budget.Watch(self._dir / "work", self.config.scratch_mb)
             sweeping.live_boxes.add(self)
+            if self.config.share_cpu:
+                self._cpu = CpuShare.claim()
             self._zygote = Zygote(self)  # boots (imports numpy) while we check the interpreter
             if self.user is not None:
                 check_interpreter_runnable(self._python(), self.user)
+            self._cpu.pin_this_thread()  # after the check, which ran beside the zygote's boot
         except BaseException:
             self.close()
             raise
@@ -124,6 +129,7 @@ class Sandbox(StartsWorkers):
             self._zygote.stop()
             self._zygote = None
         self._live.clear()
+        self._cpu.release()
         sweeping.live_boxes.discard(self)
         if self.user is not None:
             user, self.user = self.user, None

@@ -31,6 +31,18 @@ REQUEST_TIMEOUT_S = 30.0
 FINISH_TIMEOUT_S = 15   # the zygote itself waits at most 5 s for a killed worker
 
 
+def _in_child(box):
+    """What the zygote's child does before exec: move to the grading's CPU (cpu_share.py),
+    then enter the namespaces (namespaces.Plan.preexec)."""
+    cpu, plan = box._cpu, box._plan
+
+    def before_exec():
+        cpu.preexec()
+        if plan is not None:
+            plan.preexec()
+    return before_exec
+
+
 class ZygoteGone(Exception):
     pass
 
@@ -47,7 +59,7 @@ class Zygote:
                  json.dumps(launch.zygote_config(box)), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
                 stderr=self.log, env=launch.worker_env(box), cwd=str(box._dir), start_new_session=True,
-                preexec_fn=self.plan.preexec if self.plan is not None else None)
+                preexec_fn=_in_child(box))
         except (OSError, subprocess.SubprocessError) as exc:
             self.ctl.close()
             self.log.close()
