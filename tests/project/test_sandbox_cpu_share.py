@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import lockfiles
 from autograder.lockfiles import LOCK_DIR_ENV
 from autograder.sandbox import Sandbox, SandboxConfig
 
@@ -84,3 +85,16 @@ def test_a_course_can_turn_sharing_off():
         assert box._cpu.cpu is None
         assert os.sched_getaffinity(0) == CPUS
         assert worker_cpus(box) == CPUS
+
+
+def test_a_refused_move_never_stops_a_grading(monkeypatch):
+    """A container's cpuset or seccomp profile may refuse sched_setaffinity: the grading
+    then runs where it is, and claims no CPU it cannot use."""
+    def refuse(pid, cpus):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    with Sandbox(CASES / "basic") as box:
+        assert box._cpu.cpu is None
+        assert worker_cpus(box) == CPUS
+        held = [lockfiles.try_lock(f"autograder-cpu-{cpu}.lock") for cpu in sorted(CPUS)]
+    assert None not in held, "a CPU it could not use stayed claimed"

@@ -48,9 +48,12 @@ class CpuShare:
         start = allowed.index(here) if here in allowed else 0
         for cpu in allowed[start:] + allowed[:start]:
             fd = lockfiles.try_lock(f"autograder-cpu-{cpu}.lock")
-            if fd is not None:
+            if fd is None:
+                continue
+            if _can_run_on({cpu}):
                 return cls(cpu, fd, allowed)
-        return cls(allowed=allowed)
+            os.close(fd)
+        return cls(allowed=allowed if _can_run_on(set(allowed)) else None)
 
     def _target(self):
         if self.cpu is not None:
@@ -58,10 +61,14 @@ class CpuShare:
         return set(self.allowed) if self.allowed else None
 
     def preexec(self):
-        """In a child between fork and exec (the zygote)."""
+        """In a child between fork and exec (the zygote). A refusal leaves it where it is:
+        where it runs never stops a grading."""
         target = self._target()
         if target is not None:
-            os.sched_setaffinity(0, target)
+            try:
+                os.sched_setaffinity(0, target)
+            except OSError:
+                pass
 
     def pin_this_thread(self):
         target = self._target()
@@ -70,8 +77,11 @@ class CpuShare:
         current = os.sched_getaffinity(0)
         if target == current:
             return
+        try:
+            os.sched_setaffinity(0, target)
+        except OSError:
+            return
         self._before = current
-        os.sched_setaffinity(0, target)
         if BEFORE_PINNING_ENV not in os.environ:
             os.environ[BEFORE_PINNING_ENV] = ",".join(map(str, sorted(current)))
             self._set_env = True
@@ -81,7 +91,10 @@ class CpuShare:
         grading (the kernel also frees it if this process dies)."""
         if self._before is not None:
             before, self._before = self._before, None
-            os.sched_setaffinity(0, before)
+            try:
+                os.sched_setaffinity(0, before)
+            except OSError:
+                pass
         if self._set_env:
             os.environ.pop(BEFORE_PINNING_ENV, None)
             self._set_env = False
@@ -89,6 +102,18 @@ class CpuShare:
             fd, self._lock_fd = self._lock_fd, None
             os.close(fd)
         self.cpu = None
+
+
+def _can_run_on(cpus):
+    """Whether this thread may be moved to `cpus` (a container's cpuset, or a seccomp
+    profile, may refuse): tried, then undone."""
+    try:
+        current = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(0, current)
+        return True
+    except OSError:
+        return False
 
 
 def _cpus_before_pinning():
