@@ -8,6 +8,8 @@ import queue
 import re
 from typing import Callable, Iterable, TypeVar
 
+from autograder import grading
+from autograder.commands import Terminated
 from autograder.lockfiles import try_lock
 from autograder.sandbox.layers.sandbox_user import ensure_sandbox_user, kill_everything_of, sandbox_user_name
 
@@ -81,10 +83,17 @@ def sweep_user(name: str | None) -> None:
 
 def run_on_slots(items: Iterable[Item], users: list[str | None],
                  work: Callable[[Item, str | None, int], Result],
-                 on_done: Callable[[Result], None] | None = None) -> list[Result]:
+                 on_done: Callable[[Result], None] | None = None, *,
+                 on_interrupt: Callable[[], None] | None = None) -> list[Result]:
     """Run `work(item, user, slot)` for every item, one job per slot at a time, and sweep
     the slot's user after each job. Threads only wait: each grading is its own process.
-    Results come back in completion order; `on_done` sees each as it finishes."""
+    Results come back in completion order; `on_done` sees each as it finishes.
+
+    Interrupted (Ctrl-C, or SIGTERM as `Terminated`), no new job starts, and the gradings in
+    progress are stopped before this raises: their threads wait on processes in sessions
+    of their own, which no Ctrl-C reaches, and the interpreter's exit would wait for them.
+    With `on_interrupt`, a Ctrl-C lets them finish instead (it is called first, to say so);
+    a second Ctrl-C, or a SIGTERM, stops them."""
     slots: queue.Queue = queue.Queue()
     for index, user in enumerate(users, start=1):
         slots.put((index, user))
@@ -98,16 +107,38 @@ def run_on_slots(items: Iterable[Item], users: list[str | None],
             slots.put((slot, user))
 
     done: list[Result] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(users), 1)) as pool:
-        futures = [pool.submit(one, item) for item in items]
+    futures: list[concurrent.futures.Future] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(users), 1))
+    # Waits are on the futures, never on the threads: a Thread.join() that an interrupt cuts
+    # short marks its thread as ended (Python 3.11), and a second join returns at once.
+    try:
+        for item in items:
+            futures.append(pool.submit(one, item))
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            done.append(result)
+            if on_done is not None:
+                on_done(result)
+    except KeyboardInterrupt as stop:
+        for future in futures:
+            future.cancel()  # those not started yet
+        if on_interrupt is not None and not isinstance(stop, Terminated):
+            on_interrupt()
+            try:
+                concurrent.futures.wait(futures)
+            except KeyboardInterrupt:
+                grading.stop_running()
+        else:
+            grading.stop_running()
+        raise
+    finally:
         try:
-            for future in concurrent.futures.as_completed(futures):
-                result = future.result()
-                done.append(result)
-                if on_done is not None:
-                    on_done(result)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
+            concurrent.futures.wait(futures)
+        except KeyboardInterrupt:  # while waiting for the stopped ones: no grace this time
+            grading.stop_running(grace_s=0.0)
+            concurrent.futures.wait(futures)
             raise
+        finally:
+            grading.allow_running()
+            pool.shutdown(wait=True)
     return done

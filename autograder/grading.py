@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -20,7 +22,14 @@ from autograder import tempfolders
 # The course is read by autograder/course.py; TA tools reach it through this module.
 from autograder.course import ENGINE_ROOT, Course, load as load_course
 
-__all__ = ["grade", "grade_command", "load_course", "Course", "ENGINE_ROOT"]
+__all__ = ["grade", "grade_command", "load_course", "Course", "ENGINE_ROOT", "stop_running"]
+
+# The grading processes of this process's threads: a batch's threads wait on them, and only
+# the main thread sees an interrupt, so it is the one that must stop them (stop_running).
+_running: set[subprocess.Popen] = set()
+_stopped: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def grade_command(submission: Path, out: Path, *, public_only: bool = False,
@@ -60,6 +69,10 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         env[tempfolders.RECORD_ENV] = record = os.path.join(tmp, "temporary-folders")
         proc = subprocess.Popen(cmd, cwd=ENGINE_ROOT, env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with _running_lock:
+            _running.add(proc)
+        if _stopping.is_set():  # started as the batch was being stopped: stop_running may have missed it
+            _stop_groups([proc], grace_s=0.0)
         try:
             log, _ = proc.communicate(timeout=timeout_s)
             problem = None if proc.returncode in (0, 1) else f"the grading process exited with {proc.returncode}"
@@ -72,6 +85,10 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         finally:
             _kill_group(proc, grace_s=0.0)  # whatever it started and left behind
             tempfolders.remove_recorded(record)
+            with _running_lock:
+                _running.discard(proc)
+                stopped = proc in _stopped
+                _stopped.discard(proc)
         try:
             doc = results_mod.read(target)
             valid = not results_mod.problems(doc)
@@ -86,7 +103,7 @@ def grade(submission: Path | str, out: Path | str | None = None, *, public_only:
         elif problem and proc.returncode != 3:
             doc["output"] = results_mod.did_not_finish(problem.rstrip(".") + ".") + "\n\n" + doc.get("output", "")
             results_mod.write_atomic(target, doc)
-        if problem:
+        if problem and not stopped:  # a stopped batch says so once, not once per grading
             sys.stderr.write(f"autograder: {submission}: {problem}\n{log.decode(errors='replace')[-4000:]}\n")
         return doc
 
@@ -100,6 +117,40 @@ def hide_arguments(cmd: list[str], private_dir: Path) -> list[str]:
     args_file = private_dir / "arguments.json"
     args_file.write_text(json.dumps(cmd[head:]), encoding="utf-8")
     return [*cmd[:head], ARGS_FILE_OPTION, str(args_file)]
+
+
+def stop_running(grace_s: float = 10.0) -> None:
+    """Stop every grading process this process's threads are waiting on, as a timeout does
+    (SIGTERM, then SIGKILL after `grace_s`): each thread's grade() then returns and removes
+    its folders. Gradings that start while this runs are stopped at once; call
+    `allow_running()` when the batch is over."""
+    _stopping.set()
+    with _running_lock:
+        procs = list(_running)
+    _stop_groups(procs, grace_s)
+
+
+def allow_running() -> None:
+    _stopping.clear()
+
+
+def _stop_groups(procs: list[subprocess.Popen], grace_s: float) -> None:
+    with _running_lock:
+        _stopped.update(procs)
+    # All groups at once, then one deadline: a grace each, one after the other, could
+    # outlast the patience of whoever sent the SIGTERM.
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
+        if sig == signal.SIGTERM and not grace_s:
+            continue
+        for proc in procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + wait
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:

@@ -22,7 +22,8 @@ import pytest
 from autograder import course as course_mod
 from autograder import results as results_mod
 from autograder import tempfolders
-from autograder.commands import EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PROG
+from autograder.commands import (EXIT_GRADER, EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED, EXIT_USAGE, PROG,
+                                 sigterm_as_interrupt)
 from autograder.results import format_points
 from autograder.sandbox.grader.backend import gradescope_refusal
 from autograder import console
@@ -103,19 +104,17 @@ def grade_here(submission: Path, out: Path, *, public_only: bool = False, in_pro
         results_mod.write_atomic(out, doc)
         return EXIT_GRADER, doc
     _sweep_what_ended_gradings_left()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly: workers, then the file
-    try:
-        timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
-        code = _run_pytest(submission, out, public_only, in_process, course, timeouts,
-                           list(extra) + (["--progress"] if progress else []), terminal, staff_log)
-    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM): no traceback, the file says so
-        return EXIT_GRADER, _current_or_error(out, "Grading was stopped before it finished.")
-    except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
-        print(f"{PROG}: GRADER ERROR\n{traceback.format_exc()}", flush=True)
-        doc = _current_or_error(out, f"The grader stopped: {type(err).__name__}.")
-        return EXIT_GRADER, doc
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():  # stop cleanly: workers, then the file
+        try:
+            timeouts = {"--test-timeout": test_timeout, "--total-timeout": total_timeout}
+            code = _run_pytest(submission, out, public_only, in_process, course, timeouts,
+                               list(extra) + (["--progress"] if progress else []), terminal, staff_log)
+        except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM): no traceback, the file says so
+            return EXIT_GRADER, _current_or_error(out, "Grading was stopped before it finished.")
+        except BaseException as err:  # noqa: BLE001 - whatever happens, a valid file remains
+            print(f"{PROG}: GRADER ERROR\n{traceback.format_exc()}", flush=True)
+            doc = _current_or_error(out, f"The grader stopped: {type(err).__name__}.")
+            return EXIT_GRADER, doc
     doc = _current_or_error(out, "The test run ended without results.")
     if code in (3, 4) and not results_mod.is_incomplete(doc):
         doc = results_mod.grader_error(f"The test run ended with pytest exit code {code}.")
@@ -133,10 +132,6 @@ def _sweep_what_ended_gradings_left() -> None:
         return
     if removed:
         print(f"{PROG}: removed {len(removed)} temporary folder(s) that ended gradings left", flush=True)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _current_or_error(out: Path, why: str) -> dict:
@@ -298,9 +293,6 @@ def _clip(text: str, max_lines: int, saved: bool) -> str:
 
 
 # ---------------------------------------------------------------- check and gradescope
-
-
-EXIT_STOPPED = 130  # Ctrl-C, as shells report it (128 + SIGINT)
 
 
 def check(args: argparse.Namespace) -> int:

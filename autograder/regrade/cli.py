@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.commands import EXIT_STOPPED, sigterm_as_interrupt
 from autograder.regrade.export import ExportError, parse_shard
 from autograder.regrade.merge import merge
 from autograder.regrade.run import GradingOptions, regrade
@@ -35,6 +36,11 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args, command: str) -> int:
+    with sigterm_as_interrupt():
+        return _run(args, command)
+
+
+def _run(args, command: str) -> int:
     try:
         if command == "merge":
             _, problems = merge(args.shards, args.out)
@@ -54,6 +60,6 @@ def run(args, command: str) -> int:
     except ExportError as error:
         print(f"{command}: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the gradings in progress are over by now
         print(f"\n{command}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED

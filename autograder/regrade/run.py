@@ -195,11 +195,12 @@ def _grade_all(todo, export, out_dir, grade_fn, options, users, progress) -> lis
         results = read_json(out_dir / sub.id / RESULTS_NAME) if record["status"] == GRADED else None
         return dict(record, total=Row(sub.id, record, results).total())
 
-    try:
-        return run_on_slots(todo, users, work, progress.update)
-    except KeyboardInterrupt:
+    def letting_them_finish():
         progress.stream.write("\nregrade: interrupted; letting the gradings in progress finish "
                               "so that their results are kept (Ctrl-C again to abandon them)\n")
-        raise
+        progress.stream.flush()
+
+    try:
+        return run_on_slots(todo, users, work, progress.update, on_interrupt=letting_them_finish)
     finally:
         progress.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autograder.batch import SlotUsers
+from autograder.commands import EXIT_STOPPED, sigterm_as_interrupt
 # The one place validate reads the course configuration and grades: keep it small, so that a
 # change of grading's API is reconciled here only.
 from autograder.grading import grade, load_course
@@ -100,6 +101,15 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str = "validate") -> int:
+    with sigterm_as_interrupt():  # until the work folder is gone, whenever a SIGTERM comes
+        try:
+            return _run(args)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the gradings are stopped, their folders gone
+            print("\nvalidate: interrupted; nothing was judged", file=sys.stderr)
+            return EXIT_STOPPED
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         course = load_course(args.config)
         corpus = load_corpus(args.corpus or course.root / "validation")

@@ -1,0 +1,172 @@
+"""A TA tool stopped mid-batch (Ctrl-C, or SIGTERM from a supervisor or a job scheduler's time
+limit) leaves nothing behind: it exits non-zero within seconds, with a short message and no
+traceback, the process groups of the gradings in progress are gone, and so are its work
+folder and every grading's temporary folders.
+
+SIGTERM's default action would end Python with no finally block run, and the threads of a
+batch wait on grading processes that no Ctrl-C reaches (each is in a session of its own):
+both must end in the same clean-up. validate and regrade share it (autograder/batch.py);
+validate is the cheaper to start.
+
+regrade alone keeps the gradings a first Ctrl-C finds in progress, and lets them finish (a
+second Ctrl-C stops them); SIGTERM stops them at once there too (run_on_slots, below, with
+fake jobs: no grading).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import batch, tempfolders
+from autograder.commands import Terminated
+
+PROJECT = Path(__file__).resolve().parents[2]
+# Whatever a grading or validate makes in the temporary folder.
+LEFTOVERS = ("autograder-", *tempfolders.PREFIXES)
+
+
+def processes_naming(text: str) -> dict[int, int]:
+    """pid -> process group of every process whose command line holds `text`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if text.encode() not in (entry / "cmdline").read_bytes():
+                continue
+            found[int(entry.name)] = os.getpgid(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still counts for killpg: only live members matter.
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def within(seconds: float, condition) -> bool:
+    """Whether `condition()` holds at some point within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.fixture
+def private_tmp():
+    # Sticky and world-traversable, as /tmp is: the sandbox users reach what gradings put there.
+    folder = Path(tempfile.mkdtemp(prefix="stop-cleanly-"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_validate_stopped_mid_grading_leaves_no_grading_and_no_folder(signum, private_tmp, mnist_dir, tmp_path):
+    env = {**os.environ, "TMPDIR": str(private_tmp)}
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        validate = subprocess.Popen(
+            [sys.executable, "-m", "autograder", "validate", "--only", "softmax-no-max-shift",
+             "--no-determinism", "--jobs", "1"],
+            cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+    graders: dict[int, int] = {}
+
+    def grading_under_way() -> bool:
+        # Its command line names its arguments file, in its autograder-grade-* folder.
+        graders.update(processes_naming(str(private_tmp / "autograder-grade-")))
+        return bool(graders)
+
+    try:
+        assert within(600, grading_under_way), out.read_text()[-3000:] + err.read_text()[-3000:]
+        time.sleep(1.0)  # its pytest has started
+        validate.send_signal(signum)
+        try:
+            code = validate.wait(timeout=30)  # a grading's SIGTERM grace (10 s), and slack
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"validate still running 30 s after {signum.name}")
+        assert code != 0, out.read_text()[-3000:]
+        left = sorted(p.name for p in private_tmp.iterdir() if p.name.startswith(LEFTOVERS))
+        assert left == [], left
+        groups = set(graders.values())
+        assert within(5, lambda: not any(group_alive(g) for g in groups)), groups
+        assert within(5, lambda: not processes_naming(str(private_tmp))), processes_naming(str(private_tmp))
+        stderr_text = err.read_text()
+        assert "Traceback" not in stderr_text, stderr_text[-3000:]
+        assert "validate: interrupted" in stderr_text, stderr_text[-3000:]
+    finally:
+        # Only what this run started and still runs (a failure): nothing of it outlives the test.
+        stray = set(processes_naming(str(private_tmp)).values())
+        if validate.poll() is None:
+            stray.add(validate.pid)
+        for pgid in stray:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        validate.wait()
+
+
+@pytest.mark.parametrize("interrupt, lets_finish, expected", [
+    ("Ctrl-C", False, "stopped"),          # validate: its results would be thrown away
+    ("SIGTERM", False, "stopped"),
+    ("Ctrl-C", True, "finished"),          # regrade: their results are kept
+    ("Ctrl-C twice", True, "stopped"),
+    ("SIGTERM", True, "stopped"),          # whoever sent it will not wait
+], ids=lambda v: str(v))
+def test_an_interrupted_batch_stops_its_gradings_in_progress_unless_asked_to_let_them_finish(
+        interrupt, lets_finish, expected, monkeypatch):
+    main = threading.get_ident()
+    release, slow_started, told = threading.Event(), threading.Event(), []
+    monkeypatch.setattr(batch.grading, "stop_running", lambda grace_s=10.0: (told.append("stopped"), release.set()))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def work(item, user, slot):
+        if item == "slow":  # a grading in progress when the interrupt comes
+            slow_started.set()
+            return "finished" if not release.wait(1.0) else "stopped"
+        return item
+
+    def on_done(result):
+        assert slow_started.wait(10)
+        raise Terminated("signal 15") if interrupt == "SIGTERM" else KeyboardInterrupt
+
+    def on_interrupt():
+        told.append("letting them finish")
+        if interrupt == "Ctrl-C twice":  # while the batch waits for them
+            threading.Timer(0.2, signal.pthread_kill, [main, signal.SIGINT]).start()
+
+    outcomes = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            batch.run_on_slots(["quick", "slow"], [None, None],
+                               lambda *a: outcomes.append(work(*a)) or outcomes[-1], on_done,
+                               on_interrupt=on_interrupt if lets_finish else None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert outcomes == ["quick", expected]  # and it had ended when run_on_slots raised
+    assert ("letting them finish" in told) == (lets_finish and interrupt != "SIGTERM")
+    assert ("stopped" in told) == (expected == "stopped")
