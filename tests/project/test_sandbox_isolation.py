@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine_cases.harness import ipc_objects_of  # what `ipcs -a` lists of a uid
+from engine_cases.harness import folder_sandbox_users_reach, ipc_objects_of  # ipc: what `ipcs -a` lists of a uid
 from autograder.sandbox.layers.sandbox_user import is_grading_user
 from autograder.sandbox import (BadValue, Sandbox, SandboxConfig, SandboxError, StudentError,
                                 WorkerCrashed, ensure_sandbox_user, fetch, processes)
@@ -28,11 +28,8 @@ pytestmark = pytest.mark.needs_root  # the user switch needs root (CI runs as ro
 
 @pytest.fixture
 def open_dir():
-    """A root-owned directory others may traverse (pytest's tmp_path is under a 0700 dir)."""
-    path = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with folder_sandbox_users_reach("sandbox-test-", 0o755) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,9 @@ second Ctrl-C stops them); SIGTERM stops them at once there too (run_on_slots, b
 fake jobs: no grading).
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 
 from autograder import batch, tempfolders
 from autograder.commands import Terminated
+from engine_cases.harness import folder_sandbox_users_reach
 
 PROJECT = Path(__file__).resolve().parents[2]
 # Whatever a grading or validate makes in the temporary folder.
@@ -77,11 +76,9 @@ def within(seconds: float, condition) -> bool:
 
 @pytest.fixture
 def private_tmp():
-    # Sticky and world-traversable, as /tmp is: the sandbox users reach what gradings put there.
-    folder = Path(tempfile.mkdtemp(prefix="stop-cleanly-"))
-    folder.chmod(0o1777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    # Sticky and world-writable, as /tmp is: the sandbox users reach what gradings put there.
+    with folder_sandbox_users_reach("stop-cleanly-", 0o1777) as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])

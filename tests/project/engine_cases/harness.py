@@ -2,6 +2,7 @@
 Gradescope tree (setup.sh + run_autograder) relocated under /tmp."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -23,6 +24,18 @@ SECRET = "SECRET-REFERENCE-7f3a"
 COURSE_MAX = 10
 E2E_USER = "ag-engine-e2e"  # our own sandbox users: leftovers are then ours to count, and
 TEST_USER = "ag-engine-tests"  # no other test's sweep of its sandbox user can touch ours
+
+
+@contextlib.contextmanager
+def folder_sandbox_users_reach(prefix: str, mode: int):
+    """A root-owned folder of the temporary folder, with `mode`, removed afterwards: pytest's
+    tmp_path lies under a 0700 folder that no sandbox user can traverse."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(mode)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def validate(doc: dict) -> dict:
