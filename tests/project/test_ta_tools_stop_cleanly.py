@@ -5,8 +5,8 @@ folder and every grading's temporary folders.
 
 SIGTERM's default action would end Python with no finally block run, and the threads of a
 batch wait on grading processes that no Ctrl-C reaches (each is in a session of its own):
-both must end in the same clean-up. validate and regrade share it (autograder/batch.py);
-validate is the cheaper to start.
+both must end in the same clean-up. validate and regrade share it (autograder/batch.py), and
+both are stopped here for real.
 
 regrade alone keeps the gradings a first Ctrl-C finds in progress, and lets them finish (a
 second Ctrl-C stops them); SIGTERM stops them at once there too (run_on_slots, below, with
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+import ta_support
 from autograder import batch, tempfolders
-from autograder.commands import Terminated
+from autograder.commands import EXIT_STOPPED, Terminated
 from engine_cases.harness import folder_sandbox_users_reach
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -81,15 +82,15 @@ def private_tmp():
         yield folder
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_validate_stopped_mid_grading_leaves_no_grading_and_no_folder(signum, private_tmp, mnist_dir, tmp_path):
+def stop_mid_grading(command: list, signum: int, private_tmp: Path, logs: Path) -> tuple[int, str]:
+    """Run `python -m autograder COMMAND` until one of its gradings is under way, send it
+    `signum`, and check that it ends within 30 s and leaves no grading and no folder:
+    (its exit code, its stderr)."""
     env = {**os.environ, "TMPDIR": str(private_tmp)}
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    out, err = logs / "stdout", logs / "stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        validate = subprocess.Popen(
-            [sys.executable, "-m", "autograder", "validate", "--only", "softmax-no-max-shift",
-             "--no-determinism", "--jobs", "1"],
-            cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+        tool = subprocess.Popen([sys.executable, "-m", "autograder", *map(str, command)],
+                                cwd=PROJECT, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
     graders: dict[int, int] = {}
 
     def grading_under_way() -> bool:
@@ -100,12 +101,11 @@ def test_validate_stopped_mid_grading_leaves_no_grading_and_no_folder(signum, pr
     try:
         assert within(600, grading_under_way), out.read_text()[-3000:] + err.read_text()[-3000:]
         time.sleep(1.0)  # its pytest has started
-        validate.send_signal(signum)
+        tool.send_signal(signum)
         try:
-            code = validate.wait(timeout=30)  # a grading's SIGTERM grace (10 s), and slack
+            code = tool.wait(timeout=30)  # a grading's SIGTERM grace (10 s), and slack
         except subprocess.TimeoutExpired:
-            pytest.fail(f"validate still running 30 s after {signum.name}")
-        assert code != 0, out.read_text()[-3000:]
+            pytest.fail(f"{command[0]} still running 30 s after {signal.Signals(signum).name}")
         left = sorted(p.name for p in private_tmp.iterdir() if p.name.startswith(LEFTOVERS))
         assert left == [], left
         groups = set(graders.values())
@@ -113,18 +113,35 @@ def test_validate_stopped_mid_grading_leaves_no_grading_and_no_folder(signum, pr
         assert within(5, lambda: not processes_naming(str(private_tmp))), processes_naming(str(private_tmp))
         stderr_text = err.read_text()
         assert "Traceback" not in stderr_text, stderr_text[-3000:]
-        assert "validate: interrupted" in stderr_text, stderr_text[-3000:]
+        return code, stderr_text
     finally:
         # Only what this run started and still runs (a failure): nothing of it outlives the test.
         stray = set(processes_naming(str(private_tmp)).values())
-        if validate.poll() is None:
-            stray.add(validate.pid)
+        if tool.poll() is None:
+            stray.add(tool.pid)
         for pgid in stray:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        validate.wait()
+        tool.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_validate_stopped_mid_grading_leaves_no_grading_and_no_folder(signum, private_tmp, mnist_dir, tmp_path):
+    code, stderr = stop_mid_grading(["validate", "--only", "softmax-no-max-shift", "--no-determinism",
+                                     "--jobs", "1"], signum, private_tmp, tmp_path)
+    assert code == EXIT_STOPPED
+    assert "validate: interrupted" in stderr, stderr[-3000:]
+
+
+def test_regrade_stopped_by_sigterm_leaves_no_grading_and_no_folder(private_tmp, mnist_dir, tmp_path):
+    export, _ = ta_support.build_export(tmp_path / "export", count=2)
+    # Whole gradings (10-20 s each): none can end before the signal, a second after the first began.
+    code, stderr = stop_mid_grading(["regrade", export, "--out", tmp_path / "regrade", "--jobs", "2"],
+                                    signal.SIGTERM, private_tmp, tmp_path)
+    assert code == EXIT_STOPPED
+    assert "regrade: interrupted; run the same command again to resume" in stderr, stderr[-3000:]
 
 
 @pytest.mark.parametrize("interrupt, lets_finish, expected", [
