@@ -61,25 +61,17 @@ class CpuShare:
         return set(self.allowed) if self.allowed else None
 
     def preexec(self):
-        """In a child between fork and exec (the zygote). A refusal leaves it where it is:
-        where it runs never stops a grading."""
+        """In a child between fork and exec (the zygote)."""
         target = self._target()
         if target is not None:
-            try:
-                os.sched_setaffinity(0, target)
-            except OSError:
-                pass
+            _move_to(target)
 
     def pin_this_thread(self):
         target = self._target()
         if target is None or self._before is not None:
             return
         current = os.sched_getaffinity(0)
-        if target == current:
-            return
-        try:
-            os.sched_setaffinity(0, target)
-        except OSError:
+        if target == current or not _move_to(target):
             return
         self._before = current
         if BEFORE_PINNING_ENV not in os.environ:
@@ -91,10 +83,7 @@ class CpuShare:
         grading (the kernel also frees it if this process dies)."""
         if self._before is not None:
             before, self._before = self._before, None
-            try:
-                os.sched_setaffinity(0, before)
-            except OSError:
-                pass
+            _move_to(before)
         if self._set_env:
             os.environ.pop(BEFORE_PINNING_ENV, None)
             self._set_env = False
@@ -104,16 +93,21 @@ class CpuShare:
         self.cpu = None
 
 
-def _can_run_on(cpus):
-    """Whether this thread may be moved to `cpus` (a container's cpuset, or a seccomp
-    profile, may refuse): tried, then undone."""
+def _move_to(cpus):
+    """Move this thread (or, between fork and exec, this child) to `cpus`; False when the
+    system refuses (a container's cpuset, a seccomp profile): where a grading runs never
+    stops it."""
     try:
-        current = os.sched_getaffinity(0)
         os.sched_setaffinity(0, cpus)
-        os.sched_setaffinity(0, current)
         return True
     except OSError:
         return False
+
+
+def _can_run_on(cpus):
+    """Whether this thread may be moved to `cpus`: tried, then undone."""
+    current = os.sched_getaffinity(0)
+    return _move_to(cpus) and _move_to(current)
 
 
 def _cpus_before_pinning():
